@@ -1,0 +1,7 @@
+"""`python -m asrkit` runs the command line."""
+
+import sys
+
+from asrkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The `asrkit` command. Each subcommand lives in asrkit/cli/<name>.py, parses its
+arguments and calls one library function; this file only dispatches.
+
+A subcommand module defines:
+    HELP = "one line for `asrkit --help`"
+    def add_arguments(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int | None
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (name, module) in the order of the pipeline; modules are imported lazily so that
+# `asrkit --help` stays fast and a stage's heavy imports cost only that stage.
+COMMANDS = [
+    ("synth", "asrkit.cli.synth"),
+    ("prepare", "asrkit.cli.prepare"),
+    ("download", "asrkit.cli.download"),
+    ("vocab", "asrkit.cli.vocab"),
+    ("finetune", "asrkit.cli.finetune"),
+    ("lm", "asrkit.cli.lm"),
+    ("logits", "asrkit.cli.logits"),
+    ("decode", "asrkit.cli.decode"),
+    ("tune-lm", "asrkit.cli.tune_lm"),
+    ("report", "asrkit.cli.report"),
+    ("transcribe", "asrkit.cli.transcribe"),
+    ("demo", "asrkit.cli.demo"),
+]
+
+
+class UserError(Exception):
+    """A problem with the user's input or set-up: printed as one line, no traceback."""
+
+
+def _available():
+    for name, module in COMMANDS:
+        try:
+            yield name, importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # a broken dependency, not a stage still to be written
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asrkit",
+        description="CTC fine-tuning of wav2vec 2.0 style models and decoding with KenLM.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available():
+        p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, FileNotFoundError, NotADirectoryError, ValueError) as e:
+        # Input and set-up problems: one clear line. Bugs still give a traceback.
+        print(f"asrkit {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"asrkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The decode results layout: written by asrkit.decode, read by asrkit.score and asrkit.report.
+
+Results are keyed by split and setting ("greedy", "4gram", ...) and written to files of
+fixed names, as icefall does:
+
+    <model_dir>/decode/<split>/<setting>/
+        recogs.jsonl       one line per utterance:
+                           {"id": "1089-134686-0000", "speaker": "1089", "duration": 10.4,
+                            "ref": "HE HOPED THERE", "hyp": "HE HOPED THE"}
+        errs.txt           aligned error listing per utterance and the most frequent confusions
+        wer-summary.json   DecodeSummary below, as JSON
+
+The WER figures in the summary are computed by asrkit.score from recogs.jsonl.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asrkit.io import read_jsonl, write_json, write_jsonl
+
+
+@dataclass(frozen=True)
+class Recog:
+    id: str
+    speaker: str
+    duration: float  # seconds of audio
+    ref: str  # normalised reference transcript
+    hyp: str  # normalised hypothesis
+
+
+@dataclass
+class DecodeSummary:
+    model: str  # model folder or hub id
+    split: str  # manifest name: dev-clean, test-other, ...
+    setting: str  # "greedy", "4gram", ... (the key of this result)
+    wer: float  # fraction, not percent
+    cer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_words: int
+    utterances: int
+    rtf: float | None = None  # decoding seconds per audio second (acoustic model excluded)
+    decoder: dict = field(default_factory=dict)  # decoder name and its settings (beam, lm_weight, ...)
+    command: str = ""  # the asrkit command line that produced this result
+    commit: str = ""  # git commit of asrkit, when known
+
+
+def result_dir(model_dir: str | os.PathLike, split: str, setting: str) -> Path:
+    return Path(model_dir) / "decode" / split / setting
+
+
+def write_recogs(out_dir: str | os.PathLike, recogs: list[Recog]) -> None:
+    write_jsonl(Path(out_dir) / "recogs.jsonl", (dataclasses.asdict(r) for r in recogs))
+
+
+def read_recogs(out_dir: str | os.PathLike) -> list[Recog]:
+    return [Recog(**row) for row in read_jsonl(Path(out_dir) / "recogs.jsonl")]
+
+
+def write_summary(out_dir: str | os.PathLike, summary: DecodeSummary) -> None:
+    write_json(Path(out_dir) / "wer-summary.json", dataclasses.asdict(summary))
+
+
+def read_summary(out_dir: str | os.PathLike) -> DecodeSummary:
+    import json
+
+    path = Path(out_dir) / "wer-summary.json"
+    return DecodeSummary(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def find_results(model_dir: str | os.PathLike) -> list[Path]:
+    """Every <split>/<setting> folder under <model_dir>/decode that holds a summary."""
+    return sorted(p.parent for p in Path(model_dir).glob("decode/*/*/wer-summary.json"))

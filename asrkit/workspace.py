@@ -1,0 +1,40 @@
+"""Where the stages read and write by default, so that commands chain with no flags.
+
+    work/                      ASRKIT_WORK overrides the root
+      corpus/                  LibriSpeech/<split>/... and librispeech_finetuning/... (synth or download)
+      manifests/<split>.jsonl  asrkit prepare
+      lm/<name>/               asrkit lm build / lm download: ARPA, binary, unigrams, lexicon
+      models/<name>/           asrkit finetune: HF model + processor + recipe + log
+        logits/<split>.npz     asrkit logits (cache reused by decode and tune-lm)
+        decode/<split>/<setting>/{recogs.jsonl,errs.txt,wer-summary.json}
+      reports/                 asrkit report
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def root() -> Path:
+    return Path(os.environ.get("ASRKIT_WORK", "work"))
+
+
+def corpus_dir() -> Path:
+    return root() / "corpus"
+
+
+def manifests_dir() -> Path:
+    return root() / "manifests"
+
+
+def lm_dir() -> Path:
+    return root() / "lm"
+
+
+def models_dir() -> Path:
+    return root() / "models"
+
+
+def reports_dir() -> Path:
+    return root() / "reports"
