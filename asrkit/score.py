@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import jiwer
@@ -147,7 +148,7 @@ def format_alignment(pairs: Sequence[Pair]) -> str:
 
         REF: THE CAT SAT **
         HYP: THE HAT SAT ON
-                 S        I
+                 S       I
     """
     ref, hyp, marks = [], [], []
     for r, h in pairs:
@@ -292,3 +293,11 @@ def write_error_stats(path: str | os.PathLike, recogs: list[Recog], top: int = 3
     """Write the errs.txt listing for `recogs` to `path` atomically; return their Score."""
     write_text(path, error_stats_text(recogs, top=top))
     return score(recogs)
+
+
+def wer_metric_path() -> Path:
+    """The folder of asrkit's `evaluate` WER metric: `evaluate.load(str(wer_metric_path()))`.
+
+    It works offline and with jiwer 4, unlike `evaluate.load("wer")`.
+    """
+    return Path(__file__).parent / "metrics" / "wer"
