@@ -1,0 +1,261 @@
+"""The LibriSpeech and Libri-light corpus layout: where each split's files are, and the
+transcript reader. No audio is opened here (see asrkit.data.prepare).
+
+    <data-root>/LibriSpeech/<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
+                                                       /<speaker>-<chapter>.trans.txt
+    <data-root>/librispeech_finetuning/1h/{0..5}/{clean,other}/<speaker>/<chapter>/...
+                                      /9h/{clean,other}/<speaker>/<chapter>/...
+
+Split names: every LibriSpeech split found, plus the Libri-light limited-supervision sets as
+torchaudio's LibriLightLimited maps them (10min = 1h/0, 1h = 1h/*, 10h = 1h/* + 9h) and
+100h = train-clean-100.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LIBRISPEECH_SPLITS = ("train-clean-100", "train-clean-360", "train-other-500",
+                      "dev-clean", "dev-other", "test-clean", "test-other")
+LIBRILIGHT_SPLITS = ("10min", "1h", "10h")
+ALIASES = {"100h": "train-clean-100"}
+ALL_SPLITS = LIBRISPEECH_SPLITS + LIBRILIGHT_SPLITS + tuple(ALIASES)
+
+LIBRISPEECH_DIR = "LibriSpeech"
+LIBRILIGHT_DIR = "librispeech_finetuning"
+AUDIO_SUFFIXES = (".flac", ".wav")
+TRANS_SUFFIX = ".trans.txt"
+_SUBSETS = ("clean", "other")  # inside every Libri-light fold
+
+# <speaker>-<chapter>-<utt>; LibriSpeech uses digits, a synthesised corpus may not.
+UTT_ID = re.compile(r"([A-Za-z0-9_]+)-([A-Za-z0-9_]+)-([A-Za-z0-9_]+)")
+
+# Why an utterance was skipped. prepare adds the audio and text reasons.
+NO_TRANSCRIPT = "no transcript line"
+NO_AUDIO = "no audio file"
+MALFORMED = "malformed transcript line"
+DUPLICATE = "duplicate id"
+EMPTY_TEXT = "empty text"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A skipped utterance or transcript line: where, why, and the specifics."""
+
+    path: str  # audio file, or "<trans.txt>:<line>"
+    reason: str  # one of the reason constants
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An utterance whose audio file and transcript line were both found."""
+
+    id: str
+    audio: str  # absolute path
+    speaker: str
+    chapter: str
+    text: str  # as in the transcript, whitespace collapsed
+    where: str  # "<trans.txt>:<line>", for reports
+
+
+@dataclass
+class Scan:
+    """What the file system holds for one split (no audio opened)."""
+
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: list[tuple[str, int, int]] = field(default_factory=list)  # (path, size, mtime_ns)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A located corpus: the folders that make up each split found under `root`."""
+
+    root: Path  # the folder the user named
+    librispeech: Path | None  # the LibriSpeech folder, if found
+    librilight: Path | None  # the librispeech_finetuning folder, if found
+    splits: dict[str, tuple[Path, ...]]  # split name -> folders in speaker/chapter layout
+    notes: tuple[str, ...] = ()  # oddities worth telling the user (a missing fold...)
+
+    def describe(self) -> list[str]:
+        """Lines saying what was found where."""
+        lines = []
+        if self.librispeech:
+            found = [s for s in LIBRISPEECH_SPLITS if s in self.splits]
+            lines.append(f"LibriSpeech at {self.librispeech}: {', '.join(found) or 'no splits'}")
+        if self.librilight:
+            found = [s for s in LIBRILIGHT_SPLITS if s in self.splits]
+            lines.append(f"Libri-light at {self.librilight}: {', '.join(found) or 'no splits'}")
+        return lines + list(self.notes)
+
+
+def _child(folder: Path, name: str) -> Path | None:
+    """folder/name if it is a directory, matching the name case-insensitively."""
+    exact = folder / name
+    if exact.is_dir():
+        return exact
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.lower() == name.lower() and entry.is_dir():
+                return Path(entry.path)
+    except OSError:
+        pass
+    return None
+
+
+def _librilight_splits(ft: Path) -> tuple[dict[str, tuple[Path, ...]], list[str]]:
+    notes = []
+    one_h, nine_h = _child(ft, "1h"), _child(ft, "9h")
+    folds = sorted((p for p in one_h.iterdir() if p.is_dir() and p.name.isdigit()),
+                   key=lambda p: int(p.name)) if one_h else []
+
+    def subsets(folder: Path) -> list[Path]:
+        found = [folder / s for s in _SUBSETS if (folder / s).is_dir()]
+        if len(found) < len(_SUBSETS):
+            notes.append(f"{folder} has {', '.join(p.name for p in found) or 'neither clean nor other'}"
+                         f" (expected clean and other)")
+        return found
+
+    splits: dict[str, tuple[Path, ...]] = {}
+    if one_h and len(folds) != 6:
+        notes.append(f"{one_h} has {len(folds)} folds (the release has 6: 0..5)")
+    if folds and folds[0].name == "0":
+        splits["10min"] = tuple(subsets(folds[0]))
+    if folds:
+        splits["1h"] = tuple(p for fold in folds for p in subsets(fold))
+    if folds and nine_h:
+        splits["10h"] = splits["1h"] + tuple(subsets(nine_h))
+    elif folds:
+        notes.append(f"no 9h folder in {ft}: 10h is not available")
+    return {k: v for k, v in splits.items() if v}, notes
+
+
+def find_corpus(data_root: str | os.PathLike) -> Corpus:
+    """Locate LibriSpeech and Libri-light folders under `data_root`.
+
+    `data_root` may contain LibriSpeech/ and/or librispeech_finetuning/, or be one of them,
+    or be a single LibriSpeech split folder. Raises FileNotFoundError naming the folder
+    searched and what was looked for.
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"corpus folder {root} does not exist "
+                                f"(make one with `asrkit synth` or `asrkit download`)")
+    ls = _child(root, LIBRISPEECH_DIR)
+    ft = _child(root, LIBRILIGHT_DIR)
+    only = None
+    if ls is None and ft is None:
+        if any((root / s).is_dir() for s in LIBRISPEECH_SPLITS):
+            ls = root  # pointed at LibriSpeech/ itself
+        elif _child(root, "1h") or _child(root, "9h"):
+            ft = root  # pointed at librispeech_finetuning/ itself
+        elif root.name in LIBRISPEECH_SPLITS:
+            ls, only = root.parent, root.name  # pointed at one split
+    splits: dict[str, tuple[Path, ...]] = {}
+    notes: list[str] = []
+    if ls is not None:
+        for s in LIBRISPEECH_SPLITS:
+            if (ls / s).is_dir() and only in (None, s):
+                splits[s] = (ls / s,)
+        for alias, target in ALIASES.items():
+            if target in splits:
+                splits[alias] = splits[target]
+    if ft is not None:
+        ll, ll_notes = _librilight_splits(ft)
+        splits.update(ll)
+        notes += ll_notes
+    if not splits:
+        raise FileNotFoundError(
+            f"no LibriSpeech or Libri-light corpus in {root}: looked for "
+            f"{root / LIBRISPEECH_DIR}/<split>/ (splits {', '.join(LIBRISPEECH_SPLITS)}) and "
+            f"{root / LIBRILIGHT_DIR}/{{1h/0..5,9h}}/{{clean,other}}/ "
+            f"(make one with `asrkit synth` or `asrkit download`)")
+    return Corpus(root, ls, ft, splits, tuple(notes))
+
+
+def read_transcripts(path: str | os.PathLike) -> tuple[list[tuple[int, str, str]], list[Problem]]:
+    """Parse one <speaker>-<chapter>.trans.txt: [(line number, id, text)] and bad lines.
+
+    One utterance per line, id then the upper-case words:
+
+        1089-134686-0000 HE HOPED THERE WOULD BE STEW FOR DINNER TURNIPS AND CARROTS
+    """
+    rows, problems = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [Problem(str(path), MALFORMED, f"cannot read transcript file ({e})")]
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        utt_id, _, text = line.strip().partition(" ")
+        if not UTT_ID.fullmatch(utt_id):
+            problems.append(Problem(f"{path}:{n}", MALFORMED,
+                                    f"starts with {utt_id[:40]!r}, not <speaker>-<chapter>-<utt>"))
+            continue
+        rows.append((n, utt_id, " ".join(text.split())))
+    return rows, problems
+
+
+def _walk(folder: Path, scan: Scan) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Directory -> (audio stem -> path, transcript files), recording every file's stat."""
+    dirs: dict[str, tuple[dict[str, str], list[str]]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()
+        audio: dict[str, str] = {}
+        trans: list[str] = []
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if name.endswith(TRANS_SUFFIX):
+                trans.append(path)
+            elif name.lower().endswith(AUDIO_SUFFIXES):
+                stem = name.rsplit(".", 1)[0]
+                if stem in audio:
+                    scan.problems.append(Problem(path, DUPLICATE, f"{stem} also at {audio[stem]}"))
+                else:
+                    audio[stem] = path
+            else:
+                continue
+            st = os.stat(path)
+            scan.files.append((path, st.st_size, st.st_mtime_ns))
+        if audio or trans:
+            dirs[dirpath] = (audio, trans)
+    return dirs
+
+
+def scan_split(folders: tuple[Path, ...] | list[Path]) -> Scan:
+    """Pair every audio file with its transcript line across `folders`.
+
+    Transcript lines and audio files are matched within a chapter directory. Unmatched
+    files, malformed lines, empty texts and ids seen twice become Problems.
+    """
+    scan = Scan()
+    seen: dict[str, str] = {}
+    for folder in folders:
+        for dirpath, (audio, trans_files) in _walk(Path(os.path.abspath(folder)), scan).items():
+            for trans in trans_files:
+                rows, problems = read_transcripts(trans)
+                scan.problems += problems
+                for n, utt_id, text in rows:
+                    where = f"{trans}:{n}"
+                    if utt_id in seen:
+                        scan.problems.append(Problem(where, DUPLICATE, f"{utt_id} first at {seen[utt_id]}"))
+                        continue
+                    seen[utt_id] = where
+                    path = audio.pop(utt_id, None)
+                    if path is None:
+                        scan.problems.append(Problem(where, NO_AUDIO, f"{utt_id}: no {utt_id}.flac in {dirpath}"))
+                    elif not text:
+                        scan.problems.append(Problem(path, EMPTY_TEXT, f"{utt_id} at {where}"))
+                    else:
+                        speaker, chapter, _ = UTT_ID.fullmatch(utt_id).groups()
+                        scan.entries.append(Entry(utt_id, path, speaker, chapter, text, where))
+            for stem, path in sorted(audio.items()):
+                scan.problems.append(Problem(path, NO_TRANSCRIPT,
+                                             f"no line for {stem} in {', '.join(trans_files) or f'any {TRANS_SUFFIX} in {dirpath}'}"))
+    return scan
