@@ -1,0 +1,41 @@
+"""Greedy (best path) CTC decoding: the most likely token per frame, repeats merged,
+blanks removed. A blank between two equal tokens keeps both ("L <pad> L" -> "LL")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from asrkit.decode import Vocabulary, check_log_probs
+
+
+@dataclass(frozen=True)
+class GreedyOptions:
+    pass  # best path has no settings; the class keeps the decoders' common shape
+
+
+class Decoder:
+    def __init__(self, options: GreedyOptions, vocab: Vocabulary):
+        self.options, self.vocab = options, vocab
+        self._blank = vocab.blank_id
+
+    def decode_one(self, log_probs: np.ndarray) -> str:
+        """(T, V) log-probs -> transcript."""
+        return self.vocab.text(collapse(log_probs.argmax(axis=-1), self._blank))
+
+
+def collapse(best: np.ndarray, blank: int) -> list[int]:
+    """CTC collapse of a frame-wise id sequence: merge runs, then drop blanks."""
+    if len(best) == 0:
+        return []
+    keep = np.ones(len(best), dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    return [int(i) for i in best[keep] if i != blank]
+
+
+def decode(log_probs, options: GreedyOptions = GreedyOptions(), vocab: Vocabulary | None = None) -> list[str]:
+    """Best-path transcripts of a batch (see asrkit.decode for shapes)."""
+    vocab = vocab or Vocabulary.letters()
+    decoder = Decoder(options, vocab)
+    return [decoder.decode_one(x) for x in check_log_probs(log_probs, vocab)]

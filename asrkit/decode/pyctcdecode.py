@@ -1,0 +1,102 @@
+"""pyctcdecode beam search with a word KenLM.
+
+pyctcdecode scores a hypothesis as acoustic log-prob + alpha * LM log-prob (natural log)
++ beta * words, with partial words checked against a trie of unigrams. Its alpha/beta are
+not on the scale of flashlight's lm_weight/word_score: tune each on dev, never copy one
+into the other. pyctcdecode needs the unigram list beside a binary LM (it cannot read the
+words from one), which `asrkit lm build/download` writes as unigrams.txt.
+
+pyctcdecode 0.5.0 pins numpy<2 but runs on numpy 2 (scripts/setup.sh installs it
+without its pins). Its own pool only works with fork; asrkit.decode.parallel_decode forks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
+
+UNK_LABEL = "\u2047"  # what pyctcdecode prints for <unk>; dropped from transcripts
+
+
+@dataclass(frozen=True)
+class PyctcdecodeOptions:
+    lm: str | None = None  # KenLM file (ARPA or binary); None: beam search without an LM
+    unigrams: str | None = None  # unigrams.txt (one word per line); needed with a binary LM
+    alpha: float = 0.5  # LM weight (pyctcdecode's default; tune on dev)
+    beta: float = 1.5  # word insertion bonus (pyctcdecode's default)
+    beam: int = 100  # beam width
+    beam_prune_logp: float = -10.0  # drop beams this far below the best
+    token_min_logp: float = -5.0  # ignore tokens less likely than this in a frame
+    unk_score_offset: float = -10.0  # added for words outside the unigram list
+
+    def check(self) -> None:
+        if self.beam < 1:
+            raise ValueError(f"--beam {self.beam}: must be >= 1")
+
+
+def labels(vocab: Vocabulary) -> list[str]:
+    """pyctcdecode's labels: "" for the blank, " " for the word delimiter."""
+    out = []
+    for t in vocab.tokens:
+        out.append("" if t == vocab.blank else " " if t == vocab.delimiter else UNK_LABEL if t == vocab.unk else t)
+    return out
+
+
+class Decoder:
+    def __init__(self, options: PyctcdecodeOptions, vocab: Vocabulary, _built=None):
+        options.check()
+        self.options, self.vocab = options, vocab
+        self._decoder = _built or self._build(options, vocab)
+        self._decoder.reset_params(alpha=options.alpha, beta=options.beta,
+                                   unk_score_offset=options.unk_score_offset)
+
+    @staticmethod
+    def _build(options: PyctcdecodeOptions, vocab: Vocabulary):
+        from pyctcdecode import build_ctcdecoder
+
+        from asrkit.lm import LMError, check_lm_file
+
+        unigrams = None
+        if options.lm is not None:
+            kind = check_lm_file(options.lm)
+            if options.unigrams:
+                with open(options.unigrams, encoding="utf-8") as f:
+                    unigrams = [w for w in f.read().split("\n") if w]
+            elif kind == "binary":
+                raise LMError(f"{options.lm}: pyctcdecode needs a unigram list beside a binary LM "
+                              "(unigrams.txt, written by `asrkit lm build`)")
+        # pyctcdecode logs warnings about label/unigram conventions on every build; ours are
+        # deliberate (no BPE, upper case on both sides).
+        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
+        try:
+            return build_ctcdecoder(labels(vocab), kenlm_model_path=options.lm, unigrams=unigrams,
+                                    alpha=options.alpha, beta=options.beta,
+                                    unk_score_offset=options.unk_score_offset)
+        except (OSError, RuntimeError) as e:
+            raise LMError(f"{options.lm}: pyctcdecode cannot load this language model ({e})") from None
+
+    def with_options(self, options: PyctcdecodeOptions) -> "Decoder":
+        """New alpha/beta/beam over the same loaded LM."""
+        if (options.lm, options.unigrams) != (self.options.lm, self.options.unigrams):
+            return Decoder(options, self.vocab)
+        return Decoder(options, self.vocab, _built=self._decoder)
+
+    def decode_one(self, log_probs: np.ndarray) -> str:
+        if len(log_probs) == 0:
+            return ""
+        o = self.options
+        text = self._decoder.decode(np.asarray(log_probs, dtype=np.float32), beam_width=o.beam,
+                                    beam_prune_logp=o.beam_prune_logp, token_min_logp=o.token_min_logp)
+        return " ".join(text.replace(UNK_LABEL, " ").split())
+
+
+def decode(log_probs, options: PyctcdecodeOptions = PyctcdecodeOptions(), vocab: Vocabulary | None = None,
+           workers: int | None = None) -> list[str]:
+    """pyctcdecode beam search over a batch (see asrkit.decode for shapes)."""
+    vocab = vocab or Vocabulary.letters()
+    batch = check_log_probs(log_probs, vocab)
+    return parallel_decode(Decoder(options, vocab), batch, workers)

@@ -1,0 +1,335 @@
+"""The logits cache: run the acoustic model once per split, keep its log-probs on disk.
+
+Decoding with an LM, sweeping its weights and comparing decoders all read the same
+cached log-probs, so the acoustic model (the slow part) runs once per (model, split).
+
+Layout, under the model folder:
+
+    <model_dir>/logits/<split>/
+        log_probs.npy   float16, shape (sum of T_b, V): every utterance's frames, one after
+                        another (memory-mapped when read)
+        index.json      {"fingerprint": ..., "tokens": [V token strings in id order],
+                         "seconds_per_frame": 0.02, "inference_seconds": ...,
+                         "utterances": [{"id", "speaker", "duration", "text",
+                                         "offset", "frames"}, ...]}
+
+Dimension legend: B utterances, T frames (one per `inputs_to_logits_ratio` samples, 20 ms
+for wav2vec 2.0), V vocabulary (the tokenizer's tokens, blank first).
+
+The fingerprint hashes the manifest file, the model weights' names/sizes/mtimes and the
+chunking options: a changed manifest or a retrained model recomputes the cache.
+
+Long audio is cut into overlapping windows (chunk_seconds long, stride_seconds of context
+on each inner side), as transformers' ASR pipeline does: each window keeps only the frames
+of its centre, so every frame comes from a window that saw `stride` seconds either side,
+and memory stays bounded by the chunk length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asrkit.data.manifest import Utterance, read_manifest
+from asrkit.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+INDEX = "index.json"
+ARRAY = "log_probs.npy"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LogitsOptions:
+    chunk_seconds: float = 30.0  # audio longer than this is run in overlapping windows
+    stride_seconds: float = 5.0  # context each window sees beyond the frames it keeps, per side
+    batch_seconds: float = 160.0  # padded audio per forward pass (batch x longest window)
+    device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
+    sample_rate: int = 16_000
+
+    def check(self) -> None:
+        if self.chunk_seconds <= 2 * self.stride_seconds:
+            raise ValueError(f"--chunk-seconds {self.chunk_seconds} must exceed twice --stride-seconds "
+                             f"{self.stride_seconds}, or no window keeps any frame")
+        if self.stride_seconds < 0 or self.batch_seconds <= 0:
+            raise ValueError("--stride-seconds must be >= 0 and --batch-seconds > 0")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class LogitsCache:
+    """The cached log-probs of one split. `cache[i]` is utterance i's (T_i, V) float32 array."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        index_path = self.folder / INDEX
+        if not index_path.is_file():
+            raise FileNotFoundError(f"no logits cache at {self.folder}: run `asrkit logits` first")
+        self.index = json.loads(index_path.read_text(encoding="utf-8"))
+        self.utterances: list[dict] = self.index["utterances"]
+        self.tokens: list[str] = self.index["tokens"]
+        self.seconds_per_frame: float = self.index["seconds_per_frame"]
+        self._array = np.load(self.folder / ARRAY, mmap_mode="r") if self.utterances else None
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        u = self.utterances[i]
+        return np.asarray(self._array[u["offset"]:u["offset"] + u["frames"]], dtype=np.float32)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def ids(self) -> list[str]:
+        return [u["id"] for u in self.utterances]
+
+    @property
+    def audio_seconds(self) -> float:
+        return float(sum(u["duration"] for u in self.utterances))
+
+    def log_probs(self) -> list[np.ndarray]:
+        """Every utterance's (T_b, V) float32 array, in manifest order."""
+        return list(self)
+
+
+def cache_dir(model_dir: str | os.PathLike, split: str) -> Path:
+    return Path(model_dir) / "logits" / split
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def _model_files(model_dir: Path) -> list[Path]:
+    return sorted(p for p in model_dir.iterdir()
+                  if p.is_file() and (p.suffix in (".safetensors", ".bin", ".json", ".txt")
+                                      or p.name.endswith(".index.json")))
+
+
+def fingerprint(model_dir: str | os.PathLike, manifest: str | os.PathLike, options: LogitsOptions) -> str:
+    """A hash of what the cached log-probs depend on: manifest bytes, model files, chunking."""
+    h = hashlib.sha256()
+    h.update(Path(manifest).read_bytes())
+    for p in _model_files(Path(model_dir)):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    opts = dataclasses.asdict(options)
+    opts.pop("device")
+    opts.pop("batch_seconds")  # batching changes padding only, not what is computed
+    h.update(json.dumps(opts, sort_keys=True).encode())
+    h.update(str(FORMAT_VERSION).encode())
+    return h.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- model
+
+
+def load_model(model_dir: str | os.PathLike, device: str = "cpu"):
+    """(model, processor) from a folder holding a CTC model and its processor."""
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"no model at {model_dir}: expected config.json and weights "
+                                "(a folder written by `asrkit finetune`)")
+    processor = AutoProcessor.from_pretrained(str(model_dir))
+    model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()
+    return model, processor
+
+
+def model_tokens(processor) -> list[str]:
+    """The tokenizer's tokens in id order: the V columns of the model's output."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    return tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+
+
+def check_vocabulary(model, tokens: list[str], model_dir) -> None:
+    """The CTC head must have one output per tokenizer token (transformers sizes it with
+    len(tokenizer), which can differ from tokenizer.vocab_size)."""
+    v = model.config.vocab_size
+    if v != len(tokens):
+        raise ValueError(f"{model_dir}: the model outputs {v} classes but its tokenizer has "
+                         f"{len(tokens)} tokens; the CTC head does not match the vocabulary "
+                         "(size the head with len(tokenizer))")
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    utt: int  # index of the utterance in the manifest
+    start: int  # first sample
+    end: int  # one past the last sample
+    keep_from: int  # samples into the window where the kept frames begin
+    keep_to: int  # samples into the window where they end
+
+
+def windows(n_samples: int, chunk: int, stride: int, utt: int = 0) -> list[Window]:
+    """Overlapping windows over n_samples, as transformers' chunk_iter cuts them.
+
+    Each window keeps frames in [keep_from, keep_to): it drops `stride` samples of context
+    on each side that has a neighbour. Kept regions tile [0, n_samples) exactly.
+    """
+    if n_samples <= chunk:
+        return [Window(utt, 0, n_samples, 0, n_samples)]
+    step = chunk - 2 * stride
+    out = []
+    for start in range(0, n_samples, step):
+        end = min(start + chunk, n_samples)
+        is_last = end >= n_samples
+        left = 0 if start == 0 else stride
+        right = 0 if is_last else stride
+        if end - start > left:
+            out.append(Window(utt, start, end, left, end - start - right))
+        if is_last:
+            break
+    return out
+
+
+def _batches(wins: list[Window], max_samples: int) -> list[list[Window]]:
+    """Windows sorted longest first, grouped so that batch x longest <= max_samples."""
+    order = sorted(wins, key=lambda w: w.end - w.start, reverse=True)
+    batches, current = [], []
+    for w in order:
+        longest = current[0].end - current[0].start if current else w.end - w.start
+        if current and longest * (len(current) + 1) > max_samples:
+            batches.append(current)
+            current = []
+        current.append(w)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _frame_counts(model, inputs, lengths: list[int], t_out: int) -> list[int]:
+    """Valid output frames per batch item (the rest is padding)."""
+    import torch
+
+    mask = inputs.get("attention_mask")
+    in_lengths = mask.sum(-1) if mask is not None else torch.tensor(lengths)
+    if hasattr(model, "_get_feat_extract_output_lengths"):
+        counts = model._get_feat_extract_output_lengths(in_lengths)
+        return [min(int(c), t_out) for c in counts]
+    longest = max(lengths)
+    return [min(t_out, math.ceil(t_out * n / longest)) for n in lengths]
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: str | None = None,
+            options: LogitsOptions = LogitsOptions(), force: bool = False) -> LogitsCache:
+    """Run the model over every utterance of `manifest` and cache log-probs (see module doc).
+
+    An existing cache with the same fingerprint is returned as is. Utterances whose audio
+    cannot be read are reported and skipped, with a count.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from asrkit.data.audio import AudioError, load_audio
+
+    options.check()
+    model_dir, manifest = Path(model_dir), Path(manifest)
+    split = split or manifest.name.removesuffix(".jsonl")
+    out = cache_dir(model_dir, split)
+    utts = read_manifest(manifest)
+    if not utts:
+        raise ValueError(f"{manifest}: the split is empty (no utterances); nothing to run the model on")
+    fp = fingerprint(model_dir, manifest, options)
+    if not force and (out / INDEX).is_file():
+        old = LogitsCache(out)
+        if old.index.get("fingerprint") == fp:
+            log.info("%s: cached log-probs are up to date", out)
+            return old
+    device = options.device if options.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, processor = load_model(model_dir, device)
+    tokens = model_tokens(processor)
+    check_vocabulary(model, tokens, model_dir)
+    feature_extractor = getattr(processor, "feature_extractor", processor)
+    ratio = int(getattr(model.config, "inputs_to_logits_ratio", 320))
+    # Whole frames per chunk and stride, so kept regions start on frame boundaries.
+    chunk = max(1, round(options.chunk_seconds * options.sample_rate / ratio)) * ratio
+    stride = round(options.stride_seconds * options.sample_rate / ratio) * ratio
+
+    audio: dict[int, np.ndarray] = {}
+    wins: list[Window] = []
+    bad = []
+    for i, u in enumerate(tqdm(utts, desc=f"read {split}", unit=" utt", disable=len(utts) < 50)):
+        try:
+            audio[i] = load_audio(u.audio, options.sample_rate)
+        except AudioError as e:
+            bad.append(str(e))
+            continue
+        wins += windows(len(audio[i]), chunk, stride, i)
+    if bad:
+        log.warning("%d of %d utterances skipped (unreadable audio), e.g. %s", len(bad), len(utts), bad[0])
+    if not audio:
+        raise ValueError(f"{manifest}: no utterance could be read ({bad[0]})")
+
+    pieces: dict[Window, np.ndarray] = {}
+    total = sum(w.end - w.start for w in wins) / options.sample_rate
+    started = time.time()
+    with torch.inference_mode(), tqdm(total=round(total), unit=" s audio", desc=f"logits {split}") as bar:
+        for batch in _batches(wins, int(options.batch_seconds * options.sample_rate)):
+            waves = [audio[w.utt][w.start:w.end] for w in batch]
+            inputs = feature_extractor(waves, sampling_rate=options.sample_rate, padding=True,
+                                       return_tensors="pt")
+            inputs = {k: v.to(device) for k, v in inputs.items()}
+            logits = model(**inputs).logits.float()
+            if logits.shape[-1] != len(tokens):
+                raise ValueError(f"{model_dir}: logits have V={logits.shape[-1]} but the tokenizer "
+                                 f"has {len(tokens)} tokens")
+            lp = torch.log_softmax(logits, dim=-1).cpu().numpy()
+            counts = _frame_counts(model, inputs, [len(x) for x in waves], lp.shape[1])
+            for w, x, n in zip(batch, lp, counts):
+                # Keep frames whose start time falls in the window's centre region.
+                first = math.ceil(w.keep_from / ratio)
+                last = n if w.keep_to >= w.end - w.start else min(n, math.ceil(w.keep_to / ratio))
+                pieces[w] = x[first:last]
+            bar.update(round(sum(len(x) for x in waves) / options.sample_rate))
+    seconds = time.time() - started
+    kept = [i for i in range(len(utts)) if i in audio]
+    per_utt = {i: [] for i in kept}
+    for w in wins:
+        per_utt[w.utt].append(pieces[w])
+    return _write(out, utts, kept, per_utt, tokens, ratio / options.sample_rate, fp, seconds,
+                  str(model_dir), str(manifest), len(bad))
+
+
+def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tokens: list[str],
+           seconds_per_frame: float, fp: str, seconds: float, model_dir: str, manifest: str,
+           skipped: int) -> LogitsCache:
+    rows, offset = [], 0
+    arrays = []
+    for i in kept:
+        x = np.concatenate(per_utt[i], axis=0)
+        u = utts[i]
+        rows.append({"id": u.id, "speaker": u.speaker, "duration": round(u.duration, 3),
+                     "text": u.text, "offset": offset, "frames": len(x)})
+        offset += len(x)
+        arrays.append(x)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / ARRAY) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.concatenate(arrays).astype(np.float16))
+    write_json(out / INDEX, {
+        "format": FORMAT_VERSION, "fingerprint": fp, "model": model_dir, "manifest": manifest,
+        "tokens": tokens, "seconds_per_frame": seconds_per_frame,
+        "inference_seconds": round(seconds, 3), "skipped": skipped, "utterances": rows,
+    })
+    log.info("%s: log-probs of %d utterances (%d frames) in %.1f s", out, len(rows), offset, seconds)
+    return LogitsCache(out)
