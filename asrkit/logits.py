@@ -333,3 +333,36 @@ def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tok
     })
     log.info("%s: log-probs of %d utterances (%d frames) in %.1f s", out, len(rows), offset, seconds)
     return LogitsCache(out)
+
+
+def ensure(model_dir: str | os.PathLike, split: str, manifests: str | os.PathLike,
+           options: LogitsOptions = LogitsOptions()) -> LogitsCache:
+    """The split's cached log-probs, computed first when missing or out of date.
+
+    Without the manifest (a cache copied from elsewhere) the cache is used as it is.
+    """
+    manifest = Path(manifests) / f"{split}.jsonl"
+    if manifest.is_file():
+        return compute(model_dir, manifest, split, options)
+    folder = cache_dir(model_dir, split)
+    if (folder / INDEX).is_file():
+        log.warning("no manifest %s: using the logits cache in %s as it is", manifest, folder)
+        return LogitsCache(folder)
+    raise FileNotFoundError(f"no manifest for split {split!r} at {manifest} and no logits cache at "
+                            f"{folder}: run `asrkit prepare` first")
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A model folder given as a path, or as a name under workspace.models_dir()."""
+    from asrkit import workspace
+
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    by_name = workspace.models_dir() / str(name_or_path)
+    if by_name.is_dir():
+        return by_name
+    root = workspace.models_dir()
+    names = sorted(d.name for d in root.iterdir() if (d / "config.json").is_file()) if root.is_dir() else []
+    raise FileNotFoundError(f"no model folder {name_or_path!r} (nor {by_name}); "
+                            f"models available: {', '.join(names) or 'none'}")

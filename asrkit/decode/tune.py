@@ -1,0 +1,191 @@
+"""Tune the LM weight and word score of a beam-search decoder on a dev split.
+
+As in the wav2vec 2.0 paper: LM weight in [0, 5] and word insertion score in [-5, 5],
+searched on dev-other by Bayesian optimisation (here optuna's TPE sampler; a grid is the
+fallback). Every trial decodes the whole dev set from the cached log-probs; the LM and
+lexicon are loaded once. Trial 0 is always the decoder's default setting, so the best is
+never worse than the default on dev.
+
+The results go to <model_dir>/lm-tuning.json, one record per (lm, decoder), with every
+trial (for the report's plot of WER against LM weight):
+
+    {"results": [{"lm": "4gram", "decoder": "flashlight", "split": "dev-other",
+                  "method": "tpe", "params": ["lm_weight", "word_score"],
+                  "best": {"lm_weight": 2.31, "word_score": -0.4}, "best_wer": 0.081,
+                  "default": {...}, "default_wer": 0.093, "beam": 500,
+                  "trials": [{"lm_weight": 2.0, "word_score": -1.0, "wer": 0.093}, ...]}]}
+
+`asrkit decode` reads the best values from there unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
+from asrkit.io import write_json
+from asrkit.results import Recog
+from asrkit.score import score
+
+log = logging.getLogger(__name__)
+
+TUNING_FILE = "lm-tuning.json"
+PARAMS = {  # the two settings tuned per decoder: (LM weight, insertion score)
+    "flashlight": ("lm_weight", "word_score"),
+    "pyctcdecode": ("alpha", "beta"),
+    "lexfree": ("lm_weight", "sil_score"),
+}
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    method: str = "tpe"  # "tpe" (optuna's Bayesian optimiser) or "grid"
+    trials: int = 64  # decodes of the dev set (a grid uses the nearest square number)
+    weight_range: tuple[float, float] = (0.0, 5.0)  # LM weight (alpha for pyctcdecode)
+    score_range: tuple[float, float] = (-5.0, 5.0)  # word score (beta; sil_score for lexfree)
+    seed: int = 0  # sampler seed, for repeatable searches
+    workers: int | None = None  # decoding processes; None: every core
+
+    def check(self) -> None:
+        if self.method not in ("tpe", "grid"):
+            raise ValueError(f"--method {self.method!r}: choose 'tpe' or 'grid'")
+        if self.trials < 1:
+            raise ValueError("--trials must be at least 1")
+        for name, (lo, hi) in (("weight", self.weight_range), ("score", self.score_range)):
+            if not lo <= hi:
+                raise ValueError(f"{name} range {lo}..{hi} is empty")
+
+
+@dataclass
+class TuningResult:
+    lm: str
+    decoder: str
+    split: str
+    method: str
+    params: list[str]
+    best: dict
+    best_wer: float
+    default: dict
+    default_wer: float
+    beam: int
+    trials: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _wer(texts: list[str], refs: list[Recog]) -> float:
+    return score([dataclasses.replace(r, hyp=t) for r, t in zip(refs, texts)]).wer
+
+
+def _grid(options: TuneOptions) -> list[tuple[float, float]]:
+    n = max(1, round(math.sqrt(options.trials)))
+    weights = np.linspace(*options.weight_range, n)
+    scores = np.linspace(*options.score_range, n)
+    return [(float(w), float(s)) for w in weights for s in scores]
+
+
+def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: TuneOptions = TuneOptions(),
+         vocab: Vocabulary | None = None, lm_name: str = "", split: str = "",
+         progress: bool = True) -> TuningResult:
+    """Search the decoder's two LM settings (PARAMS) for the lowest WER on `refs`.
+
+    `base_options` is the decoder's options dataclass (its LM, beam, and the default values
+    tried first); `refs[b]` is the Recog (reference) of utterance b of `log_probs`.
+    """
+    options.check()
+    if decoder not in PARAMS:
+        raise ValueError(f"decoder {decoder!r} has no LM weights to tune: choose from {', '.join(PARAMS)}")
+    if len(refs) != len(log_probs):
+        raise ValueError(f"{len(refs)} references for {len(log_probs)} utterances")
+    if not refs:
+        raise ValueError("cannot tune on an empty split")
+    vocab = vocab or Vocabulary.letters()
+    batch = check_log_probs(log_probs, vocab)
+    w_name, s_name = PARAMS[decoder]
+    base = make_decoder(decoder, base_options, vocab)  # loads the LM once
+    trials: list[dict] = []
+    started = time.time()
+
+    def evaluate(w: float, s: float) -> float:
+        opts = dataclasses.replace(base_options, **{w_name: w, s_name: s})
+        texts = parallel_decode(base.with_options(opts), batch, options.workers)
+        wer = _wer(texts, refs)
+        trials.append({w_name: round(w, 4), s_name: round(s, 4), "wer": wer})
+        log.debug("%s=%.3f %s=%.3f WER %.4f", w_name, w, s_name, s, wer)
+        return wer
+
+    default = (getattr(base_options, w_name), getattr(base_options, s_name))
+    from tqdm import tqdm
+
+    bar = tqdm(total=options.trials if options.method == "tpe" else len(_grid(options)) + 1,
+               desc=f"tune {decoder}", unit=" trial", disable=not progress)
+    if options.method == "grid":
+        for w, s in [default] + _grid(options):
+            evaluate(w, s)
+            bar.update()
+            bar.set_postfix(best=f"{min(t['wer'] for t in trials):.4f}")
+    else:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=options.seed))
+        clip = lambda v, r: min(max(v, r[0]), r[1])  # noqa: E731
+        study.enqueue_trial({w_name: clip(default[0], options.weight_range),
+                             s_name: clip(default[1], options.score_range)})
+
+        def objective(trial) -> float:
+            return evaluate(trial.suggest_float(w_name, *options.weight_range),
+                            trial.suggest_float(s_name, *options.score_range))
+
+        study.optimize(objective, n_trials=options.trials,
+                       callbacks=[lambda st, tr: (bar.update(), bar.set_postfix(best=f"{st.best_value:.4f}"))])
+    bar.close()
+    best = min(trials, key=lambda t: t["wer"])
+    return TuningResult(
+        lm=lm_name, decoder=decoder, split=split, method=options.method, params=[w_name, s_name],
+        best={w_name: best[w_name], s_name: best[s_name]}, best_wer=best["wer"],
+        default={w_name: default[0], s_name: default[1]}, default_wer=trials[0]["wer"],
+        beam=getattr(base_options, "beam", 0), trials=trials, seconds=round(time.time() - started, 1),
+    )
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def tuning_path(model_dir: str | os.PathLike) -> Path:
+    return Path(model_dir) / TUNING_FILE
+
+
+def read_tuning(model_dir: str | os.PathLike) -> list[dict]:
+    path = tuning_path(model_dir)
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["results"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not an asrkit LM tuning file ({e})") from None
+
+
+def save_tuning(model_dir: str | os.PathLike, result: TuningResult) -> Path:
+    """Add `result` to <model_dir>/lm-tuning.json, replacing any for the same LM and decoder."""
+    rows = [r for r in read_tuning(model_dir) if (r.get("lm"), r.get("decoder")) != (result.lm, result.decoder)]
+    rows.append(dataclasses.asdict(result))
+    path = tuning_path(model_dir)
+    write_json(path, {"results": rows})
+    return path
+
+
+def tuned_params(model_dir: str | os.PathLike, lm_name: str, decoder: str) -> dict | None:
+    """The best settings saved for this LM and decoder, or None."""
+    for r in read_tuning(model_dir):
+        if r.get("lm") == lm_name and r.get("decoder") == decoder:
+            return dict(r["best"])
+    return None
