@@ -60,12 +60,13 @@ def build_feature_extractor(return_attention_mask: bool = True, do_normalize: bo
     )
 
 
-def build_processor(return_attention_mask: bool = True):
+def build_processor(return_attention_mask: bool = True, do_normalize: bool = True):
     """Wav2Vec2Processor = letter tokenizer + raw-audio feature extractor."""
     from transformers import Wav2Vec2Processor
 
     return Wav2Vec2Processor(
-        feature_extractor=build_feature_extractor(return_attention_mask), tokenizer=build_tokenizer()
+        feature_extractor=build_feature_extractor(return_attention_mask, do_normalize),
+        tokenizer=build_tokenizer(),
     )
 
 
