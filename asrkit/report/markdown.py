@@ -1,0 +1,117 @@
+"""The WER table as Markdown, with the command, commit, decode settings and RTF of each row.
+
+    | model | labelled | LM | dev-clean | dev-other | RTF |
+    |---|---|---|---:|---:|---:|
+    | base-10min | 10min | greedy | 48.20 (46.1) | 53.02 (51.5) | 0.0021 |
+"""
+
+from __future__ import annotations
+
+import json
+
+from asrkit import paper
+from asrkit.report.collect import ModelRun, Result, Row
+
+MISSING = "-"
+SYNTHETIC_MARK = "†"
+
+
+def pct(fraction: float | None, digits: int = 2) -> str:
+    """A WER fraction as percent text; MISSING for None."""
+    return MISSING if fraction is None else f"{100 * fraction:.{digits}f}"
+
+
+def rtf_text(rtf: float | None) -> str:
+    return MISSING if rtf is None else f"{rtf:.2g}"
+
+
+def cell_text(row: Row, split: str) -> str:
+    """Our WER %, then the paper's in brackets when the row has a Table 9 counterpart."""
+    result = row.cells.get(split)
+    ours = pct(result.wer) if result else MISSING
+    theirs = (row.paper or {}).get(split)
+    return ours if theirs is None else f"{ours} ({theirs:.1f})"
+
+
+def row_label(row: Row) -> str:
+    return " / ".join([row.model, row.labelled or MISSING, row.setting])
+
+
+def table(rows: list[Row], columns: list[str]) -> str:
+    """The Markdown WER table alone (what `asrkit report` prints)."""
+    lines = [
+        "| " + " | ".join(["model", "labelled", "LM", *columns, "RTF"]) + " |",
+        "|" + "---|" * 3 + "---:|" * (len(columns) + 1),
+    ]
+    for row in rows:
+        labelled = (row.labelled or MISSING) + (f" {SYNTHETIC_MARK}" if row.synthetic else "")
+        cells = [row.model, labelled, row.setting, *(cell_text(row, s) for s in columns), rtf_text(row.rtf)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def notes(rows: list[Row]) -> list[str]:
+    out = ["WER in %, corpus level (errors over reference words), both sides normalised."]
+    if any(r.paper for r in rows):
+        out.append(f"In brackets: {paper.CITATION}, for the same labelled split, model size and LM "
+                   "(their 4-gram is the official LibriSpeech LM).")
+    if any(r.synthetic for r in rows):
+        out.append(f"{SYNTHETIC_MARK} trained and evaluated on synthesised (TTS) speech in the "
+                   "LibriSpeech layout, not on LibriSpeech recordings.")
+    out.append("RTF: decoding seconds per second of audio, mean over the row's splits "
+               "(acoustic model excluded).")
+    return out
+
+
+def provenance(row: Row) -> list[str]:
+    """How each cell of `row` was made: one bullet per split."""
+    lines = []
+    for split, r in row.cells.items():
+        decoder = json.dumps(r.decoder, sort_keys=True) if r.decoder else "{}"
+        lines.append(
+            f"- {split}: WER {pct(r.wer)}, CER {pct(r.cer)}, S/D/I {r.substitutions}/{r.deletions}/"
+            f"{r.insertions} over {r.ref_words} words in {r.utterances} utterance{'s' * (r.utterances != 1)}; "
+            f"RTF {rtf_text(r.rtf)}; commit `{r.commit or 'not recorded'}`; decoder `{decoder}`")
+        lines.append(f"  `{r.command}`" if r.command else "  (command not recorded)")
+    return lines
+
+
+def render(models: list[ModelRun], rows: list[Row], columns: list[str]) -> str:
+    """The whole Markdown report: table, notes, then per row how it was produced."""
+    out = ["# WER report", "", table(rows, columns).rstrip(), ""]
+    out += [*notes(rows), ""]
+    out += ["## How each row was produced", ""]
+    for row in rows:
+        out += [f"### {row_label(row)}", "", *provenance(row), ""]
+    problems = [p for m in models for p in m.problems]
+    if problems:
+        out += ["## Files that could not be read", "", *(f"- {p}" for p in problems), ""]
+    return "\n".join(out)
+
+
+def result_dict(r: Result) -> dict:
+    """A result as JSON: WER figures in percent like the tables, plus its provenance."""
+    return {
+        "wer": round(100 * r.wer, 4), "cer": None if r.cer is None else round(100 * r.cer, 4),
+        "substitutions": r.substitutions, "deletions": r.deletions, "insertions": r.insertions,
+        "ref_words": r.ref_words, "utterances": r.utterances, "rtf": r.rtf,
+        "decoder": r.decoder, "command": r.command, "commit": r.commit, "path": r.path,
+    }
+
+
+def to_json(models: list[ModelRun], rows: list[Row], columns: list[str]) -> dict:
+    """The report's content as a JSON-able dict (WER in percent, as in the table)."""
+    return {
+        "units": "WER and CER in percent",
+        "columns": columns,
+        "paper": paper.CITATION,
+        "rows": [{
+            "model": r.model, "labelled": r.labelled, "size": r.size, "setting": r.setting, "lm": r.lm,
+            "synthetic": r.synthetic, "rtf": r.rtf,
+            "results": {split: result_dict(c) for split, c in r.cells.items()},
+            "paper": r.paper,
+        } for r in rows],
+        "models": [{"name": m.name, "path": m.path, "labelled": m.labelled, "size": m.size,
+                    "synthetic": m.synthetic, "lm_tuning": m.tuning, "problems": list(m.problems)}
+                   for m in models],
+    }

@@ -1,0 +1,113 @@
+"""Report plots as inline SVG strings (matplotlib, no pyplot: no display, no global state).
+
+Each function returns the <svg> element, or None when there is nothing to plot.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from asrkit.report.collect import Result
+
+
+def _svg(fig, name: str, label: str) -> str:
+    """`fig` as an <svg> element; ids are salted with `name` so that several plots can
+    share a page, and the output is the same from run to run."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": name, "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    svg = text[text.index("<svg"):]
+    return svg.replace("<svg", f'<svg role="img" aria-label="{label}" class="plot"', 1)
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def lm_tuning(tuning: dict | None, name: str) -> str | None:
+    """WER against LM weight, one dot per trial coloured by word score; the best starred."""
+    trials = (tuning or {}).get("trials") or []
+    if not trials:
+        return None
+    fig = _figure(5.0, 3.2)
+    ax = fig.subplots()
+    x = [t["lm_weight"] for t in trials]
+    y = [100 * t["wer"] for t in trials]
+    scores = [t.get("word_score") for t in trials]
+    if all(isinstance(s, (int, float)) for s in scores):
+        dots = ax.scatter(x, y, c=scores, cmap="viridis", s=22, label="trial")
+        fig.colorbar(dots, ax=ax, label="word score")
+    else:
+        ax.scatter(x, y, s=22, label="trial")
+    best = (tuning or {}).get("best")
+    if isinstance(best, dict) and isinstance(best.get("lm_weight"), (int, float)) \
+            and isinstance(best.get("wer"), (int, float)):
+        ax.scatter([best["lm_weight"]], [100 * best["wer"]], marker="*", s=220, c="crimson",
+                   edgecolors="black", linewidths=0.6, zorder=3,
+                   label=f"best: lm_weight {best['lm_weight']:.3g}, {100 * best['wer']:.2f}%")
+    split = (tuning or {}).get("split")
+    ax.set_title(f"LM weight tuning{f' on {split}' if split else ''} ({len(trials)} trials)")
+    ax.set_xlabel("LM weight")
+    ax.set_ylabel("WER (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _svg(fig, f"{name}-lm-tuning", "WER against LM weight")
+
+
+def training_curves(train_log: tuple[dict, ...] | list[dict], name: str) -> str | None:
+    """Training loss, learning rate and dev WER against update step."""
+    def series(key):
+        pts = [(r["step"], r[key]) for r in train_log
+               if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    panels = [(key, *series(key)) for key in ("loss", "lr", "dev_wer")]
+    panels = [p for p in panels if p[1]]
+    if not panels:
+        return None
+    fig = _figure(3.2 * len(panels), 3.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    titles = {"loss": "training loss", "lr": "learning rate", "dev_wer": "dev WER (%)"}
+    for ax, (key, steps, values) in zip(axes, panels):
+        if key == "dev_wer":
+            values = [100 * v for v in values]
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3,
+                color={"loss": "tab:blue", "lr": "tab:orange", "dev_wer": "tab:green"}[key])
+        ax.set_title(titles[key])
+        ax.set_xlabel("update")
+        ax.grid(alpha=0.3)
+        if key == "lr":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+    return _svg(fig, f"{name}-training", "training curves")
+
+
+def wer_by_length(results: tuple[Result, ...] | list[Result], name: str) -> str | None:
+    """WER per utterance-length bin, one line per split and setting."""
+    results = [r for r in results if r.by_length]
+    if not results:
+        return None
+    bins: list[str] = []
+    for r in results:  # bins in length order, as asrkit.score names them
+        for g in r.by_length:
+            if g.name not in bins:
+                bins.append(g.name)
+    bins.sort(key=lambda b: float(b.split("-")[0].rstrip("+ s")))
+    fig = _figure(5.0, 3.2)
+    ax = fig.subplots()
+    for r in results:
+        wer = {g.name: 100 * g.wer for g in r.by_length if math.isfinite(g.wer)}
+        xs = [i for i, b in enumerate(bins) if b in wer]
+        ax.plot(xs, [wer[bins[i]] for i in xs], marker="o", markersize=4, label=f"{r.split} / {r.setting}")
+    ax.set_xticks(range(len(bins)), bins, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel("utterance length")
+    ax.set_ylabel("WER (%)")
+    ax.set_title("WER by utterance length")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _svg(fig, f"{name}-length", "WER by utterance length")
