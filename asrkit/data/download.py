@@ -1,0 +1,294 @@
+"""`asrkit download`: the OpenSLR LibriSpeech parts and Libri-light's limited-supervision set.
+
+Each part is fetched to <to>/<archive>.part (an interrupted download resumes with an HTTP
+Range request), checked against its published checksums, and extracted member by member
+into a staging folder inside <to>: a member with an absolute path, a ".." component, a
+link that leads outside, or a device file stops the extraction with an error, and
+nothing of that archive is moved into <to>. Only a fully extracted archive is merged in.
+A finished part leaves <to>/.asrkit-download/<part>.json and is not fetched again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+log = logging.getLogger(__name__)
+
+OPENSLR_URL = "https://www.openslr.org/resources/12"
+LIBRILIGHT_URL = "https://dl.fbaipublicfiles.com/librilight/data"
+# OpenSLR's mirrors of resource 12, for --base-url.
+OPENSLR_MIRRORS = ("https://us.openslr.org/resources/12", "https://openslr.elda.org/resources/12",
+                   "https://openslr.magicdatatech.com/resources/12")
+CHUNK = 1 << 20
+MARKERS = ".asrkit-download"
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    filename: str
+    folder: str  # what the archive extracts, relative to the target folder
+    size: str  # approximate, for --list
+    md5: str | None  # OpenSLR's published md5sum.txt
+    sha256: str | None  # as pinned by torchaudio's LibriSpeech / LibriLightLimited datasets
+    librilight: bool = False
+
+
+def _ls(name: str, size: str, md5: str, sha256: str) -> Part:
+    return Part(name, f"{name}.tar.gz", f"LibriSpeech/{name}", size, md5, sha256)
+
+
+PARTS = {p.name: p for p in (
+    _ls("dev-clean", "337M", "42e2234ba48799c1f50f24a7926300a1",
+        "76f87d090650617fca0cac8f88b9416e0ebf80350acb97b343a85fa903728ab3"),
+    _ls("dev-other", "314M", "c8d0bcc9cca99d4f8b62fcc847357931",
+        "12661c48e8c3fe1de2c1caa4c3e135193bfb1811584f11f569dd12645aa84365"),
+    _ls("test-clean", "346M", "32fa31d27d2e1cad72775fee3f4849a9",
+        "39fde525e59672dc6d1551919b1478f724438a95aa55f874b576be21967e6c23"),
+    _ls("test-other", "328M", "fb5a50374b501bb3bac4815ee91d3135",
+        "d09c181bba5cf717b3dee7d4d592af11a3ee3a09e08ae025c5506f6ebe961c29"),
+    _ls("train-clean-100", "6.3G", "2a93770f6d5c6c964bc36631d331a522",
+        "d4ddd1d5a6ab303066f14971d768ee43278a5f2a0aa43dc716b0e64ecbbbf6e2"),
+    _ls("train-clean-360", "23G", "c0e676e450a7ff2f54aeade5171606fa",
+        "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf"),
+    _ls("train-other-500", "30G", "d1a0fd59409feb2c614ce4d30c387708",
+        "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2"),
+    Part("librispeech_finetuning", "librispeech_finetuning.tgz", "librispeech_finetuning", "?",
+         None, "5d1efdc777b548194d7e09ba89126e2188026df9fd57aa57eb14408d2b2342af", librilight=True),
+)}
+DEFAULT_PARTS = ("dev-clean", "dev-other", "test-clean", "test-other")
+
+
+class DownloadError(ValueError):
+    """A failed download, a checksum mismatch or an unreadable archive; names the file."""
+
+
+class UnsafeArchiveError(DownloadError):
+    """An archive member that would land outside the target folder."""
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    parts: tuple[str, ...]  # names from PARTS
+    to: Path  # target folder: LibriSpeech/ and librispeech_finetuning/ appear inside
+    base_url: str = OPENSLR_URL  # where <part>.tar.gz is fetched from
+    librilight_url: str = LIBRILIGHT_URL  # where librispeech_finetuning.tgz is fetched from
+    sha256: dict[str, str] = field(default_factory=dict)  # part -> checksum, for a mirror's own files
+    keep_archives: bool = False  # keep <part>.tar.gz after extraction
+    progress: bool = True
+    timeout: float = 60.0  # seconds without data before a try fails
+    retries: int = 3  # tries per part; each resumes where the last stopped
+
+
+@dataclass(frozen=True)
+class PartResult:
+    name: str
+    folder: Path  # where the part's files are now
+    fetched: bool  # False: already present from an earlier run
+
+
+def check_parts(names: tuple[str, ...]) -> None:
+    unknown = [n for n in names if n not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
+
+
+def url_of(part: Part, options: DownloadOptions) -> str:
+    base = options.librilight_url if part.librilight else options.base_url
+    return f"{base.rstrip('/')}/{part.filename}"
+
+
+def download(options: DownloadOptions) -> list[PartResult]:
+    """Fetch, verify and extract every part in `options.parts`; skip finished ones."""
+    check_parts(options.parts)
+    for name in options.sha256:
+        check_parts((name,))
+    to = Path(options.to)
+    to.mkdir(parents=True, exist_ok=True)
+    return [_one(PARTS[name], options, to) for name in dict.fromkeys(options.parts)]
+
+
+def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
+    marker = to / MARKERS / f"{part.name}.json"
+    folder = to / part.folder
+    if marker.is_file() and folder.is_dir():
+        log.info("%s: already in %s", part.name, folder)
+        return PartResult(part.name, folder, False)
+    url = url_of(part, options)
+    archive = to / part.filename
+    expected = _expected(part, options)
+    if archive.is_file() and _mismatch(archive, expected) is None:
+        log.info("%s: using the archive already at %s", part.name, archive)
+    else:
+        partial = archive.with_name(archive.name + ".part")
+        fetch(url, partial, options)
+        problem = _mismatch(partial, expected)
+        if problem:
+            partial.unlink()
+            raise DownloadError(
+                f"{url}: {problem}; removed {partial}, run again to fetch it afresh "
+                f"(a mirror serving other bytes needs --sha256 {part.name}=HEX)")
+        os.replace(partial, archive)
+    safe_extract(archive, to, progress=options.progress)
+    if not folder.is_dir():
+        raise DownloadError(f"{archive}: extracted, but it held no {part.folder}/ folder")
+    marker.parent.mkdir(exist_ok=True)
+    marker.write_text(json.dumps({"url": url, **expected}) + "\n")
+    if not options.keep_archives:
+        archive.unlink()
+    return PartResult(part.name, folder, True)
+
+
+def _expected(part: Part, options: DownloadOptions) -> dict[str, str]:
+    if part.name in options.sha256:
+        return {"sha256": options.sha256[part.name].lower()}
+    return {k: v for k, v in (("md5", part.md5), ("sha256", part.sha256)) if v}
+
+
+def _mismatch(path: Path, expected: dict[str, str]) -> str | None:
+    """None when `path` has every expected checksum, else what differs."""
+    hashes = {name: hashlib.new(name) for name in expected}
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            for h in hashes.values():
+                h.update(block)
+    for name, h in hashes.items():
+        if h.hexdigest() != expected[name]:
+            return f"{name} checksum mismatch (expected {expected[name]}, got {h.hexdigest()})"
+    return None
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def fetch(url: str, partial: Path, options: DownloadOptions) -> None:
+    """Download `url` into `partial`, resuming what is there; retried `options.retries` times."""
+    for attempt in range(1, options.retries + 1):
+        try:
+            _fetch_once(url, partial, options)
+            return
+        except _Interrupted as e:
+            if attempt == options.retries:
+                raise DownloadError(f"{url}: interrupted ({e}); {partial} is kept, run again to resume") from None
+            log.warning("%s: interrupted (%s); resuming (try %d of %d)", url, e, attempt + 1, options.retries)
+
+
+def _fetch_once(url: str, partial: Path, options: DownloadOptions) -> None:
+    from tqdm import tqdm
+
+    have = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "asrkit"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=options.timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing after `have`: the .part is complete
+            return
+        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise _Interrupted(f"cannot connect: {getattr(e, 'reason', e)}") from None
+    with response:
+        resumed = bool(have) and response.status == 206
+        if have and not resumed:
+            log.info("%s: the server ignored the range request; starting again", url)
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length else None
+        with open(partial, "ab" if resumed else "wb") as f, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, desc=partial.name[:-5],
+                disable=not options.progress, leave=False) as bar:
+            try:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    f.write(block)
+                    bar.update(len(block))
+            except (OSError, urllib.error.URLError, ConnectionError) as e:
+                raise _Interrupted(str(e)) from None
+        if total is not None and partial.stat().st_size < total:
+            raise _Interrupted(f"got {partial.stat().st_size} of {total} bytes")
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def check_member(member: tarfile.TarInfo, root: str) -> str | None:
+    """Why extracting `member` under the folder `root` (a real path) is unsafe, or None."""
+    name = member.name
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or PurePosixPath(name).drive:
+        return "absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "'..' in its path"
+    dest = os.path.realpath(os.path.join(root, name))
+    if not _inside(dest, root):
+        return "it resolves outside the target (through a link?)"
+    if member.issym():
+        if os.path.isabs(member.linkname):
+            return f"symlink to the absolute path {member.linkname}"
+        if not _inside(os.path.realpath(os.path.join(os.path.dirname(dest), member.linkname)), root):
+            return f"symlink to {member.linkname}, outside the target"
+    elif member.islnk():
+        if os.path.isabs(member.linkname) or not _inside(
+                os.path.realpath(os.path.join(root, member.linkname)), root):
+            return f"hard link to {member.linkname}, outside the target"
+    elif not (member.isfile() or member.isdir()):
+        return "a device, fifo or other special file"
+    return None
+
+
+def safe_extract(archive: str | os.PathLike, target: str | os.PathLike, progress: bool = True) -> None:
+    """Extract a tar archive into `target`, refusing any member that would land outside.
+
+    Members go to a staging folder inside `target` first (checked here, and by tarfile's
+    'data' filter as a second guard); only a complete, clean extraction is merged in.
+    """
+    from tqdm import tqdm
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".extract-", dir=target)
+    root = os.path.realpath(staging)
+    try:
+        with tarfile.open(archive, "r:*") as tar, tqdm(
+                desc=f"extract {Path(archive).name}", unit=" files", disable=not progress,
+                leave=False) as bar:
+            for member in tar:
+                why = check_member(member, root)
+                if why:
+                    raise UnsafeArchiveError(
+                        f"{archive}: refusing member {member.name!r}: {why}; nothing from this "
+                        f"archive was written to {target}")
+                tar.extract(member, staging, filter="data")
+                bar.update(1)
+        _merge(Path(staging), target)
+    except tarfile.FilterError as e:
+        raise UnsafeArchiveError(f"{archive}: refusing an unsafe member ({e}); nothing from this "
+                                 f"archive was written to {target}") from None
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise DownloadError(f"{archive}: not a readable tar archive ({e})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _merge(src: Path, dst: Path) -> None:
+    """Move the tree `src` into `dst`, merging folders that both hold (LibriSpeech/)."""
+    for child in src.iterdir():
+        out = dst / child.name
+        if child.is_dir() and not child.is_symlink() and out.is_dir() and not out.is_symlink():
+            _merge(child, out)
+        else:
+            if out.is_dir() and not out.is_symlink():
+                shutil.rmtree(out)
+            os.replace(child, out)
