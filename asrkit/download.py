@@ -10,6 +10,7 @@ again.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
 import urllib.error
@@ -75,10 +76,13 @@ def download(remote: Remote, dest: str | os.PathLike, progress: bool = True, tim
         have = 0
     if remote.size is None or have < remote.size:
         _fetch(remote.url, part, have, timeout, progress)
+    if remote.size is not None and part.stat().st_size < remote.size:
+        raise DownloadError(f"{remote.url}: incomplete ({part.stat().st_size} of {remote.size} bytes); "
+                            "run again to resume")
     try:
         _verify(part, remote)
     except DownloadError:
-        part.unlink()
+        part.unlink()  # whole but wrong: start afresh next time
         raise
     os.replace(part, dest)
     return dest
@@ -109,9 +113,14 @@ def _fetch(url: str, part: Path, have: int, timeout: float, progress: bool) -> N
             total=total, initial=have, unit="B", unit_scale=True, desc=part.name[:-5],
             disable=not progress,
         ) as bar:
+            got = have
             try:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     f.write(block)
+                    got += len(block)
                     bar.update(len(block))
-            except (OSError, urllib.error.URLError) as e:
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
                 raise DownloadError(f"{url}: interrupted ({e}); run again to resume") from None
+    # A dropped connection can end the stream early without an exception.
+    if total is not None and got < total:
+        raise DownloadError(f"{url}: interrupted after {got} of {total} bytes; run again to resume")

@@ -266,7 +266,16 @@ class LanguageModel:
     def read_unigrams(self) -> list[str]:
         if self.unigrams is None:
             raise LMError(f"{self.path}: no unigrams.txt beside this LM; pyctcdecode needs one")
-        return [w for w in self.unigrams.read_text(encoding="utf-8").split("\n") if w]
+        return read_words(self.unigrams)
+
+
+def read_words(path: str | os.PathLike) -> list[str]:
+    """A word list: unigrams.txt (one word per line), or the 1-grams of an ARPA file."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.lstrip().startswith(b"\\data\\") or head.startswith(b"\x1f\x8b"):
+        return arpa_words(path)
+    return [w for w in Path(path).read_text(encoding="utf-8").split("\n") if w.strip()]
 
 
 def available() -> list[str]:
@@ -286,8 +295,11 @@ def _from_dir(d: Path) -> LanguageModel:
     else:
         raise LMError(f"{d}: no <name>.bin or <name>.arpa language model in this folder")
     unigrams, lexicon = d / "unigrams.txt", d / "lexicon.txt"
+    if not unigrams.is_file():  # an ARPA lists its words itself
+        arpa = d / f"{name}.arpa"
+        unigrams = arpa if arpa.is_file() else candidate if candidate.suffix == ".arpa" else None
     return LanguageModel(
-        name=name, path=candidate, unigrams=unigrams if unigrams.is_file() else None,
+        name=name, path=candidate, unigrams=unigrams,
         lexicon=lexicon if lexicon.is_file() else None, unit=info.get("unit", "word"), info=info,
     )
 

@@ -68,11 +68,13 @@ def _load_lm(path: str | None, dictionary):
     fl, _ = _lib()
     if path is None:
         return fl.ZeroLM()
+    from flashlight.lib.text.decoder.kenlm import KenLM
+
     from asrkit.lm import check_lm_file
 
     check_lm_file(path)  # a clear error rather than KenLM's abort on a bad file
     try:
-        return fl.KenLM(str(path), dictionary)
+        return KenLM(str(path), dictionary)
     except Exception as e:  # KenLM's own message names the problem
         from asrkit.lm import LMError
 

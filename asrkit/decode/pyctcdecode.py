@@ -58,14 +58,13 @@ class Decoder:
     def _build(options: PyctcdecodeOptions, vocab: Vocabulary):
         from pyctcdecode import build_ctcdecoder
 
-        from asrkit.lm import LMError, check_lm_file
+        from asrkit.lm import LMError, check_lm_file, read_words
 
         unigrams = None
         if options.lm is not None:
             kind = check_lm_file(options.lm)
             if options.unigrams:
-                with open(options.unigrams, encoding="utf-8") as f:
-                    unigrams = [w for w in f.read().split("\n") if w]
+                unigrams = read_words(options.unigrams)
             elif kind == "binary":
                 raise LMError(f"{options.lm}: pyctcdecode needs a unigram list beside a binary LM "
                               "(unigrams.txt, written by `asrkit lm build`)")

@@ -1,0 +1,116 @@
+"""Fixtures for decoder, LM and logits tests: peaky log-prob matrices spelled from text,
+hand-written ARPA files, and a tiny random-init CTC model saved with its processor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asrkit.decode import Vocabulary
+
+VOCAB = Vocabulary.letters()
+V = len(VOCAB.tokens)
+BLANK = VOCAB.blank_id
+FLOOR = -12.0  # log-prob of every token a frame does not spell
+
+
+def frames(text: str, repeat: int = 2) -> list[int]:
+    """Token ids per frame spelling `text`: blank, then each letter `repeat` times and a blank,
+    words separated by "|" (as a CTC model's best path looks)."""
+    ids = [BLANK]
+    for i, word in enumerate(text.split()):
+        if i:
+            ids += [VOCAB.delimiter_id] * repeat + [BLANK]
+        for ch in word:
+            ids += [VOCAB.index(ch)] * repeat + [BLANK]
+    return ids
+
+
+def peaky(text: str, repeat: int = 2) -> np.ndarray:
+    """(T, V) log-probs, each frame near certain of the token `frames(text)` gives it."""
+    ids = frames(text, repeat)
+    x = np.full((len(ids), V), FLOOR, dtype=np.float32)
+    x[np.arange(len(ids)), ids] = 0.0
+    return normalise(x)
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Log-softmax along V."""
+    x = x - x.max(axis=1, keepdims=True)
+    return (x - np.log(np.exp(x).sum(axis=1, keepdims=True))).astype(np.float32)
+
+
+def ambiguous(text: str, position: int, letters: dict[str, float], repeat: int = 2) -> np.ndarray:
+    """Like peaky(text), but the frames of character `position` of the text (spaces
+    counted) share probability among `letters` ({letter: probability})."""
+    x = peaky(text, repeat)
+    ids = frames(text, repeat)
+    # Frame index of each character: 1 + (repeat + 1) per preceding character.
+    start = 1 + position * (repeat + 1)
+    for t in range(start, start + repeat):
+        assert ids[t] == VOCAB.index(text[position]) or text[position] == " "
+        row = np.full(V, 1e-6)
+        for letter, p in letters.items():
+            row[VOCAB.index(letter)] = p
+        x[t] = np.log(row / row.sum())
+    return x
+
+
+def write_arpa(path: Path, unigrams: dict[str, float], bigrams: dict[tuple[str, str], float] = None) -> Path:
+    """An ARPA file with the given log10 probabilities (backoff -0.3 for every unigram).
+
+    KenLM wants at least a bigram model: without `bigrams`, "<s> w" gets w's unigram
+    probability, so the bigrams change nothing."""
+    uni = {"<s>": -99.0, "</s>": -1.0, "<unk>": -3.0, **unigrams}
+    bigrams = bigrams or {("<s>", w): p for w, p in unigrams.items()}
+    lines = ["\\data\\", f"ngram 1={len(uni)}", f"ngram 2={len(bigrams)}", "", "\\1-grams:"]
+    for w, p in uni.items():
+        lines.append(f"{p}\t{w}\t-0.3" if w != "</s>" else f"{p}\t{w}")
+    lines += ["", "\\2-grams:"]
+    lines += [f"{p}\t{a} {b}" for (a, b), p in bigrams.items()]
+    lines += ["", "\\end\\", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def write_lexicon(path: Path, words) -> Path:
+    path.write_text("".join(f"{w}\t{' '.join(w)} |\n" for w in words))
+    return path
+
+
+def kenlm_tools_available() -> bool:
+    from asrkit.lm import LMError, kenlm_tool
+
+    try:
+        kenlm_tool("lmplz")
+        kenlm_tool("build_binary")
+        return True
+    except LMError:
+        return False
+
+
+needs_kenlm = pytest.mark.skipif(not kenlm_tools_available(),
+                                 reason="KenLM's lmplz/build_binary not built (run lm/build_kenlm.sh)")
+
+
+def tiny_model(out: Path, vocab_size: int | None = None, return_attention_mask: bool = True) -> Path:
+    """Save a 2-layer random-init Wav2Vec2ForCTC (a few hundred k parameters) and the letter
+    processor into `out`. vocab_size defaults to len(tokenizer)."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from asrkit.vocab import build_processor
+
+    torch.manual_seed(0)
+    processor = build_processor(return_attention_mask=return_attention_mask)
+    config = Wav2Vec2Config(
+        vocab_size=vocab_size or len(processor.tokenizer), hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, conv_dim=(16, 16, 16, 16, 16, 16, 16),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, pad_token_id=0,
+        feat_extract_norm="layer", do_stable_layer_norm=True,
+    )
+    Wav2Vec2ForCTC(config).save_pretrained(str(out))
+    processor.save_pretrained(str(out))
+    return out

@@ -1,0 +1,192 @@
+"""Decoders on hand-written log-prob matrices with known answers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from asrkit.decode import Vocabulary, check_log_probs, parallel_decode, run
+from asrkit.decode import flashlight as fl
+from asrkit.decode import greedy
+from asrkit.decode import pyctcdecode as pcd
+from asrkit.lm import LMError
+from ctc_fixtures import BLANK, FLOOR, V, VOCAB, ambiguous, normalise, peaky, write_arpa, write_lexicon
+
+
+def matrix(tokens: list[str]) -> np.ndarray:
+    """One frame per token; "-" is the blank."""
+    ids = [BLANK if t == "-" else VOCAB.index(t) for t in tokens]
+    x = np.full((len(ids), V), FLOOR, dtype=np.float32)
+    x[np.arange(len(ids)), ids] = 0.0
+    return normalise(x)
+
+
+# --------------------------------------------------------------------------- greedy
+
+
+@pytest.mark.parametrize("frames, expected", [
+    ("H H E L L O", "HELO"),  # repeats merge
+    ("H E L - L O", "HELLO"),  # a blank between equal letters keeps both
+    ("- - H - I - -", "HI"),  # blanks vanish
+    ("H I | | - T H E R E", "HI THERE"),  # | is the space
+    ("| H I | |", "HI"),  # leading/trailing delimiters make no empty words
+    ("H I | - | Y O", "HI YO"),  # two delimiters make one space
+    ("- - -", ""),  # all blank
+    ("D O N ' T", "DON'T"),
+])
+def test_greedy_collapse_rules(frames, expected):
+    assert greedy.decode([matrix(frames.split())]) == [expected]
+
+
+def test_greedy_unknown_token_is_dropped():
+    assert greedy.decode([matrix(["H", "<unk>", "I"])]) == ["HI"]
+
+
+def test_greedy_empty_utterance_and_3d_batch():
+    batch = np.stack([matrix("A - B".split()), matrix("C C C".split())])  # (B, T, V)
+    assert greedy.decode(batch) == ["AB", "C"]
+    assert greedy.decode([np.zeros((0, V), np.float32)]) == [""]
+
+
+def test_collapse_ids():
+    assert greedy.collapse(np.array([0, 5, 5, 0, 5, 6, 6, 0]), 0) == [5, 5, 6]
+
+
+def test_vocabulary_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"V=31 columns but the vocabulary has 30 tokens"):
+        greedy.decode([np.zeros((4, 31), np.float32)])
+    with pytest.raises(ValueError, match="must be a batch"):
+        check_log_probs(np.zeros((4, V)), VOCAB)
+
+
+def test_vocabulary_needs_blank_and_delimiter():
+    with pytest.raises(ValueError, match="no blank token"):
+        Vocabulary(("A", "B", "|"))
+
+
+# --------------------------------------------------------------------------- beam search + LM
+
+
+@pytest.fixture
+def cat_lm(tmp_path):
+    """An LM that strongly prefers THE CAT over THE COT, and one preferring COT."""
+    def make(name, cat, cot):
+        return write_arpa(tmp_path / f"{name}.arpa", {"THE": -0.5, "CAT": cat, "COT": cot, "DOG": -1.5})
+    lexicon = write_lexicon(tmp_path / "lexicon.txt", ["THE", "CAT", "COT", "DOG"])
+    (tmp_path / "unigrams.txt").write_text("THE\nCAT\nCOT\nDOG\n")
+    return make("cat", -1.0, -4.0), make("cot", -4.0, -1.0), lexicon, tmp_path / "unigrams.txt"
+
+
+def test_flashlight_lm_chooses_between_equal_spellings(cat_lm):
+    cat, cot, lexicon, _ = cat_lm
+    x = ambiguous("THE CAT", 5, {"A": 0.5, "O": 0.5})  # acoustics can't tell CAT from COT
+    for lm, expected in ((cat, "THE CAT"), (cot, "THE COT")):
+        out = fl.decode([x], fl.FlashlightOptions(lm=str(lm), lexicon=str(lexicon), beam=20), workers=1)
+        assert out == [expected]
+
+
+def test_pyctcdecode_lm_chooses_between_equal_spellings(cat_lm):
+    cat, cot, _, unigrams = cat_lm
+    x = ambiguous("THE CAT", 5, {"A": 0.5, "O": 0.5})
+    for lm, expected in ((cat, "THE CAT"), (cot, "THE COT")):
+        out = pcd.decode([x], pcd.PyctcdecodeOptions(lm=str(lm), unigrams=str(unigrams), beam=20), workers=1)
+        assert out == [expected]
+
+
+def test_lexicon_decoder_only_emits_lexicon_words(cat_lm):
+    cat, _, lexicon, _ = cat_lm
+    # The acoustics slightly prefer X (CAX is no word); greedy takes it, the lexicon cannot.
+    x = ambiguous("THE CAT", 6, {"X": 0.55, "T": 0.45})
+    assert greedy.decode([x]) == ["THE CAX"]
+    out = fl.decode([x], fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), workers=1)
+    assert out == ["THE CAT"]
+
+
+def test_flashlight_without_lm_uses_the_lexicon_alone(cat_lm):
+    _, _, lexicon, _ = cat_lm
+    x = peaky("THE DOG")
+    assert fl.decode([x], fl.FlashlightOptions(lm=None, lexicon=str(lexicon), beam=10), workers=1) == ["THE DOG"]
+
+
+def test_word_score_trades_insertions(cat_lm):
+    """A strongly negative word score makes the decoder prefer fewer words."""
+    cat, _, lexicon, _ = cat_lm
+    # "THE" then an ambiguous stretch that is either nothing (blank) or "DOG".
+    x = peaky("THE DOG")
+    x[-9:] = np.log(np.full(V, 1e-6) + np.eye(V)[BLANK] * 0.5 + np.isin(np.arange(V), [
+        VOCAB.index("D"), VOCAB.index("O"), VOCAB.index("G"), VOCAB.delimiter_id]) * 0.5)
+    x = normalise(x)
+    base = fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=50, lm_weight=0.0)
+    many = fl.decode([x], fl.FlashlightOptions(**{**base.__dict__, "word_score": 5.0}), workers=1)[0]
+    few = fl.decode([x], fl.FlashlightOptions(**{**base.__dict__, "word_score": -20.0}), workers=1)[0]
+    assert len(many.split()) > len(few.split())
+
+
+def test_decoders_agree_on_clean_peaky_input(cat_lm):
+    cat, _, lexicon, unigrams = cat_lm
+    texts = ["THE CAT", "THE DOG", "DOG", "THE COT THE CAT"]
+    batch = [peaky(t, repeat=r) for t, r in zip(texts, (1, 2, 3, 2))]
+    assert greedy.decode(batch) == texts
+    assert fl.decode(batch, fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), workers=1) == texts
+    assert pcd.decode(batch, pcd.PyctcdecodeOptions(lm=str(cat), unigrams=str(unigrams), beam=20), workers=1) == texts
+    assert fl.decode_lexfree(batch, fl.LexiconFreeOptions(beam=20), workers=1) == texts
+
+
+def test_lexicon_free_with_a_letter_lm(tmp_path):
+    # A letter LM in which "T" is far likelier than "X" after "A".
+    letters = {c: -1.5 for c in "THECAXO|"}
+    bigrams = {("A", "T"): -0.1, ("A", "X"): -3.0, ("C", "A"): -0.1, ("T", "|"): -0.1}
+    lm = write_arpa(tmp_path / "letters.arpa", letters, bigrams)
+    x = ambiguous("CAT", 2, {"X": 0.55, "T": 0.45})
+    assert fl.decode_lexfree([x], fl.LexiconFreeOptions(beam=20), workers=1) == ["CAX"]
+    assert fl.decode_lexfree([x], fl.LexiconFreeOptions(lm=str(lm), lm_weight=1.0, beam=20), workers=1) == ["CAT"]
+
+
+def test_parallel_decoding_matches_serial(cat_lm):
+    cat, _, lexicon, _ = cat_lm
+    rng = np.random.default_rng(0)
+    words = ["THE", "CAT", "COT", "DOG"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 5))) for _ in range(12)]
+    batch = [normalise(peaky(t) + rng.normal(0, 2.0, size=peaky(t).shape).astype(np.float32)) for t in texts]
+    decoder = fl.Decoder(fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), VOCAB)
+    serial = parallel_decode(decoder, batch, workers=1)
+    assert parallel_decode(decoder, batch, workers=2) == serial
+    assert run("flashlight", batch, decoder.options, workers=2) == serial
+
+
+def test_bad_lm_file_is_a_clear_error(tmp_path, cat_lm):
+    _, _, lexicon, unigrams = cat_lm
+    bad = tmp_path / "bad.arpa"
+    bad.write_text("this is not a language model\n")
+    with pytest.raises(LMError, match="bad.arpa: not a KenLM language model"):
+        fl.decode([peaky("THE")], fl.FlashlightOptions(lm=str(bad), lexicon=str(lexicon)), workers=1)
+    with pytest.raises(LMError, match="bad.arpa: not a KenLM language model"):
+        pcd.decode([peaky("THE")], pcd.PyctcdecodeOptions(lm=str(bad), unigrams=str(unigrams)), workers=1)
+    truncated = tmp_path / "truncated.arpa"
+    truncated.write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-1.0\tTHE\n")
+    with pytest.raises(LMError, match="truncated.arpa: KenLM cannot load"):
+        fl.decode([peaky("THE")], fl.FlashlightOptions(lm=str(truncated), lexicon=str(lexicon)), workers=1)
+
+
+def test_lexicon_with_no_spellable_word(tmp_path, cat_lm):
+    cat, _, _, _ = cat_lm
+    lexicon = tmp_path / "digits.txt"
+    lexicon.write_text("42\t4 2 |\n")
+    with pytest.raises(LMError, match="no word of the lexicon can be spelled"):
+        fl.Decoder(fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon)), VOCAB)
+
+
+def test_options_are_checked_up_front():
+    with pytest.raises(ValueError, match="needs a lexicon"):
+        fl.FlashlightOptions(lm=None, lexicon=None).check()
+    with pytest.raises(ValueError, match="--beam"):
+        pcd.PyctcdecodeOptions(beam=0).check()
+
+
+def test_unk_score_json_safe():
+    from asrkit.decode.run import _jsonable
+
+    assert json.dumps(_jsonable({"unk_score": -math.inf})) == '{"unk_score": "-inf"}'
