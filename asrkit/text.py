@@ -18,6 +18,11 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'"
 
 # Typographic apostrophes and quotes that stand for "'" inside words (don't, o'er).
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+# Letters that NFKD does not decompose into a base letter plus accents: spell them out
+# rather than drop them (CÆSAR -> CAESAR, not CSAR).
+_UNDECOMPOSABLE = str.maketrans({"Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "Ø": "O", "ø": "o",
+                                 "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d",
+                                 "Þ": "TH", "þ": "th", "ı": "i"})
 # Joiners inside a word become a space: "WELL-KNOWN" -> "WELL KNOWN", as LibriSpeech does.
 _SPLITTERS = re.compile(r"[-\u2010-\u2015_/]")
 _OUTSIDE = re.compile(r"[^A-Z' ]+")
@@ -34,7 +39,7 @@ def normalize(text: str) -> str:
     """
     text = text.translate(_APOSTROPHES)
     if not text.isascii():  # ASCII has no accents to fold; skipping this is 2x faster
-        text = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize("NFKD", text.translate(_UNDECOMPOSABLE))
         text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.upper()
     text = _SPLITTERS.sub(" ", text)
