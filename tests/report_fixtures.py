@@ -1,7 +1,8 @@
 """Hand-made model folders in the layouts the report reads (asrkit.report.collect), shared by
 tests/test_report.py and tests/test_report_html.py.
 
-    base-10min   recipe (10min, base, LibriSpeech), training log, LM tuning;
+    base-10min   recipe (10min, base), training log, LM tuning, as asrkit.train and
+                 asrkit.decode.tune write them;
                  greedy on dev-clean and dev-other, 4gram on dev-other; recogs for all three
     tiny-synth   recipe on a synthesised corpus; one summary (dev-clean greedy), nothing else
 
@@ -36,9 +37,12 @@ RESULTS = {
 def make_models(root: Path) -> tuple[Path, Path]:
     base = root / "base-10min"
     base.mkdir(parents=True)
-    (base / "recipe.yaml").write_text(
-        "# 10 minutes of labelled speech\nsplit: 10min\nmodel:\n  size: base\n"
-        "  pretrained: facebook/wav2vec2-base\ncorpus: librispeech\n")
+    (base / "recipe.yaml").write_text(  # as asrkit.train writes it (abridged)
+        "# Resolved recipe of this fine-tuning run (every key, defaults included).\n"
+        "# command: asrkit finetune --recipe recipes/base_10min.yaml\n"
+        "model:\n  name: facebook/wav2vec2-base\n  freeze_feature_encoder: true\n"
+        "data:\n  train_split: 10min\n  dev_split: dev-other\n"
+        "train:\n  max_updates: 1000\n  lr: 5.0e-05\n")
     for (split, setting), (utts, rtf, decoder) in RESULTS.items():
         recogs = [Recog(*u) for u in utts]
         folder = result_dir(base, split, setting)
@@ -49,13 +53,18 @@ def make_models(root: Path) -> tuple[Path, Path]:
             model=str(base), split=split, setting=setting, rtf=rtf, decoder=decoder,
             command=f"asrkit decode --model {base} --split {split} --setting {setting}",
             commit="abc1234", **{k: v for k, v in dataclasses.asdict(s).items() if k in fields}))
-    (base / "lm-tuning.json").write_text(json.dumps({
-        "split": "dev-other",
-        "trials": [{"lm_weight": w, "word_score": ws, "wer": wer} for w, ws, wer in
-                   [(0.5, -1.0, 0.40), (1.0, 0.0, 0.33), (2.0, -1.0, 0.25), (3.0, 1.0, 0.30), (4.5, 2.0, 0.45)]],
-        "best": {"lm_weight": 2.0, "word_score": -1.0, "wer": 0.25}}))
-    log = [{"step": s, "loss": 3.0 / (1 + s / 100), "lr": 5e-5 * min(1.0, s / 200)} for s in range(0, 1001, 50)]
-    log += [{"step": s, "dev_wer": w} for s, w in [(250, 0.9), (500, 0.7), (750, 0.55), (1000, 0.5)]]
+    trials = [(2.0, -1.0, 0.40), (0.5, -1.0, 0.45), (1.0, 0.0, 0.33), (2.0, -0.5, 0.25), (3.0, 1.0, 0.30),
+              (4.5, 2.0, 0.45)]
+    (base / "lm-tuning.json").write_text(json.dumps({"results": [{  # as asrkit.decode.tune writes it
+        "lm": "4gram", "decoder": "flashlight", "split": "dev-other", "method": "tpe",
+        "params": ["lm_weight", "word_score"], "best": {"lm_weight": 2.0, "word_score": -0.5}, "best_wer": 0.25,
+        "default": {"lm_weight": 2.0, "word_score": -1.0}, "default_wer": 0.40, "beam": 500,
+        "trials": [{"lm_weight": w, "word_score": ws, "wer": wer} for w, ws, wer in trials], "seconds": 3.2}]}))
+    log = [{"time": 0.0, "kind": "start", "update": 0, "recipe": {"model": {"name": "facebook/wav2vec2-base"}}}]
+    log += [{"time": 1.0, "kind": "train", "update": u, "epoch": 1, "loss": 3.0 / (1 + u / 100),
+             "lr": 5e-5 * min(1.0, u / 200), "gnorm": 1.0} for u in range(50, 1001, 50)]
+    log += [{"time": 2.0, "kind": "valid", "update": u, "split": "dev-other", "wer": w, "cer": w / 2}
+            for u, w in [(250, 0.9), (500, 0.7), (750, 0.55), (1000, 0.5)]]
     (base / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
 
     tiny = root / "tiny-synth"

@@ -71,7 +71,7 @@ def test_json_has_the_same_content(built):
     assert greedy["results"]["dev-other"]["command"].endswith("--split dev-other --setting greedy")
     assert greedy["results"]["dev-other"]["commit"] == "abc1234"
     assert data["rows"][2]["paper"] is None and data["rows"][2]["synthetic"] is True
-    assert data["models"][0]["lm_tuning"]["best"]["lm_weight"] == 2.0
+    assert data["models"][0]["lm_tuning"][0]["best"] == {"lm_weight": 2.0, "word_score": -0.5}
 
 
 def test_outputs_are_written_atomically(built):
@@ -136,7 +136,7 @@ def test_missing_and_broken_files_are_tolerated(models, tmp_path):
     broken.mkdir(parents=True)
     (broken / "wer-summary.json").write_text("{")  # and no recogs: left out
     m = load_model(base)
-    assert len(m.train_log) == 1 and m.tuning is None and m.labelled is None
+    assert m.train_log == ({"step": 1, "loss": 2.0},) and m.tuning == () and m.labelled is None
     assert [(r.split, r.setting, r.wer) for r in m.results] == [
         ("dev-clean", "greedy", pytest.approx(1 / 8)), ("dev-other", "4gram", 0.25), ("dev-other", "greedy", 0.5)]
     assert len(m.problems) == 5
@@ -147,6 +147,51 @@ def test_missing_and_broken_files_are_tolerated(models, tmp_path):
     # Without a recipe there is no labelled split, so no paper numbers; dev-clean lost its
     # summary, so the RTF is dev-other's alone.
     assert "| base-10min | - | greedy | 12.50 | 50.00 | 0.02 |" in files.table
+
+
+def test_training_log_and_tuning_as_asrkit_writes_them(models):
+    base, _ = models
+    m = load_model(base)
+    assert (m.labelled, m.size, m.synthetic) == ("10min", "base", False)
+    assert m.train_log[0] == {"step": 50, "loss": 2.0, "lr": 1.25e-05}  # the start line is left out
+    assert m.train_log[-1] == {"step": 1000, "dev_wer": 0.5}  # a validation line
+    (rec,) = m.tuning
+    assert rec["params"] == ["lm_weight", "word_score"] and len(rec["trials"]) == 6 and rec["best_wer"] == 0.25
+
+
+def test_older_log_and_tuning_layouts_are_read_too(tmp_path):
+    model = tmp_path / "m"
+    (model / "decode" / "dev-other" / "greedy").mkdir(parents=True)
+    (model / "decode" / "dev-other" / "greedy" / "wer-summary.json").write_text('{"wer": 0.5}')
+    (model / "train-log.jsonl").write_text('{"step": 10, "loss": 3.0, "lr": 1e-5}\n{"step": 20, "dev_wer": 0.9}\n')
+    (model / "lm-tuning.json").write_text(json.dumps({
+        "trials": [{"lm_weight": 1.0, "word_score": 0.0, "wer": 0.3}, {"lm_weight": "x", "wer": 0.2}],
+        "best": {"lm_weight": 1.0, "word_score": 0.0, "wer": 0.3}}))
+    (model / "recipe.yaml").write_text("split: 1h\nsize: large\n")
+    m = load_model(model)
+    assert m.train_log == ({"step": 10, "loss": 3.0, "lr": 1e-5}, {"step": 20, "dev_wer": 0.9})
+    (rec,) = m.tuning
+    assert (rec["params"], len(rec["trials"]), rec["best_wer"]) == (["lm_weight", "word_score"], 1, 0.3)
+    assert m.problems == (f"{model / 'lm-tuning.json'}: 1 record(s) or trial(s) without the tuned values "
+                          "and a WER skipped",)
+    assert (m.labelled, m.size) == ("1h", "large")
+    assert rows([m])[0].paper == paper.TABLE9[("1h", "large", "none")]
+
+
+def test_synthesised_corpus_is_found_through_the_workspace_manifest(models, tmp_path, monkeypatch):
+    base, _ = models
+    monkeypatch.setenv("ASRKIT_WORK", str(tmp_path / "work"))
+    corpus = tmp_path / "work" / "corpus" / "synth"
+    (corpus / "synth-report.json").parent.mkdir(parents=True)
+    manifest = tmp_path / "work" / "manifests" / "dev-clean.jsonl"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"id": "1-1-0", "audio": str(corpus / "LibriSpeech/dev-clean/1/1/1-1-0.flac")}) + "\n")
+    assert load_model(base).synthetic is False  # no synth-report.json yet: a real corpus
+    (corpus / "synth-report.json").write_text("{}")
+    m = load_model(base)
+    assert m.synthetic is True
+    (row, *_) = rows([m])
+    assert row.synthetic and row.paper is not None  # still compared, but marked with a dagger
 
 
 def test_no_results_anywhere_is_an_error(tmp_path):

@@ -99,7 +99,7 @@ def test_plots_are_shown(page):
         w, h = p["svg"]
         assert w > 250 and h > 150, p["kind"]  # laid out at a readable size
         assert p["marks"] > 20, p["kind"]  # axes, ticks and data were drawn
-    assert "LM weight tuning on dev-other (5 trials)" in plots["lm-tuning"]["text"]
+    assert "4gram flashlight tuning on dev-other (6 trials)" in plots["lm-tuning"]["text"]
     assert "best: lm_weight 2, 25.00%" in plots["lm-tuning"]["text"]
     assert "dev-other / 4gram" in plots["wer-by-length"]["text"]
     assert "2.5-5 s" in plots["wer-by-length"]["text"] and "10-15 s" in plots["wer-by-length"]["text"]

@@ -25,6 +25,8 @@ HELP = "WER tables (Markdown, JSON, HTML with plots) and model cards from decode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Keep the layout of the description above; defaults are spelt out in each help text.
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--models", nargs="+", type=Path, metavar="DIR",
                         help="model folders (default: every folder under the workspace's models/ "
                              "that has decode results)")
@@ -35,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="write README.md model cards even over a README that asrkit did not write "
                            "(by default such a README is kept and a card is written everywhere else)")
     card.add_argument("--no-model-card", action="store_true", help="write no model cards")
+    parser.epilog = "Exit status: 0 when the report is written; 1 when no decode results are found."
 
 
 def run(args: argparse.Namespace) -> int:

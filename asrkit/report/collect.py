@@ -3,12 +3,19 @@
 Read from each model folder (every file optional; what is missing is reported, not fatal,
 since stages run in any order and results arrive over time):
 
-    <model_dir>/recipe.yaml                  split: 10min, size: base, ... (fine-tuning recipe)
-    <model_dir>/train-log.jsonl              {"step": 100, "loss": 2.91, "lr": 5e-05}
-                                             {"step": 500, "dev_wer": 0.84}
-    <model_dir>/lm-tuning.json               {"trials": [{"lm_weight": 2.0, "word_score": -1.0, "wer": 0.12}, ...],
-                                              "best": {"lm_weight": 2.0, "word_score": -1.0, "wer": 0.12}}
-    <model_dir>/decode/<split>/<setting>/    wer-summary.json, recogs.jsonl (asrkit.results)
+    <model_dir>/recipe.yaml        the fine-tuning recipe (asrkit.config), e.g.
+                                   model: {name: facebook/wav2vec2-base, ...}
+                                   data: {train_split: 10min, dev_split: dev-other, ...}
+    <model_dir>/train-log.jsonl    asrkit.train's log, one JSON object a line:
+                                   {"kind": "train", "update": 200, "loss": 2.91, "lr": 5e-05, ...}
+                                   {"kind": "valid", "update": 1000, "split": "dev-other", "wer": 0.84, ...}
+                                   (also read: {"step": 100, "loss": ..., "lr": ...}, {"step": 500, "dev_wer": 0.84})
+    <model_dir>/lm-tuning.json     asrkit.decode.tune's record per (LM, decoder):
+                                   {"results": [{"lm": "4gram", "decoder": "flashlight", "split": "dev-other",
+                                    "params": ["lm_weight", "word_score"], "best": {...}, "best_wer": 0.081,
+                                    "trials": [{"lm_weight": 2.0, "word_score": -1.0, "wer": 0.093}, ...]}]}
+                                   (also read: one record at the top level, {"trials": [...], "best": {...}})
+    <model_dir>/decode/<split>/<setting>/   wer-summary.json, recogs.jsonl (asrkit.results)
 
 WERs in these files are fractions; the report shows percent.
 """
@@ -24,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from asrkit import paper
+from asrkit import paper, workspace
 from asrkit.results import DecodeSummary, Recog
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
@@ -66,10 +73,10 @@ class ModelRun:
     path: str
     labelled: str | None  # labelled split: canonical ("10min") when it is a Libri-light one
     size: str | None  # "base" | "large" | None
-    synthetic: bool  # the recipe points at a synthesised (TTS) corpus
+    synthetic: bool  # evaluated on a synthesised (TTS) corpus (see _synthetic)
     results: tuple[Result, ...]
-    tuning: dict | None  # lm-tuning.json
-    train_log: tuple[dict, ...]  # train-log.jsonl rows
+    tuning: tuple[dict, ...]  # lm-tuning.json records: lm, decoder, split, params, trials, best, best_wer
+    train_log: tuple[dict, ...]  # train-log.jsonl as {"step", and any of "loss", "lr", "dev_wer"}
     problems: tuple[str, ...] = ()  # files that could not be read, with the reason
 
 
@@ -120,15 +127,15 @@ def load_model(model_dir: str | os.PathLike) -> ModelRun:
     problems: list[str] = []
     recipe = _read_recipe(model_dir / "recipe.yaml", problems)
     labelled_raw = _find_key(recipe, ("split", "labelled_split", "labeled_split", "train_split", "subset"))
-    size_raw = _find_key(recipe, ("size", "model_size"))
-    size = paper.model_size(size_raw) or paper.model_size(
-        _find_key(recipe, ("model", "pretrained", "checkpoint", "base_model", "model_name")))
+    model_section = recipe.get("model") if isinstance(recipe.get("model"), dict) else {}
+    size = paper.model_size(_find_key(recipe, ("size", "model_size"))) or paper.model_size(
+        model_section.get("name") if model_section else recipe.get("model"))
     results = tuple(r for d in _result_dirs(model_dir) if (r := _read_result(d, problems)) is not None)
     return ModelRun(
         name=model_dir.resolve().name, path=str(model_dir),
         labelled=paper.labelled_split(labelled_raw) or (str(labelled_raw) if labelled_raw else None),
-        size=size, synthetic=_mentions(recipe, "synth"),
-        results=results, tuning=_read_tuning(model_dir / "lm-tuning.json", problems),
+        size=size, synthetic=_synthetic(recipe, [str(labelled_raw or "")] + [r.split for r in results]),
+        results=results, tuning=tuple(_read_tuning(model_dir / "lm-tuning.json", problems)),
         train_log=tuple(_read_train_log(model_dir / "train-log.jsonl", problems)),
         problems=tuple(problems),
     )
@@ -243,27 +250,45 @@ def _read_recipe(path: Path, problems: list[str]) -> dict:
     return recipe if isinstance(recipe, dict) else {}
 
 
-def _read_tuning(path: Path, problems: list[str]) -> dict | None:
+def _read_tuning(path: Path, problems: list[str]) -> list[dict]:
+    """lm-tuning.json as a list of records, each with the two tuned parameter names and
+    only the trials that have numbers for them and a WER."""
     if not path.is_file():
-        return None
+        return []
     try:
-        tuning = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         problems.append(f"{path}: not valid JSON ({e})")
-        return None
-    if not isinstance(tuning, dict) or not isinstance(tuning.get("trials", []), list):
-        problems.append(f"{path}: expected an object with a list of trials")
-        return None
-    trials = [t for t in tuning.get("trials", [])
-              if isinstance(t, dict) and all(_is_number(t.get(k)) for k in ("lm_weight", "wer"))]
-    skipped = len(tuning.get("trials", [])) - len(trials)
+        return []
+    records = data.get("results") if isinstance(data, dict) and "results" in data else [data]
+    if not isinstance(records, list):
+        problems.append(f"{path}: expected {{\"results\": [...]}} or a record with trials")
+        return []
+    out, skipped = [], 0
+    for rec in records:
+        if not isinstance(rec, dict) or not isinstance(rec.get("trials", []), list):
+            skipped += 1
+            continue
+        params = rec.get("params") if isinstance(rec.get("params"), list) and len(rec["params"]) == 2 \
+            else ["lm_weight", "word_score"]
+        trials = [t for t in rec.get("trials", [])
+                  if isinstance(t, dict) and _is_number(t.get(params[0])) and _is_number(t.get("wer"))]
+        skipped += len(rec.get("trials", [])) - len(trials)
+        best = rec.get("best") if isinstance(rec.get("best"), dict) else {}
+        best_wer = rec.get("best_wer", best.get("wer"))
+        out.append({**rec, "params": params, "trials": trials, "best": best,
+                    "best_wer": best_wer if _is_number(best_wer) else None})
     if skipped:
-        problems.append(f"{path}: {skipped} trial(s) without numeric lm_weight and wer skipped")
-    return {**tuning, "trials": trials}
+        problems.append(f"{path}: {skipped} record(s) or trial(s) without the tuned values and a WER skipped")
+    return out
 
 
 def _read_train_log(path: Path, problems: list[str]) -> list[dict]:
-    """train-log.jsonl rows that have a step; a line still being written is skipped."""
+    """train-log.jsonl as {"step", "loss", "lr", "dev_wer"} rows (those present).
+
+    asrkit.train writes "update" and, on validation lines ("kind": "valid"), "wer";
+    "step" and "dev_wer" are read too. A line still being written is skipped.
+    """
     if not path.is_file():
         return []
     rows, bad = [], 0
@@ -275,13 +300,41 @@ def _read_train_log(path: Path, problems: list[str]) -> list[dict]:
         except ValueError:
             bad += 1
             continue
-        if isinstance(row, dict) and _is_number(row.get("step")):
-            rows.append(row)
-        else:
+        step = row.get("step", row.get("update")) if isinstance(row, dict) else None
+        if not _is_number(step):
             bad += 1
+            continue
+        dev_wer = row.get("dev_wer", row.get("wer") if row.get("kind") == "valid" else None)
+        out = {"step": step, "loss": row.get("loss"), "lr": row.get("lr"), "dev_wer": dev_wer}
+        out = {k: v for k, v in out.items() if _is_number(v)}
+        if len(out) > 1:  # a start line (the recipe) has nothing to plot
+            rows.append(out)
     if bad:
-        problems.append(f"{path}: {bad} line(s) without a JSON object with a step skipped")
+        problems.append(f"{path}: {bad} line(s) without a JSON object with an update number skipped")
     return rows
+
+
+def _synthetic(recipe: dict, splits: list[str]) -> bool:
+    """Whether the run's speech was synthesised by `asrkit synth`.
+
+    Neither recipes nor results name the corpus, so look where the audio is: the
+    workspace manifest of each split points at files under a corpus root, and a synth
+    corpus root holds synth-report.json. A recipe that mentions "synth" counts too.
+    """
+    if _mentions(recipe, "synth"):
+        return True
+    for split in splits:
+        manifest = workspace.manifests_dir() / f"{split}.jsonl"
+        if not split or not manifest.is_file():
+            continue
+        try:
+            with open(manifest, encoding="utf-8") as f:
+                audio = Path(json.loads(f.readline())["audio"])
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        if any((parent / "synth-report.json").is_file() for parent in audio.parents):
+            return True
+    return False
 
 
 def _find_key(tree, keys: tuple[str, ...]):

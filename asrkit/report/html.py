@@ -107,7 +107,7 @@ def _errors_details(results: tuple[Result, ...], top: int = 10) -> str:
 def model_section(m: ModelRun) -> str:
     figures = [
         _figure("lm-tuning", plots.lm_tuning(m.tuning, m.name),
-                "Each dot is one decode of the tuning split; colour is the word score.",
+                "Each dot is one decode of the tuning split; colour is the second tuned setting.",
                 "No LM tuning results (lm-tuning.json not found)."),
         _figure("wer-by-length", plots.wer_by_length(m.results, m.name),
                 "Utterances binned by duration; WER over each bin's words.",

@@ -112,6 +112,6 @@ def to_json(models: list[ModelRun], rows: list[Row], columns: list[str]) -> dict
             "paper": r.paper,
         } for r in rows],
         "models": [{"name": m.name, "path": m.path, "labelled": m.labelled, "size": m.size,
-                    "synthetic": m.synthetic, "lm_tuning": m.tuning, "problems": list(m.problems)}
+                    "synthetic": m.synthetic, "lm_tuning": list(m.tuning), "problems": list(m.problems)}
                    for m in models],
     }

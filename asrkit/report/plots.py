@@ -30,33 +30,36 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def lm_tuning(tuning: dict | None, name: str) -> str | None:
-    """WER against LM weight, one dot per trial coloured by word score; the best starred."""
-    trials = (tuning or {}).get("trials") or []
-    if not trials:
+def lm_tuning(records: tuple[dict, ...] | list[dict], name: str) -> str | None:
+    """WER against LM weight, one panel per tuned (LM, decoder): a dot per trial coloured
+    by the second setting (word score, beta), the best starred."""
+    records = [r for r in records if r.get("trials")]
+    if not records:
         return None
-    fig = _figure(5.0, 3.2)
-    ax = fig.subplots()
-    x = [t["lm_weight"] for t in trials]
-    y = [100 * t["wer"] for t in trials]
-    scores = [t.get("word_score") for t in trials]
-    if all(isinstance(s, (int, float)) for s in scores):
-        dots = ax.scatter(x, y, c=scores, cmap="viridis", s=22, label="trial")
-        fig.colorbar(dots, ax=ax, label="word score")
-    else:
-        ax.scatter(x, y, s=22, label="trial")
-    best = (tuning or {}).get("best")
-    if isinstance(best, dict) and isinstance(best.get("lm_weight"), (int, float)) \
-            and isinstance(best.get("wer"), (int, float)):
-        ax.scatter([best["lm_weight"]], [100 * best["wer"]], marker="*", s=220, c="crimson",
-                   edgecolors="black", linewidths=0.6, zorder=3,
-                   label=f"best: lm_weight {best['lm_weight']:.3g}, {100 * best['wer']:.2f}%")
-    split = (tuning or {}).get("split")
-    ax.set_title(f"LM weight tuning{f' on {split}' if split else ''} ({len(trials)} trials)")
-    ax.set_xlabel("LM weight")
-    ax.set_ylabel("WER (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig = _figure(5.0 * len(records), 3.2)
+    for ax, rec in zip(fig.subplots(1, len(records), squeeze=False)[0], records):
+        weight, other = rec["params"]
+        trials = rec["trials"]
+        x = [t[weight] for t in trials]
+        y = [100 * t["wer"] for t in trials]
+        colours = [t.get(other) for t in trials]
+        if all(isinstance(c, (int, float)) for c in colours):
+            dots = ax.scatter(x, y, c=colours, cmap="viridis", s=22, label="trial")
+            fig.colorbar(dots, ax=ax, label=other.replace("_", " "))
+        else:
+            ax.scatter(x, y, s=22, label="trial")
+        best, best_wer = rec.get("best") or {}, rec.get("best_wer")
+        if isinstance(best.get(weight), (int, float)) and best_wer is not None:
+            ax.scatter([best[weight]], [100 * best_wer], marker="*", s=220, c="crimson",
+                       edgecolors="black", linewidths=0.6, zorder=3,
+                       label=f"best: {weight} {best[weight]:.3g}, {100 * best_wer:.2f}%")
+        what = " ".join(str(rec[k]) for k in ("lm", "decoder") if rec.get(k))
+        where = f" on {rec['split']}" if rec.get("split") else ""
+        ax.set_title(f"{what or 'LM'} tuning{where} ({len(trials)} trials)", fontsize=10)
+        ax.set_xlabel(weight.replace("_", " "))
+        ax.set_ylabel("WER (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     return _svg(fig, f"{name}-lm-tuning", "WER against LM weight")
 
 
