@@ -50,6 +50,7 @@ _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _CLAUSE_END = re.compile(r"(?<=[:;])\s+")
 # Characters the TTS engines get besides letters: they shape prosody and say no word.
 _KEEP = re.compile(r"[^A-Za-z' ,.;:?!-]+")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([,.;:?!])")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def make_sentence(book: str, ref: str, raw: str) -> Sentence | None:
     engine speaks exactly the transcript's words.
     """
     spoken = re.sub(r"\s+", " ", _KEEP.sub(" ", raw)).strip().lower()
+    spoken = _SPACE_BEFORE_MARK.sub(r"\1", spoken)  # "light ) :" -> "light:"
     text = normalize(spoken)
     return Sentence(book, ref, spoken, text) if text else None
 

@@ -1,0 +1,33 @@
+"""Shared pytest fixtures. Each group is marked by its owner's section heading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+# ----------------------------------------------------------------------------- TTS corpus
+# A tiny corpus made once per test session by `asrkit synth`: all four dev/test splits
+# (one speaker each) and the 10min fold (1h/0/clean and other, two speakers each), about
+# 50 s of audio in 2-utterance chapters. Treat it as read-only: copy it to change it.
+
+TINY_SYNTH = dict(fold_minutes=0.4, dev_minutes=0.1, test_minutes=0.1, speaker_minutes=0.1,
+                  chapter_utterances=2, seed=7, jobs=2)
+
+
+def tiny_synth_options(root: Path, **changes):
+    """SynthOptions for a few-second corpus under `root`; keyword arguments override."""
+    from asrkit.data.synth import SynthOptions
+
+    return SynthOptions(root=Path(root), **{**TINY_SYNTH, **changes})
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory) -> tuple[Path, dict]:
+    """(root, synth report) of the tiny synthesised corpus; read-only."""
+    from asrkit.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("synth") / "corpus"
+    report = synthesize(tiny_synth_options(root), progress=False)
+    return root, report
