@@ -275,7 +275,7 @@ def error_stats_text(recogs: list[Recog], top: int = 30) -> str:
     lines += ["", "PER-UTT ALIGNMENT: utterances with errors (S substitution, D deletion, I insertion)"]
     for u in utts:
         if u.errors:
-            lines += [f"{u.id}: {u.errors} errors over {u.ref_words} words",
+            lines += [f"{u.id}: {u.errors} error{'s' * (u.errors != 1)} over {u.ref_words} words",
                       format_alignment(u.pairs), ""]
     lines += ["", "PER-SPEAKER WER: speaker %WER errors ref_words utterances"]
     lines += [f"{g.name}\t{100 * g.wer:.2f}\t{g.errors}\t{g.ref_words}\t{g.utterances}"
