@@ -198,7 +198,7 @@ def test_cli_prints_table_and_never_a_traceback(tmp_path, capsys):
     out = capsys.readouterr().out
     header, row = out.splitlines()[:2]
     assert header.split() == ["split", "utterances", "hours", "speakers", "skipped"]
-    assert row.split() == ["dev-clean", "4", "0.00", "2", "0", "written"]
+    assert row.split() == ["dev-clean", "4", "0.001", "2", "0", "written"]
     assert main(args + ["--split", "dev-clean"]) == 0
     assert "up to date" in capsys.readouterr().out
 

@@ -86,11 +86,11 @@ class Corpus:
         lines = []
         if self.librispeech:
             found = [s for s in LIBRISPEECH_SPLITS if s in self.splits]
-            lines.append(f"LibriSpeech at {self.librispeech}: {', '.join(found) or 'no splits'}")
+            lines.append(f"found LibriSpeech at {self.librispeech}: {', '.join(found) or 'no splits'}")
         if self.librilight:
             found = [s for s in LIBRILIGHT_SPLITS if s in self.splits]
-            lines.append(f"Libri-light at {self.librilight}: {', '.join(found) or 'no splits'}")
-        return lines + list(self.notes)
+            lines.append(f"found Libri-light at {self.librilight}: {', '.join(found) or 'no splits'}")
+        return lines + [f"note: {n}" for n in self.notes]
 
 
 def _child(folder: Path, name: str) -> Path | None:

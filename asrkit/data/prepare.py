@@ -56,7 +56,7 @@ class PrepareOptions:
     verify: bool = False  # decode every file fully instead of header + last sample
     fairseq: bool = False  # also write fairseq manifests (<split>.tsv/.wrd/.ltr) in <out_dir>/fairseq
     workers: int = 8  # threads reading audio headers (libsndfile releases the GIL)
-    progress: bool = True  # tqdm progress bar per split
+    progress: bool = True  # tqdm progress bar per split (on a terminal)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _probe_all(paths: list[str], options: PrepareOptions, split: str, cache: dic
     todo = [p for p in paths if p not in cache]
     chunks = [todo[i:i + 128] for i in range(0, len(todo), 128)]
     with tqdm(total=len(paths), initial=len(paths) - len(todo), desc=split, unit="file",
-              disable=not options.progress, leave=False) as bar, \
+              disable=None if options.progress else True, leave=False) as bar, \
             cf.ThreadPoolExecutor(max(1, options.workers)) as pool:
         futures = {pool.submit(lambda c: [probe_audio(p, options.verify) for p in c], c): c
                    for c in chunks}
@@ -297,7 +297,7 @@ def prepare(options: PrepareOptions) -> tuple[Corpus, list[SplitReport]]:
     """Prepare every requested split; returns the corpus found and one report per split."""
     corpus = find_corpus(options.data_root)
     for line in corpus.describe():
-        log.info("found %s", line)
+        log.info("%s", line)
     names = resolve_splits(corpus, tuple(options.splits))
     cache: dict[str, Probe] = {}  # 1h and 10h, 100h and train-clean-100 share files
     return corpus, [prepare_split(name, corpus.splits[name], options, cache) for name in names]
@@ -308,7 +308,7 @@ def summary_table(reports: list[SplitReport]) -> str:
     rows = [("split", "utterances", "hours", "speakers", "skipped", "")]
     for r in reports:
         status = "up to date" if r.reused else ("FAILED" if r.error else "written")
-        rows.append((r.split, str(r.utterances), f"{r.hours:.2f}", str(r.speakers),
+        rows.append((r.split, str(r.utterances), f"{r.hours:.3f}", str(r.speakers),
                      str(r.n_skipped), status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in
