@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from asrkit import paper, workspace
+from asrkit.io import read_jsonl
 from asrkit.results import DecodeSummary, Recog
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
@@ -228,8 +229,6 @@ def _read_result(folder: Path, problems: list[str]) -> Result | None:
 def _read_recogs(path: Path, problems: list[str]) -> list[Recog]:
     if not path.is_file():
         return []
-    from asrkit.io import read_jsonl
-
     try:
         rows = read_jsonl(path)
         return [Recog(id=str(r["id"]), speaker=str(r.get("speaker", "")), duration=float(r.get("duration", 0.0)),
