@@ -219,10 +219,10 @@ def _reuse(report: SplitReport, meta_path: Path, fp: str, options: PrepareOption
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if meta.get("fingerprint") != fp:
+    keys = ("utterances", "hours", "speakers", "skipped")
+    if meta.get("fingerprint") != fp or not all(k in meta for k in keys):
         return False
-    report.utterances, report.hours = meta["utterances"], meta["hours"]
-    report.speakers, report.skipped = meta["speakers"], meta["skipped"]
+    report.utterances, report.hours, report.speakers, report.skipped = (meta[k] for k in keys)
     report.reused = True
     fairseq_dir = options.out_dir / "fairseq"
     if options.fairseq and not (fairseq_dir / f"{report.split}.ltr").is_file():
