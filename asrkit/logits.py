@@ -325,7 +325,7 @@ def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tok
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / ARRAY) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, np.concatenate(arrays).astype(np.float16))
+            np.save(f, (np.concatenate(arrays) if arrays else np.zeros((0, len(tokens)))).astype(np.float16))
     write_json(out / INDEX, {
         "format": FORMAT_VERSION, "fingerprint": fp, "model": model_dir, "manifest": manifest,
         "tokens": tokens, "seconds_per_frame": seconds_per_frame,

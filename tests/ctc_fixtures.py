@@ -114,3 +114,32 @@ def tiny_model(out: Path, vocab_size: int | None = None, return_attention_mask: 
     Wav2Vec2ForCTC(config).save_pretrained(str(out))
     processor.save_pretrained(str(out))
     return out
+
+
+def noisy(text: str, rng: np.random.Generator, sigma: float = 1.5, peak: float = 5.0,
+          repeat: int = 2) -> np.ndarray:
+    """Peaky-but-noisy log-probs: the spelled token scores `peak`, every token gets
+    N(0, sigma) noise, then log-softmax. Larger sigma, more letter errors for greedy."""
+    ids = frames(text, repeat)
+    x = rng.normal(0.0, sigma, size=(len(ids), V)).astype(np.float32)
+    x[np.arange(len(ids)), ids] += peak
+    return normalise(x)
+
+
+def write_cache(model_dir: Path, split: str, texts: list[str], arrays: list[np.ndarray]):
+    """A logits cache for `texts` holding `arrays`, as `asrkit logits` would write it."""
+    from asrkit import logits
+    from asrkit.data.manifest import Utterance
+
+    utts = [Utterance(id=f"1-1-{i:04d}", audio="/dev/null", samples=len(a) * 320, sample_rate=16000,
+                      speaker=str(1 + i % 3), chapter="1", text=t) for i, (t, a) in enumerate(zip(texts, arrays))]
+    per_utt = {i: [a] for i, a in enumerate(arrays)}
+    return logits._write(logits.cache_dir(model_dir, split), utts, list(range(len(utts))), per_utt,
+                         list(VOCAB.tokens), 0.02, "test", 1.0, str(model_dir), "", 0)
+
+
+SUBJECTS = ("THE CAT", "THE DOG", "A BIRD", "MY FRIEND", "THE OLD MAN")
+VERBS = ("SAW", "FOUND", "LIKES", "CHASED")
+OBJECTS = ("THE BALL", "A MOUSE", "THE RED HOUSE", "HER BOOK")
+SENTENCES = tuple(f"{s} {v} {o}" for s in SUBJECTS for v in VERBS for o in OBJECTS)
+"""80 sentences of a tiny grammar: LM corpora and dev sets for the end-to-end tests."""

@@ -190,3 +190,112 @@ def test_unk_score_json_safe():
     from asrkit.decode.run import _jsonable
 
     assert json.dumps(_jsonable({"unk_score": -math.inf})) == '{"unk_score": "-inf"}'
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+from ctc_fixtures import SENTENCES, needs_kenlm, noisy, tiny_model, write_cache  # noqa: E402
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASRKIT_WORK", str(tmp_path / "work"))
+    return tmp_path / "work"
+
+
+@pytest.fixture
+def tiny_lm(tmp_path, work):
+    """A 3-gram built with lmplz from 48 sentences of the grammar (dev uses the others)."""
+    from asrkit import lm
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(s.lower() + "." for s in SENTENCES[::5] + SENTENCES[1::5] + SENTENCES[2::5]))
+    return lm.build([text], name="tiny", options=lm.BuildOptions(order=3))
+
+
+@needs_kenlm
+def test_lm_path_end_to_end(tmp_path, work, tiny_lm, capsys):
+    from asrkit.cli import main
+    from asrkit.results import read_recogs, read_summary
+
+    rng = np.random.default_rng(1)
+    dev = list(SENTENCES[3::5] + SENTENCES[4::5])  # 32 sentences the LM never saw
+    model = tmp_path / "model"
+    write_cache(model, "dev", dev, [noisy(t, rng, sigma=1.2) for t in dev])  # greedy WER ~0.34
+    args = ["decode", "--model", str(model), "--split", "dev", "--manifests", str(tmp_path), "--workers", "2"]
+    assert main(args + ["--lm", "none"]) == 0
+    assert main(args + ["--lm", "tiny", "--beam", "50", "--lm-weight", "1.0", "--word-score", "0"]) == 0
+    assert main(args + ["--lm", "tiny", "--decoder", "pyctcdecode", "--beam", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "dev\tgreedy\tWER" in out and "dev\ttiny\tWER" in out and "dev\ttiny-pyctcdecode\tWER" in out
+
+    greedy_wer = read_summary(model / "decode/dev/greedy").wer
+    lm_summary = read_summary(model / "decode/dev/tiny")
+    assert greedy_wer > 0.25  # the noise makes letter errors ...
+    assert lm_summary.wer < greedy_wer / 3  # ... that the lexicon and LM mostly fix
+    assert read_summary(model / "decode/dev/tiny-pyctcdecode").wer < greedy_wer
+    assert lm_summary.decoder["name"] == "flashlight" and lm_summary.decoder["beam"] == 50
+    assert lm_summary.decoder["lm_weight"] == 1.0 and lm_summary.command.startswith("asrkit decode")
+    assert lm_summary.utterances == 32 and lm_summary.rtf > 0
+    recogs = read_recogs(model / "decode/dev/tiny")
+    assert [r.ref for r in recogs] == dev and recogs[0].speaker == "1"
+    assert (model / "decode/dev/tiny/errs.txt").read_text().startswith(f"%WER = {100 * lm_summary.wer:.2f}")
+
+
+def test_decode_split_scores_known_hypotheses(tmp_path):
+    from asrkit.decode.greedy import GreedyOptions
+    from asrkit.decode.run import decode_split
+
+    texts = ["THE CAT SAT", "A DOG"]
+    cache = write_cache(tmp_path, "dev", ["THE CAT SAT", "A BIG DOG"], [peaky(t) for t in texts])
+    s = decode_split(tmp_path, "dev", cache, "greedy", GreedyOptions(), "greedy", progress=False)
+    assert (s.wer, s.deletions, s.ref_words, s.substitutions) == (pytest.approx(1 / 6), 1, 6, 0)
+
+
+def test_decode_empty_split_is_a_clear_error(tmp_path, capsys):
+    from asrkit.cli import main
+
+    write_cache(tmp_path / "model", "dev", [], [])
+    assert main(["decode", "--model", str(tmp_path / "model"), "--split", "dev", "--manifests", str(tmp_path)]) == 1
+    assert "the split 'dev' has no utterances" in capsys.readouterr().err
+
+
+def test_decode_cli_option_errors(tmp_path, work, capsys):
+    from asrkit.cli import main
+
+    write_cache(tmp_path / "m", "dev", ["HI"], [peaky("HI")])
+    base = ["decode", "--model", str(tmp_path / "m"), "--split", "dev", "--manifests", str(tmp_path)]
+    assert main(base + ["--lm", "nope"]) == 1
+    assert "unknown language model 'nope'" in capsys.readouterr().err
+    assert main(base + ["--beam", "10"]) == 1
+    assert "--beam need a beam-search decoder" in capsys.readouterr().err
+    assert main(base + ["--decoder", "flashlight"]) == 1
+    assert "needs --lm" in capsys.readouterr().err
+
+
+def test_decode_with_logits_from_a_model_mismatching_the_tokenizer(tmp_path, capsys):
+    """Logits with V != tokens (a cache from another vocabulary) are refused by name."""
+    from asrkit.cli import main
+
+    cache = write_cache(tmp_path / "m", "dev", ["HI"], [peaky("HI")])
+    index = json.loads((cache.folder / "index.json").read_text())
+    index["tokens"] = index["tokens"] + ["X1", "X2"]
+    (cache.folder / "index.json").write_text(json.dumps(index))
+    assert main(["decode", "--model", str(tmp_path / "m"), "--split", "dev", "--manifests", str(tmp_path)]) == 1
+    assert "log-probs have V=30 columns but the vocabulary has 32 tokens" in capsys.readouterr().err
+
+
+def test_decode_runs_the_model_when_no_cache(tmp_path, capsys):
+    """The whole path: manifest -> tiny model -> cached logits -> greedy results."""
+    import soundfile as sf
+
+    from asrkit.cli import main
+    from asrkit.data.manifest import Utterance, write_manifest
+
+    model = tiny_model(tmp_path / "model")
+    wave = (0.1 * np.random.default_rng(0).standard_normal(8000)).astype(np.float32)
+    sf.write(tmp_path / "a.flac", wave, 16000)
+    write_manifest(tmp_path / "dev.jsonl", [Utterance("1-1-0000", str(tmp_path / "a.flac"), 8000, 16000, "1", "1", "HELLO")])
+    assert main(["decode", "--model", str(model), "--split", "dev", "--manifests", str(tmp_path)]) == 0
+    assert (model / "logits/dev/index.json").is_file() and (model / "decode/dev/greedy/recogs.jsonl").is_file()

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     model_dir = logits.resolve_model(args.model)
     decoder, lm, options, source = decoder_setup(args, model_dir, use_tuned=not args.no_tuned)
     setting = args.setting or setting_name(decoder, lm)
-    command = "asrkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "asrkit " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     manifests = args.manifests or workspace.manifests_dir()
     if lm is not None:
         print(f"decoder {decoder} with LM {lm.name} ({lm.path}); weights: {source}")
