@@ -280,7 +280,10 @@ def test_corpus_layout_and_transcripts(synth_corpus):
 def test_report_numbers_match_the_files(synth_corpus):
     root, report = synth_corpus
     assert json.loads((root / synth.REPORT).read_text()) == report
-    assert set(report["splits"]) == {"dev-clean", "dev-other", "test-clean", "test-other", "10min"}
+    # with one fold, 1h is that fold (as `asrkit prepare` resolves it)
+    assert set(report["splits"]) == {"dev-clean", "dev-other", "test-clean", "test-other",
+                                     "10min", "1h"}
+    assert report["splits"]["1h"] == report["splits"]["10min"]
     assert report["seed"] == 7 and report["settings"]["fold_minutes"] == 0.4
     for name, split in report["splits"].items():
         flacs = [f for folder in split["folders"] for f in (root / folder).rglob("*.flac")]
@@ -361,4 +364,25 @@ def test_cli_synth_prints_the_splits_and_refuses_bad_options(tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"^dev-clean\s+1\s+0\.\d\d\s+1$", out, re.M)
     assert re.search(r"^dev-other\s+1\s+0\.\d\d\s+1$", out, re.M)
-    assert "test-clean" not in out and "10min" not in out
+    assert "test-clean" not in out and "10min" not in out and "1h" not in out
+
+
+def test_split_names_follow_the_folds_made(tmp_path):
+    names = synth.split_names(_big(tmp_path))
+    assert names["10min"] == ["librispeech_finetuning/1h/0/clean", "librispeech_finetuning/1h/0/other"]
+    assert len(names["1h"]) == 12 and len(names["10h"]) == 14
+    assert names["10h"][-1] == "librispeech_finetuning/9h/other"
+    assert names["100h"] == names["train-clean-100"] == ["LibriSpeech/train-clean-100"]
+    assert "1h" not in synth.split_names(SynthOptions(root=tmp_path, folds=0))
+
+
+def test_prepare_counts_match_the_synth_report(synth_corpus, tmp_path):
+    pytest.importorskip("asrkit.data.prepare")
+    root, report = synth_corpus
+    assert main(["prepare", "--data-root", str(root), "--out", str(tmp_path)]) == 0
+    for name, split in report["splits"].items():
+        meta = json.loads((tmp_path / f"{name}.meta.json").read_text())
+        assert meta["utterances"] == split["utterances"], name
+        assert meta["speakers"] == split["speakers"], name
+        assert meta["hours"] * 3600 == pytest.approx(split["seconds"], abs=1e-3), name
+        assert not meta["skipped"], name

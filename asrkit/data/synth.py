@@ -417,16 +417,17 @@ def build_report(o: SynthOptions, chapters: list[Chapter], frames: dict[str, int
 
 
 def split_names(o: SynthOptions) -> dict[str, list[str]]:
-    """Split name -> the folders it is made of (as `asrkit prepare` resolves them).
-    1h and 10h appear only when all six folds exist; 100h is train-clean-100."""
+    """Split name -> the folders it is made of, as `asrkit prepare` resolves them: 1h is
+    every 1h fold made (the release has six), 10h is those plus 9h, 100h is
+    train-clean-100. Names whose folders were not all made are left out of the report."""
     names = {f"{side}-{subset}": [f"LibriSpeech/{side}-{subset}"]
              for side in ("dev", "test") for subset in ("clean", "other")}
     fold = lambda k: [f"librispeech_finetuning/1h/{k}/{s}" for s in ("clean", "other")]  # noqa: E731
     names["10min"] = fold(0)
-    names["1h"] = [f for k in range(FOLDS) for f in fold(k)]
+    names["1h"] = [f for k in range(o.folds) for f in fold(k)]
     names["10h"] = names["1h"] + [f"librispeech_finetuning/9h/{s}" for s in ("clean", "other")]
     names["train-clean-100"] = names["100h"] = ["LibriSpeech/train-clean-100"]
-    return names
+    return {name: folders for name, folders in names.items() if folders}
 
 
 def _summary(entries: list[dict]) -> dict:
