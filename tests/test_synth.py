@@ -386,3 +386,15 @@ def test_prepare_counts_match_the_synth_report(synth_corpus, tmp_path):
         assert meta["speakers"] == split["speakers"], name
         assert meta["hours"] * 3600 == pytest.approx(split["seconds"], abs=1e-3), name
         assert not meta["skipped"], name
+
+
+def test_training_sentences_start_a_new_pass_and_eval_ones_run_out():
+    pool = tuple(texts.make_sentence("Genesis", f"1:{i}", f"word number {w}")
+                 for i, w in enumerate(("one", "two", "three"), 1))
+    train = synth._Shuffled(pool, "0:sentences:train", "train")
+    taken = [train.take("x").text for _ in range(7)]
+    assert sorted(taken[:3]) == sorted(taken[3:6]) == sorted(s.text for s in pool)
+    dev = synth._Shuffled(pool, "0:sentences:dev", "dev")
+    [dev.take("LibriSpeech/dev-clean") for _ in range(3)]
+    with pytest.raises(ValueError, match="LibriSpeech/dev-clean: the dev side has only 3"):
+        dev.take("LibriSpeech/dev-clean")

@@ -9,8 +9,9 @@ split) and lm-text.txt (LM training text without any dev or test sentence).
 Dev, test and training splits have disjoint speakers and sentences. The same --seed and
 options give the same corpus; a rerun keeps the files already made, so an interrupted
 run resumes. The defaults (a 10-minute fold and 3 minutes per dev/test split) take
-about a minute on two cores. Libri-light's full sizes:
---folds 6 --nine-hours-minutes 540 --train-clean-100-minutes 6000.
+about a minute on two cores. Libri-light's full sizes: --folds 6 --nine-hours-minutes 540.
+The training side has about 31,000 sentences (some 50 hours of speech); past that, training
+sentences are reused by other speakers (dev and test sentences never are).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from asrkit.data.synth import SynthOptions
 
     d = SynthOptions(root=Path("."))
-    p.add_argument("--root", type=Path, default=None,
-                   help=f"corpus folder (default: {workspace.corpus_dir()})")
+    p.add_argument("--root", type=Path, default=workspace.corpus_dir(),
+                   help="corpus folder (ASRKIT_WORK sets the default's parent)")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="seed for sentences, speakers and noise")
     p.add_argument("--fold-minutes", type=float, default=d.fold_minutes,
@@ -52,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snr-db", type=float, default=d.snr_db,
                    help="SNR of the additive noise some 'other' speakers get")
     p.add_argument("--engines", default=",".join(d.engines),
-                   help=f"comma-separated TTS engines to draw speakers from ({', '.join(tts.ENGINES)})")
+                   help=f"comma-separated TTS engines to draw speakers from "
+                        f"({', '.join(tts.ENGINES)})")
     p.add_argument("--min-words", type=int, default=d.min_words, help="shortest sentence, in words")
     p.add_argument("--max-words", type=int, default=d.max_words, help="longest sentence, in words")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (0 = one per CPU core)")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from asrkit.data.synth import REPORT, SynthOptions, synthesize
 
     options = SynthOptions(
-        root=args.root or workspace.corpus_dir(), seed=args.seed,
+        root=args.root, seed=args.seed,
         fold_minutes=args.fold_minutes, folds=args.folds,
         nine_hours_minutes=args.nine_hours_minutes,
         train_clean_100_minutes=args.train_clean_100_minutes,

@@ -220,18 +220,30 @@ def plan(o: SynthOptions) -> list[Chapter]:
 
 
 class _Shuffled:
-    """Sentences of one side in a seeded order, each handed out once."""
+    """Sentences of one side in a seeded order, each handed out once. The training side
+    may start a new, reshuffled pass when it runs out (its ~31,000 sentences last about
+    50 hours), so that training sentences repeat with other speakers; dev and test never
+    repeat a sentence."""
 
     def __init__(self, pool: Sequence[Sentence], seed: str, side: str):
-        self.items = list(pool)
-        random.Random(seed).shuffle(self.items)
-        self.side, self.next = side, 0
+        self.pool, self.seed, self.side = list(pool), seed, side
+        self.passes, self.next, self.items = 0, 0, self._order(0)
+
+    def _order(self, n: int) -> list[Sentence]:
+        items = list(self.pool)
+        random.Random(self.seed if n == 0 else f"{self.seed}:pass{n}").shuffle(items)
+        return items
 
     def take(self, folder: str) -> Sentence:
         if self.next >= len(self.items):
-            raise ValueError(f"{folder}: the {self.side} side has only {len(self.items)} "
-                             f"sentences of the allowed length and they are all used; "
-                             f"ask for fewer minutes")
+            if self.side != "train" or not self.items:
+                raise ValueError(f"{folder}: the {self.side} side has only {len(self.pool)} "
+                                 f"sentences of the allowed length and they are all used; "
+                                 f"ask for fewer minutes")
+            self.passes += 1
+            log.warning("synth: all %d training sentences are used; %s starts pass %d over them",
+                        len(self.pool), folder, self.passes + 1)
+            self.items, self.next = self._order(self.passes), 0
         self.next += 1
         return self.items[self.next - 1]
 
@@ -255,7 +267,8 @@ def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[S
             out[part.folder], pool = pool[:n], pool[n:]
         cursor = itertools.cycle(pool)
         for part in (p for p in mine if p.side == "train"):
-            out[part.folder] = [next(cursor) for _ in range(min(_speaker_count(part, o), len(pool)))]
+            n = min(_speaker_count(part, o), len(pool))
+            out[part.folder] = [next(cursor) for _ in range(n)]
     return out
 
 

@@ -45,7 +45,7 @@ class Voice:
     engine: str  # "flite", "festival" or "espeak-ng"
     name: str  # the engine's name for it (flite -voice, festival voice_<name>, espeak-ng -v)
     sex: str  # "M" or "F", as LibriSpeech's SPEAKERS.TXT
-    f0: float  # F0 (Hz) asked of the engine at pitch 1.0 (espeak-ng: its 0-99 pitch); 0 = sox shifts pitch
+    f0: float  # F0 (Hz) asked at pitch 1.0 (espeak-ng: its 0-99 pitch); 0: sox shifts pitch
     pace: float  # seconds of speech per letter at rate 1.0 (measured; plans split sizes)
     stretch: float = 1.0  # the engine's own duration stretch at rate 1.0
     clean: bool = True  # natural enough for the clean splits; False = "other" only
