@@ -1,0 +1,90 @@
+"""Fine-tune a wav2vec 2.0 style checkpoint with CTC, following a recipe of the paper.
+
+`--split 10min` picks recipes/base_10min.yaml (the fairseq base_10m settings: 13,000
+updates, peak LR 5e-5, transformer frozen for 10,000 updates, masks 0.65/0.25, an
+effective batch of 1,600 s of audio). The recipe's effective batch is kept on any number
+of devices by gradient accumulation; `accelerate launch` runs it on several GPUs or nodes.
+
+The output folder holds the best model by dev WER with its processor (load it with
+transformers.pipeline("automatic-speech-recognition", model=OUT)), recipe.yaml and
+train-log.jsonl. Running the same command after an interruption continues from the last
+checkpoint; running it after training finished does nothing (--restart to redo).
+
+Examples:
+  asrkit finetune --split 10min --model facebook/wav2vec2-base
+  asrkit finetune --recipe recipes/demo.yaml --out work/models/demo
+  asrkit finetune --split 1h --set train.lr=3e-5 --set data.max_tokens=1600000
+  accelerate launch --num_processes 8 -m asrkit finetune --split 100h --model facebook/wav2vec2-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+HELP = "fine-tune a checkpoint with CTC following a wav2vec 2.0 recipe (accelerate)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--split", help="labelled split (10min, 1h, 10h, 100h): uses recipes/<size>_<split>.yaml "
+                                        "and trains on that manifest")
+    source.add_argument("--recipe", type=Path, help="a recipe YAML file (see recipes/)")
+    parser.add_argument("--size", default="base", choices=["base", "large"],
+                        help="with --split: which recipe family")
+    parser.add_argument("--model", help="checkpoint: hub id, local folder, or tiny/tiny-layernorm/tiny-w2v-bert "
+                                        "(default: the recipe's model.name)")
+    parser.add_argument("--manifests", type=Path, default=None, help="folder of <split>.jsonl manifests "
+                                                                     "(default: work/manifests)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: work/models/<recipe name>)")
+    parser.add_argument("--dev-split", help="validation split (default: the recipe's, dev-other as in the paper; "
+                                            "'none' for no validation)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a recipe value, e.g. --set train.lr=3e-5 (repeatable)")
+    parser.add_argument("--restart", action="store_true", help="discard checkpoints in --out and start over")
+    parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def resolve(args):
+    """(recipe, recipe path) from --split/--recipe, --model, --dev-split and --set."""
+    from asrkit.config import load_recipe, recipe_for_split, recipes_dir
+
+    if args.recipe is not None:
+        path = args.recipe
+    elif args.split is not None:
+        path = recipe_for_split(args.split, args.size)
+    else:
+        path = recipes_dir() / "demo.yaml"
+    values = {}
+    if args.split is not None:
+        values["data.train_split"] = args.split
+    if args.model:
+        values["model.name"] = args.model
+    if args.dev_split:
+        values["data.dev_split"] = args.dev_split
+    return load_recipe(path, args.overrides, values), Path(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asrkit import workspace
+    from asrkit.config import dump_recipe
+    from asrkit.train import FinetuneOptions, finetune
+
+    recipe, path = resolve(args)
+    if args.print_recipe:
+        print(dump_recipe(recipe, f"# resolved from {path}"), end="")
+        return 0
+    out = args.out or workspace.models_dir() / path.stem.replace("_", "-")
+    options = FinetuneOptions(
+        recipe=recipe, out_dir=out, manifests_dir=args.manifests or workspace.manifests_dir(),
+        command=shlex.join(["asrkit", *sys.argv[1:]]), restart=args.restart, progress=not args.no_progress,
+    )
+    summary = finetune(options)
+    best = summary.get("best_wer")
+    print(f"fine-tuned model: {out} ({summary['updates']} updates"
+          + (f", best {recipe.data.dev_split} WER {100 * best:.2f}% at update {summary['best_update']}" if best is not None else "")
+          + ")")
+    return 0

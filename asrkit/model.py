@@ -1,0 +1,288 @@
+"""Load a checkpoint for CTC fine-tuning and put a recipe's model settings on it.
+
+Any AutoModelForCTC family works: wav2vec2, HuBERT, WavLM, data2vec-audio, wav2vec2-conformer
+(raw 16 kHz waveform in, a CNN feature encoder) and w2v-BERT 2.0 (Wav2Vec2BertForCTC: 80-dim
+log-mel filterbanks stacked in pairs, from SeamlessM4TFeatureExtractor, no CNN).
+
+    pre-training checkpoint (Wav2Vec2ForPreTraining, Wav2Vec2Model, HubertModel, ...)
+        -> the encoder's weights + a fresh CTC head of len(tokenizer) outputs
+    CTC checkpoint (Wav2Vec2ForCTC, ...)
+        -> keeps its head when its vocabulary (vocab.json beside it) is ours;
+           otherwise the head is re-initialised, with a warning
+    "tiny", "tiny-layernorm", "tiny-w2v-bert"
+        -> random-init models of 4-6M parameters, for tests and the demo
+
+Base-style models (config.feat_extract_norm == "group") were pre-trained without attention
+masks: they get none, and batches hold utterances of similar length so that little zero
+padding reaches them (transformers issue 21534). Large-style models (layer norm) and the
+filterbank family get attention masks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Random-init configurations. "tiny" follows the BASE architecture (group norm in the first
+# conv layer, post-LN transformer, no attention mask) at 1/25 of its size; the CNN keeps
+# BASE's kernels and strides (320 samples = 20 ms per frame) with fewer channels.
+_TINY_TRANSFORMER = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
+TINY_CONFIGS = {
+    "tiny": ("wav2vec2", dict(_TINY_TRANSFORMER, conv_dim=(32, 64, 128, 128, 128, 128, 128),
+                              num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=16,
+                              feat_extract_norm="group", do_stable_layer_norm=False, conv_bias=False)),
+    "tiny-layernorm": ("wav2vec2", dict(_TINY_TRANSFORMER, conv_dim=(32, 64, 128, 128, 128, 128, 128),
+                                        num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=16,
+                                        feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True)),
+    "tiny-w2v-bert": ("wav2vec2-bert", dict(_TINY_TRANSFORMER, conv_depthwise_kernel_size=15)),
+}
+
+# Recipe field -> model config attribute (same names in every family that has them).
+_CONFIG_SETTINGS = ("mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length",
+                    "layerdrop", "activation_dropout", "attention_dropout", "hidden_dropout",
+                    "feat_proj_dropout", "final_dropout")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    family: str  # config.model_type: wav2vec2, hubert, wavlm, data2vec-audio, wav2vec2-bert, ...
+    input_name: str  # "input_values" (B, T samples) or "input_features" (B, T frames, 160)
+    attention_mask: bool  # whether batches pass an attention mask (see the module docstring)
+    style: str  # a line for the log: "base-style (group norm, no attention mask)", ...
+    head: str  # "kept", "fresh" or "re-initialised"
+
+    @property
+    def waveform_input(self) -> bool:
+        return self.input_name == "input_values"
+
+
+def uses_attention_mask(config) -> bool:
+    """False only for group-norm (BASE-style) feature encoders, trained without masks."""
+    return getattr(config, "feat_extract_norm", "layer") != "group"
+
+
+def _style(config) -> str:
+    if config.model_type == "wav2vec2-bert":
+        return "filterbank input (log-mel, no CNN), attention masks"
+    if uses_attention_mask(config):
+        return "large-style (layer norm feature encoder, attention masks)"
+    return "base-style (group norm feature encoder, no attention mask: batches of similar length)"
+
+
+def _checkpoint_file(name: str, filename: str) -> str | None:
+    """Path of `filename` in a local folder or hub repo, None when it is not there."""
+    if Path(name).is_dir():
+        path = Path(name) / filename
+        return str(path) if path.is_file() else None
+    from transformers.utils import cached_file
+
+    return cached_file(name, filename, _raise_exceptions_for_missing_entries=False,
+                       _raise_exceptions_for_connection_errors=False)
+
+
+def checkpoint_vocab(name: str) -> dict[str, int] | None:
+    """The vocabulary saved beside a checkpoint (vocab.json), if it has one."""
+    path = _checkpoint_file(name, "vocab.json")
+    if path is None:
+        return None
+    vocab = json.loads(Path(path).read_text(encoding="utf-8"))
+    return vocab if all(isinstance(v, int) for v in vocab.values()) else None  # per-language vocabs: no match
+
+
+def checkpoint_normalize(name: str) -> bool | None:
+    """The checkpoint's own do_normalize (preprocessor_config.json), if it has one."""
+    path = _checkpoint_file(name, "preprocessor_config.json")
+    if path is None:
+        return None
+    return json.loads(Path(path).read_text(encoding="utf-8")).get("do_normalize")
+
+
+def apply_recipe_settings(config, model_cfg) -> list[str]:
+    """Set masking, layerdrop and dropouts on a model config; returns notes on settings the
+    family lacks (reported in the log, never silently dropped)."""
+    notes = []
+    for name in _CONFIG_SETTINGS:
+        value = getattr(model_cfg, name)
+        if hasattr(config, name):
+            setattr(config, name, value)
+        elif value:
+            notes.append(f"model.{name}={value} does not apply to {config.model_type}: ignored")
+    config.apply_spec_augment = model_cfg.mask_time_prob > 0 or model_cfg.mask_feature_prob > 0
+    config.ctc_zero_infinity = True
+    # Our own loss sums over utterances; "sum" makes the model's built-in loss (used by
+    # others, e.g. transformers' Trainer) agree with it.
+    config.ctc_loss_reduction = "sum"
+    return notes
+
+
+def _tiny_config(name: str, vocab_size: int):
+    from transformers import Wav2Vec2BertConfig, Wav2Vec2Config
+
+    family, kwargs = TINY_CONFIGS[name]
+    cls = Wav2Vec2BertConfig if family == "wav2vec2-bert" else Wav2Vec2Config
+    return cls(vocab_size=vocab_size, pad_token_id=0, bos_token_id=None, eos_token_id=None,
+               architectures=[cls.__name__.replace("Config", "ForCTC")], **kwargs)
+
+
+def _load_config(name: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name)
+    except OSError as e:
+        where = "local folder" if Path(name).exists() else "hub id (no local folder of that name)"
+        raise ValueError(f"cannot load checkpoint {name!r} as a {where}: {e}. "
+                         f"Give a folder with config.json, a reachable hub id, or one of "
+                         f"{', '.join(TINY_CONFIGS)}") from None
+
+
+def _head_decision(name: str, config, tokenizer) -> str:
+    """'fresh' (no CTC head), 'kept' (same vocabulary) or 're-initialised' (another one)."""
+    archs = config.architectures or []
+    if not any(a.endswith("ForCTC") for a in archs):
+        return "fresh"
+    ours = tokenizer.get_vocab()
+    theirs = checkpoint_vocab(name)
+    if theirs == ours:
+        return "kept"
+    why = ("it has no vocab.json to compare" if theirs is None
+           else f"its vocabulary ({len(theirs)} tokens) differs from ours ({len(ours)})")
+    log.warning("CTC checkpoint %s: re-initialising the output layer because %s", name, why)
+    return "re-initialised"
+
+
+def load_ctc_model(model_cfg, tokenizer):
+    """(model, ModelInfo, notes) for fine-tuning, the recipe's settings applied.
+
+    `model_cfg` is asrkit.config.ModelConfig; the CTC head has len(tokenizer) outputs with
+    blank = pad = id 0. The feature encoder is frozen as the recipe says (see freeze_for_recipe).
+    """
+    from transformers import AutoModelForCTC
+
+    name = model_cfg.name
+    vocab_size = len(tokenizer)
+    if name in TINY_CONFIGS:
+        config = _tiny_config(name, vocab_size)
+        head = "fresh"
+    else:
+        config = _load_config(name)
+        if not hasattr(config, "model_type") or config.model_type not in _ctc_families():
+            raise ValueError(f"checkpoint {name!r} is a {getattr(config, 'model_type', '?')} model; "
+                             f"asrkit fine-tunes AutoModelForCTC families: {', '.join(sorted(_ctc_families()))}")
+        head = _head_decision(name, config, tokenizer)
+    notes = apply_recipe_settings(config, model_cfg)
+    config.vocab_size = vocab_size
+    config.pad_token_id = tokenizer.pad_token_id
+    if name in TINY_CONFIGS:
+        model = AutoModelForCTC.from_config(config)
+    else:
+        model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+        if head == "re-initialised":
+            model._init_weights(model.lm_head)
+    config.architectures = [type(model).__name__]
+    info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
+                     attention_mask=uses_attention_mask(config), style=_style(config), head=head)
+    notes += freeze_for_recipe(model, model_cfg)
+    return model, info, notes
+
+
+def _ctc_families() -> set[str]:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+    return set(MODEL_FOR_CTC_MAPPING_NAMES)
+
+
+def has_feature_encoder(model) -> bool:
+    return hasattr(model, "freeze_feature_encoder")
+
+
+def freeze_for_recipe(model, model_cfg) -> list[str]:
+    """Freeze the CNN feature encoder as the recipe says; returns notes for the log."""
+    if not has_feature_encoder(model):
+        return [f"{model.config.model_type} has no CNN feature encoder (filterbank input): "
+                f"model.freeze_feature_encoder={model_cfg.freeze_feature_encoder} does not apply"]
+    if model_cfg.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+        return []
+    log.warning("model.freeze_feature_encoder is false: the CNN feature encoder trains, unlike the "
+                "wav2vec 2.0 recipes (meant for training a checkpoint from scratch)")
+    return ["the CNN feature encoder trains (model.freeze_feature_encoder: false)"]
+
+
+def transformer_frozen(update: int, model_cfg) -> bool:
+    """Whether update number `update` (0-based) trains only the CTC head."""
+    return update < model_cfg.freeze_transformer_updates
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(all parameters, parameters that can train)."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+class CTCTrainer(nn.Module):
+    """Wraps an XForCTC model for training: the encoder runs without gradients while the
+    transformer is frozen (only the CTC head trains, as fairseq's freeze_finetune_updates),
+    and the logits come back without the model's own loss, which asrkit computes in fp32.
+
+    forward(inputs, attention_mask, frozen) -> logits (B, T', V); T' = frames (20 ms each).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        for attr in ("lm_head", "dropout"):
+            if not isinstance(getattr(model, attr, None), nn.Module):
+                raise ValueError(f"{type(model).__name__} has no {attr}: not a supported CTC model")
+        self.model = model
+        self.input_name = model.main_input_name
+
+    def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                frozen: bool = False) -> torch.Tensor:
+        kwargs = {self.input_name: inputs}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        # Still in train mode while frozen: masking, layerdrop and dropout apply as in fairseq.
+        with torch.no_grad() if frozen else nullcontext():
+            hidden = self.model.base_model(**kwargs).last_hidden_state
+        return self.model.lm_head(self.model.dropout(hidden))
+
+
+def output_lengths(model, input_lengths: torch.Tensor) -> torch.Tensor:
+    """Frames of logits for inputs of `input_lengths` (samples, or filterbank frames)."""
+    return model._get_feat_extract_output_lengths(input_lengths).to(torch.long)
+
+
+def transformer_parameters(model) -> tuple[list, list]:
+    """(encoder parameters that train, CTC head parameters), for per-group learning rates."""
+    head = list(model.lm_head.parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
+    return body, head
+
+
+def build_processor_for(model_cfg, info: ModelInfo):
+    """The processor saved beside the fine-tuned model: our letter tokenizer plus the feature
+    extractor the family needs (raw audio with the family's attention-mask convention, or
+    SeamlessM4T log-mel filterbanks for w2v-BERT)."""
+    from asrkit.vocab import build_processor, build_tokenizer
+
+    if not info.waveform_input:
+        from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertProcessor
+
+        fe = SeamlessM4TFeatureExtractor()
+        if model_cfg.name not in TINY_CONFIGS and _checkpoint_file(model_cfg.name, "preprocessor_config.json"):
+            fe = SeamlessM4TFeatureExtractor.from_pretrained(model_cfg.name)
+        return Wav2Vec2BertProcessor(feature_extractor=fe, tokenizer=build_tokenizer())
+    normalize = model_cfg.normalize
+    if normalize is None and model_cfg.name not in TINY_CONFIGS:
+        normalize = checkpoint_normalize(model_cfg.name)
+    return build_processor(return_attention_mask=info.attention_mask,
+                           do_normalize=True if normalize is None else normalize)
