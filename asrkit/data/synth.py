@@ -357,7 +357,8 @@ def _run_work(root: Path, o: SynthOptions, chapters: list[Chapter], work, progre
     for chapter in chapters:
         if not left[chapter.id]:
             _write_if_changed(chapter.trans_path(root), chapter.trans_text())
-    jobs = o.jobs or len(os.sched_getaffinity(0))
+    jobs = o.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)
     args = [(i, chapter.speaker, items, o.snr_db) for i, (chapter, items) in enumerate(work)]
     bar = tqdm(total=sum(len(items) for _, items in work), unit="utt", desc="synth",
                disable=not progress or not work)
