@@ -274,9 +274,16 @@ def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, o
     return recipe_from_dict(raw, source=str(path))
 
 
+class _RecipeDumper(yaml.SafeDumper):
+    """Sections as blocks, lists ([0.9, 0.98]) on one line."""
+
+
+_RecipeDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
 def dump_recipe(recipe: Recipe, header: str = "") -> str:
     """The resolved recipe as YAML (every key, defaults included)."""
-    text = yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False, default_flow_style=None)
+    text = yaml.dump(recipe_to_dict(recipe), Dumper=_RecipeDumper, sort_keys=False)
     return (header.rstrip() + "\n" if header else "") + text
 
 

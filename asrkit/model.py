@@ -186,12 +186,19 @@ def load_ctc_model(model_cfg, tokenizer):
     else:
         model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
         if head == "re-initialised":
-            model._init_weights(model.lm_head)
+            reset_head(model)
     config.architectures = [type(model).__name__]
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
                      attention_mask=uses_attention_mask(config), style=_style(config), head=head)
     notes += freeze_for_recipe(model, model_cfg)
     return model, info, notes
+
+
+def reset_head(model) -> None:
+    """A new CTC output layer, initialised as transformers does (normal(0, initializer_range), zero bias)."""
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, model.config.initializer_range)
+        model.lm_head.bias.zero_()
 
 
 def _ctc_families() -> set[str]:

@@ -1,0 +1,155 @@
+"""Checkpoint loading for CTC fine-tuning: heads, vocabularies, families, recipe settings,
+freezing, and the base/large attention-mask convention. Tiny random models only."""
+
+import json
+import logging
+
+import pytest
+import torch
+
+from asrkit.config import ModelConfig
+from asrkit.model import (CTCTrainer, TINY_CONFIGS, build_processor_for, count_parameters, load_ctc_model,
+                          output_lengths, transformer_frozen, uses_attention_mask)
+from asrkit.vocab import build_tokenizer, letter_vocab
+
+torch.set_num_threads(1)
+
+SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+             conv_dim=(16,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)
+
+
+def cfg(name, **kw):
+    return ModelConfig(name=str(name), **kw)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def pretraining_ckpt(tmp_path_factory):
+    """A Wav2Vec2ForPreTraining checkpoint (the architecture of facebook/wav2vec2-base)."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+
+    folder = tmp_path_factory.mktemp("pretrain")
+    torch.manual_seed(0)
+    model = Wav2Vec2ForPreTraining(Wav2Vec2Config(**SMALL, codevector_dim=16, proj_codevector_dim=16))
+    model.save_pretrained(folder)
+    return folder, model
+
+
+@pytest.mark.parametrize("name,family,low,high", [("tiny", "wav2vec2", 3e6, 5e6),
+                                                  ("tiny-layernorm", "wav2vec2", 3e6, 5e6),
+                                                  ("tiny-w2v-bert", "wav2vec2-bert", 4e6, 7e6)])
+def test_tiny_configs(name, family, low, high, tokenizer):
+    model, info, _ = load_ctc_model(cfg(name), tokenizer)
+    total, _ = count_parameters(model)
+    assert low < total < high and info.family == family and info.head == "fresh"
+    assert model.lm_head.out_features == len(tokenizer) == 30
+
+
+def test_pretraining_checkpoint_gets_a_fresh_head(pretraining_ckpt, tokenizer):
+    folder, pretrained = pretraining_ckpt
+    model, info, _ = load_ctc_model(cfg(folder), tokenizer)
+    assert info.head == "fresh" and model.lm_head.out_features == 30
+    q = model.wav2vec2.encoder.layers[0].attention.q_proj.weight
+    assert torch.equal(q, pretrained.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+    assert type(model).__name__ == "Wav2Vec2ForCTC" and model.config.pad_token_id == 0
+
+
+def test_ctc_checkpoint_keeps_its_head_when_the_vocabulary_matches(pretraining_ckpt, tokenizer, tmp_path):
+    folder, _ = pretraining_ckpt
+    model, _, _ = load_ctc_model(cfg(folder), tokenizer)
+    torch.nn.init.constant_(model.lm_head.bias, 0.5)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(str(tmp_path))
+    again, info, _ = load_ctc_model(cfg(tmp_path), tokenizer)
+    assert info.head == "kept" and torch.all(again.lm_head.bias == 0.5)
+
+
+def test_ctc_checkpoint_with_another_vocabulary_gets_a_new_head(pretraining_ckpt, tokenizer, tmp_path, caplog):
+    folder, _ = pretraining_ckpt
+    model, _, _ = load_ctc_model(cfg(folder), tokenizer)
+    torch.nn.init.constant_(model.lm_head.bias, 0.5)
+    model.save_pretrained(tmp_path)
+    other = dict(letter_vocab())
+    other["A"], other["B"] = other["B"], other["A"]  # same size, different ids
+    (tmp_path / "vocab.json").write_text(json.dumps(other))
+    with caplog.at_level(logging.WARNING):
+        again, info, _ = load_ctc_model(cfg(tmp_path), tokenizer)
+    assert info.head == "re-initialised" and "differs from ours" in caplog.text
+    assert not torch.all(again.lm_head.bias == 0.5)
+    (tmp_path / "vocab.json").unlink()  # no vocabulary to compare with: also re-initialised
+    assert load_ctc_model(cfg(tmp_path), tokenizer)[1].head == "re-initialised"
+
+
+def test_recipe_settings_reach_the_model_config(tokenizer):
+    model, _, _ = load_ctc_model(cfg("tiny", mask_time_prob=0.65, mask_feature_prob=0.25, layerdrop=0.05,
+                                     activation_dropout=0.1), tokenizer)
+    c = model.config
+    assert (c.mask_time_prob, c.mask_time_length, c.mask_feature_prob, c.mask_feature_length) == (0.65, 10, 0.25, 64)
+    assert (c.layerdrop, c.activation_dropout, c.hidden_dropout) == (0.05, 0.1, 0.0)
+    assert c.ctc_zero_infinity is True and c.apply_spec_augment is True
+    # Dropout modules are built from the config, so the values must be there before init.
+    assert model.wav2vec2.encoder.layers[0].feed_forward.intermediate_dropout.p == 0.1
+
+
+def test_feature_encoder_frozen_unless_the_recipe_says_otherwise(tokenizer, caplog):
+    model, _, notes = load_ctc_model(cfg("tiny"), tokenizer)
+    assert not any(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters())
+    assert all(p.requires_grad for p in model.wav2vec2.encoder.parameters()) and notes == []
+    with caplog.at_level(logging.WARNING):
+        model, _, notes = load_ctc_model(cfg("tiny", freeze_feature_encoder=False), tokenizer)
+    assert all(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters())
+    assert "CNN feature encoder trains" in caplog.text and notes
+
+
+def test_settings_that_do_not_apply_are_reported(tokenizer):
+    _, info, notes = load_ctc_model(cfg("tiny-w2v-bert"), tokenizer)
+    assert info.input_name == "input_features" and info.attention_mask
+    assert any("no CNN feature encoder" in n and "freeze_feature_encoder" in n for n in notes)
+
+
+def test_attention_mask_convention_follows_feat_extract_norm(tokenizer):
+    from transformers import Wav2Vec2Config
+
+    assert not uses_attention_mask(Wav2Vec2Config(feat_extract_norm="group"))
+    assert uses_attention_mask(Wav2Vec2Config(feat_extract_norm="layer"))
+    base = build_processor_for(cfg("tiny"), load_ctc_model(cfg("tiny"), tokenizer)[1])
+    large = build_processor_for(cfg("tiny-layernorm"), load_ctc_model(cfg("tiny-layernorm"), tokenizer)[1])
+    assert base.feature_extractor.return_attention_mask is False
+    assert large.feature_extractor.return_attention_mask is True
+    assert TINY_CONFIGS["tiny"][1]["feat_extract_norm"] == "group"
+
+
+def test_transformer_frozen_for_the_first_updates():
+    c = cfg("tiny", freeze_transformer_updates=10_000)
+    assert transformer_frozen(0, c) and transformer_frozen(9_999, c) and not transformer_frozen(10_000, c)
+    assert not transformer_frozen(0, cfg("tiny", freeze_transformer_updates=0))
+
+
+def test_frozen_forward_gives_gradients_to_the_head_only(tokenizer):
+    model, _, _ = load_ctc_model(cfg("tiny", mask_time_prob=0.0, mask_feature_prob=0.0, layerdrop=0.0), tokenizer)
+    wrapper = CTCTrainer(model)
+    x = torch.randn(2, 8_000)
+    wrapper(x, frozen=True).sum().backward()
+    assert model.lm_head.weight.grad is not None
+    assert all(p.grad is None for p in model.wav2vec2.parameters())
+    model.zero_grad(set_to_none=True)
+    wrapper(x, frozen=False).sum().backward()
+    assert model.wav2vec2.encoder.layers[0].attention.q_proj.weight.grad is not None
+    assert all(p.grad is None for p in model.wav2vec2.feature_extractor.parameters())  # CNN: never
+
+
+def test_output_lengths_are_20ms_frames(tokenizer):
+    model, _, _ = load_ctc_model(cfg("tiny"), tokenizer)
+    # BASE's CNN: 400-sample receptive field, 320-sample stride.
+    assert output_lengths(model, torch.tensor([16_000, 400, 720])).tolist() == [49, 1, 2]
+    with torch.no_grad():
+        assert model(torch.zeros(1, 16_000)).logits.shape[1] == 49
+
+
+def test_unreachable_checkpoint_is_a_clear_error(tokenizer, tmp_path):
+    with pytest.raises(ValueError, match="cannot load checkpoint"):
+        load_ctc_model(cfg(tmp_path / "nowhere"), tokenizer)
