@@ -278,9 +278,9 @@ def read_words(path: str | os.PathLike) -> list[str]:
     return [w for w in Path(path).read_text(encoding="utf-8").split("\n") if w.strip()]
 
 
-def available() -> list[str]:
-    """Names of the models under lm_dir() (folders holding an info.json)."""
-    root = workspace.lm_dir()
+def available(root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the models under `root` (default lm_dir()): folders holding an info.json."""
+    root = Path(root or workspace.lm_dir())
     return sorted(p.parent.name for p in root.glob("*/info.json")) if root.is_dir() else []
 
 
@@ -304,8 +304,9 @@ def _from_dir(d: Path) -> LanguageModel:
     )
 
 
-def resolve(name_or_path: str) -> LanguageModel | None:
-    """The model `--lm` names: "none", a name under lm_dir(), a folder, or an LM file.
+def resolve(name_or_path: str, root: str | os.PathLike | None = None) -> LanguageModel | None:
+    """The model `--lm` names: "none", a name under `root` (default lm_dir()), a folder,
+    or an LM file.
 
     A bare file (.arpa or .bin) is used with the unigrams.txt/lexicon.txt beside it; for
     an ARPA file without them, they are read from the ARPA itself.
@@ -313,7 +314,8 @@ def resolve(name_or_path: str) -> LanguageModel | None:
     if name_or_path.lower() in ("none", ""):
         return None
     p = Path(name_or_path)
-    by_name = workspace.lm_dir() / name_or_path
+    root = Path(root or workspace.lm_dir())
+    by_name = root / name_or_path
     if "/" not in name_or_path and by_name.is_dir():
         return _from_dir(by_name)
     if p.is_dir():
@@ -326,10 +328,10 @@ def resolve(name_or_path: str) -> LanguageModel | None:
             unigrams=unigrams if unigrams.is_file() else (p if kind == "arpa" else None),
             lexicon=lexicon if lexicon.is_file() else None,
         )
-    names = available()
+    names = available(root)
     listed = ", ".join(names) if names else "none yet (run `asrkit lm build` or `asrkit lm download 4gram`)"
     raise LMError(f"unknown language model {name_or_path!r}: not a file or folder, nor a name under "
-                  f"{workspace.lm_dir()}; available: {listed}")
+                  f"{root}; available: {listed}")
 
 
 def lexicon_words(lm: LanguageModel) -> dict[str, list[list[str]]]:

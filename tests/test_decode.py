@@ -299,3 +299,21 @@ def test_decode_runs_the_model_when_no_cache(tmp_path, capsys):
     write_manifest(tmp_path / "dev.jsonl", [Utterance("1-1-0000", str(tmp_path / "a.flac"), 8000, 16000, "1", "1", "HELLO")])
     assert main(["decode", "--model", str(model), "--split", "dev", "--manifests", str(tmp_path)]) == 0
     assert (model / "logits/dev/index.json").is_file() and (model / "decode/dev/greedy/recogs.jsonl").is_file()
+
+
+def test_decode_lm_by_name_from_another_lm_dir(tmp_path, work, capsys):
+    from asrkit.cli import main
+    from asrkit.results import read_recogs
+
+    folder = tmp_path / "lms" / "pets"
+    folder.mkdir(parents=True)
+    write_arpa(folder / "pets.arpa", {"THE": -0.5, "CAT": -1.0, "COT": -4.0})
+    write_lexicon(folder / "lexicon.txt", ["THE", "CAT", "COT"])
+    (folder / "info.json").write_text(json.dumps({"name": "pets", "order": 2, "unit": "word"}))
+    write_cache(tmp_path / "m", "dev", ["THE CAT"], [ambiguous("THE CAT", 5, {"A": 0.5, "O": 0.5})])
+    base = ["decode", "--model", str(tmp_path / "m"), "--split", "dev", "--manifests", str(tmp_path),
+            "--lm", "pets", "--workers", "1"]
+    assert main(base) == 1  # not under the workspace's lm/
+    assert "unknown language model 'pets'" in capsys.readouterr().err
+    assert main(base + ["--lm-dir", str(tmp_path / "lms")]) == 0
+    assert [r.hyp for r in read_recogs(tmp_path / "m/decode/dev/pets")] == ["THE CAT"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from asrkit.cli.logits import add_common, logits_options, splits_of
 
@@ -33,6 +34,8 @@ def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm", default="none",
                         help="language model: a name under the LM folder (see `asrkit lm list`), "
                              "a folder or an .arpa/.bin file, or 'none' for greedy decoding")
+    parser.add_argument("--lm-dir", type=Path, default=None,
+                        help="folder of named language models (default: the workspace's lm/)")
     parser.add_argument("--decoder", choices=["flashlight", "pyctcdecode", "lexfree", "greedy"], default=None,
                         help="default: flashlight (lexicon + word LM) with an LM, greedy without")
     g = parser.add_argument_group("beam search (defaults: each decoder's own; see asrkit.decode)")
@@ -72,7 +75,7 @@ def decoder_setup(args, model_dir, use_tuned: bool = True):
     from asrkit.decode.tune import tuned_params
     from asrkit.lm import resolve
 
-    lm = resolve(args.lm)
+    lm = resolve(args.lm, args.lm_dir)
     decoder = args.decoder or ("flashlight" if lm is not None else "greedy")
     if decoder == "greedy" and lm is not None:
         raise UserError("--decoder greedy takes no LM: use --lm none")
