@@ -32,6 +32,10 @@ COMMANDS = [
 ]
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the layout of a subcommand's docstring (examples, tables) and shows defaults."""
+
+
 class UserError(Exception):
     """A problem with the user's input or set-up: printed as one line, no traceback."""
 
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _available():
         p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
