@@ -98,6 +98,7 @@ def decoder_setup(args, model_dir, use_tuned: bool = True):
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import logits, workspace
+    from asrkit.decode import Vocabulary, make_decoder
     from asrkit.decode.run import decode_split, setting_name
 
     model_dir = logits.resolve_model(args.model)
@@ -107,9 +108,12 @@ def run(args: argparse.Namespace) -> int:
     manifests = args.manifests or workspace.manifests_dir()
     if lm is not None:
         print(f"decoder {decoder} with LM {lm.name} ({lm.path}); weights: {source}")
+    built = None  # one decoder (one LM load) for every split with the same vocabulary
     for split in splits_of(args.split):
         cache = logits.ensure(model_dir, split, manifests, logits_options(args))
-        s = decode_split(model_dir, split, cache, decoder, options, setting, command, args.workers)
+        if built is None or list(built.vocab.tokens) != cache.tokens:
+            built = make_decoder(decoder, options, Vocabulary.of(cache.tokens))
+        s = decode_split(model_dir, split, cache, decoder, options, setting, command, args.workers, built=built)
         print(f"{split}\t{setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
               f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")
     return 0

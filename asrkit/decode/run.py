@@ -108,14 +108,18 @@ def references(cache: LogitsCache) -> list[Recog]:
 
 def decode_split(model_dir: str | os.PathLike, split: str, cache: LogitsCache, decoder: str, options,
                  setting: str, command: str = "", workers: int | None = None,
-                 progress: bool = True) -> DecodeSummary:
-    """Decode every utterance of `cache` and write recogs, errs and the WER summary."""
+                 progress: bool = True, built=None) -> DecodeSummary:
+    """Decode every utterance of `cache` and write recogs, errs and the WER summary.
+
+    `built` is a decoder already made for these options and this vocabulary (so that
+    several splits share one loaded LM); by default one is made here.
+    """
     if len(cache) == 0:
         raise ValueError(f"{cache.folder}: the split {split!r} has no utterances to decode")
     vocab = Vocabulary.of(cache.tokens)
     batch = check_log_probs(cache.log_probs(), vocab)
     started = time.time()
-    dec = make_decoder(decoder, options, vocab)
+    dec = built if built is not None and built.vocab == vocab else make_decoder(decoder, options, vocab)
     load_seconds = time.time() - started
     started = time.time()
     if decoder == "greedy":
