@@ -5,7 +5,8 @@
       manifests/<split>.jsonl  asrkit prepare
       lm/<name>/               asrkit lm build / lm download: ARPA, binary, unigrams, lexicon
       models/<name>/           asrkit finetune: HF model + processor + recipe + log
-        logits/<split>.npz     asrkit logits (cache reused by decode and tune-lm)
+        logits/<split>/        asrkit logits: log_probs.npy + index.json (reused by decode, tune-lm)
+        lm-tuning.json         asrkit tune-lm: best LM weights per (lm, decoder), every trial
         decode/<split>/<setting>/{recogs.jsonl,errs.txt,wer-summary.json}
       reports/                 asrkit report
 """
