@@ -29,38 +29,41 @@ HELP = "build, download or list KenLM n-gram language models"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="build an n-gram from text files with KenLM",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description="Normalise the text, run KenLM's lmplz and build_binary, and write "
+                                   "<lm-dir>/<name>/ (ARPA, binary, unigrams.txt, lexicon.txt, info.json).")
     b.add_argument("--text", nargs="+", required=True, type=Path, metavar="FILE",
                    help="text corpus files, one sentence per line (.gz read as gzip)")
-    b.add_argument("--order", type=int, default=4, help="n of the n-gram")
+    b.add_argument("--order", type=int, default=4, help="n of the n-gram (default 4)")
     b.add_argument("--name", default=None, help="model name (folder under --lm-dir); default: <order>gram")
     b.add_argument("--unit", choices=["word", "letter"], default="word",
-                   help="n-gram over words (lexicon decoder, pyctcdecode) or letters (lexfree decoder)")
+                   help="n-gram over words (lexicon decoder, pyctcdecode; the default) or letters "
+                        "(lexfree decoder)")
     b.add_argument("--prune", type=int, nargs="+", default=[], metavar="N",
                    help="lmplz --prune: drop n-grams seen at most N times, per order from unigrams "
-                        "(the first must be 0), e.g. --prune 0 0 1 1")
+                        "(the first must be 0), e.g. --prune 0 0 1 1; default: no pruning")
     b.add_argument("--discount-fallback", action="store_true",
                    help="always pass --discount_fallback to lmplz (by default it is added only when "
                         "the corpus is too small to estimate discounts)")
     b.add_argument("--memory", default=None, help="lmplz -S sort memory, e.g. 2G or 40%% "
                                                   "(default 100M, or 20%% for corpora over 1 GB)")
     b.add_argument("--binary-type", choices=["probing", "trie"], default="probing",
-                   help="KenLM binary structure: probing is fastest, trie smallest")
+                   help="KenLM binary structure: probing (default) is fastest, trie smallest")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
 
     d = sub.add_parser("download", help="fetch a LibriSpeech n-gram from OpenSLR resource 11",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       description="Download (resumable, md5-checked) and finish a LibriSpeech LM: "
+                                   "unpack, binarise, write unigrams.txt, lexicon.txt, info.json.")
     from asrkit.lm import DOWNLOADABLE, OPENSLR_URL
 
-    d.add_argument("name", nargs="?", default="4gram", choices=sorted(DOWNLOADABLE), help="which LM")
+    d.add_argument("name", nargs="?", default="4gram", choices=sorted(DOWNLOADABLE), help="which LM (default 4gram)")
     d.add_argument("--corpus", action="store_true",
                    help="also fetch the LM training text librispeech-lm-norm.txt.gz (1.5 GB)")
     d.add_argument("--base-url", default=OPENSLR_URL,
-                   help="where the files are; mirrors: https://openslr.elda.org/resources/11, "
+                   help=f"where the files are (default {OPENSLR_URL}); mirrors: https://openslr.elda.org/resources/11, "
                         "https://us.openslr.org/resources/11")
     d.add_argument("--binary-type", choices=["probing", "trie"], default="probing",
-                   help="KenLM binary structure: probing is fastest, trie smallest")
+                   help="KenLM binary structure: probing (default) is fastest, trie smallest")
     d.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
 
     ls = sub.add_parser("list", help="list the language models available by name")
