@@ -77,16 +77,30 @@ def test_spoken_text_is_lower_case_and_normalises_to_the_transcript():
     assert texts.make_sentence("Genesis", "1:1", "(!)") is None
 
 
-def test_dev_test_and_train_sentences_come_from_disjoint_books():
+def test_train_pretrain_dev_and_test_sentences_come_from_disjoint_books():
     pools = texts.sentence_pools(min_words=4, max_words=25)
-    books = {side: {s.book for s in getattr(pools, side)} for side in ("train", "dev", "test")}
+    books = {side: {s.book for s in getattr(pools, side)} for side in texts.SIDES}
     assert books["dev"] == set(texts.DEV_BOOKS) and books["test"] == set(texts.TEST_BOOKS)
-    assert not books["train"] & (books["dev"] | books["test"])
-    words = {side: {s.text for s in getattr(pools, side)} for side in ("train", "dev", "test")}
-    assert not (words["train"] & words["dev"] or words["train"] & words["test"]
-                or words["dev"] & words["test"])
-    assert len(words["dev"]) > 3000 and len(words["test"]) > 3000 and len(words["train"]) > 30000
-    assert all(4 <= s.words <= 25 and normalize(s.spoken) == s.text for s in pools.train)
+    assert books["pretrain"] == set(texts.PRETRAIN_BOOKS)
+    words = {side: {s.text for s in getattr(pools, side)} for side in texts.SIDES}
+    for i, a in enumerate(texts.SIDES):
+        for b in texts.SIDES[i + 1:]:
+            assert not books[a] & books[b], (a, b)
+            assert not words[a] & words[b], (a, b)
+    # 66 books: 3 dev, 4 test, 15 pretrain, 44 train
+    assert len(set().union(*books.values())) == 66 and len(books["train"]) == 44
+    assert len(words["dev"]) > 3000 and len(words["test"]) > 3000
+    assert len(words["train"]) > 16000 and len(words["pretrain"]) > 15000
+    # the pretrain books hold roughly half of the training-side sentences
+    share = len(words["pretrain"]) / (len(words["pretrain"]) + len(words["train"]))
+    assert 0.45 <= share <= 0.50
+    assert all(4 <= s.words <= 25 and normalize(s.spoken) == s.text
+               for s in pools.train + pools.pretrain)
+
+
+def test_book_side_names_each_side():
+    assert [texts.book_side(b) for b in ("Genesis", "Psalms", "1 Kings", "Acts", "Job")] == \
+        ["train", "pretrain", "pretrain", "dev", "test"]
 
 
 def test_lm_text_holds_no_dev_or_test_sentence_and_more_than_the_spoken_ones():
@@ -94,7 +108,8 @@ def test_lm_text_holds_no_dev_or_test_sentence_and_more_than_the_spoken_ones():
     pools = texts.sentence_pools(4, 25)
     held_out = {s.text for s in pools.dev + pools.test}
     assert not held_out & set(lm)
-    assert {s.text for s in pools.train} < set(lm)  # plus the short and unsplittable ones
+    # both training sides, plus the short and unsplittable sentences
+    assert {s.text for s in pools.train + pools.pretrain} < set(lm)
     assert all(line == normalize(line) and line for line in lm)
 
 
@@ -118,13 +133,62 @@ def test_speaker_grid_ids_are_fixed_and_unique():
     assert all(not s.voice.clean for s in grid if s.id >= 3630)
 
 
+def _voice_key(s: tts.Speaker):
+    return (s.voice, s.rate, s.pitch, s.speed, s.reverb, s.noise)
+
+
+def test_pretrain_grid_has_its_own_ids_and_voices():
+    finetune, pretrain = synth.speaker_grid("finetune"), synth.speaker_grid("pretrain")
+    assert finetune == synth.speaker_grid()  # the default grid is the finetune one
+    clean = [s for s in pretrain if s.subset == "clean"]
+    other = [s for s in pretrain if s.subset == "other"]
+    # 7 clean voices x 2 rates x 4 pitches; other: 7 x 8 x 6 effects + 9 harder voices x 8 x 4
+    assert (len(clean), len(other)) == (56, 336 + 288)
+    assert [s.id for s in clean] == list(range(5000, 5056))
+    assert [s.id for s in other] == list(range(7000, 7624))
+    by_id = {s.id: s.describe() for s in pretrain}
+    assert by_id[5000] == "flite:kal16 rate=0.95 pitch=0.90"
+    assert by_id[5055] == "festival:cmu_us_slt_arctic_hts rate=1.06 pitch=1.12"
+    assert by_id[7000] == "flite:kal16 rate=0.95 pitch=0.90 reverb=50"
+    assert by_id[7623] == "espeak-ng:en-gb-x-gbclan+m3 rate=1.06 pitch=1.12 speed=1.10"
+    assert not {s.id for s in pretrain} & {s.id for s in finetune}
+    # no voice at a rate and pitch (with effects) that the finetune grid has
+    assert not {_voice_key(s) for s in pretrain} & {_voice_key(s) for s in finetune}
+    assert not {(s.voice, s.rate, s.pitch) for s in pretrain} & \
+        {(s.voice, s.rate, s.pitch) for s in finetune}
+    with pytest.raises(ValueError, match="unknown purpose 'demo'"):
+        synth.speaker_grid("demo")
+
+
+def test_pretrain_rates_and_pitches_reach_every_engine_unclamped_and_distinct(tmp_path):
+    """espeak-ng clamps its pitch to 0-99 and rounds rate and pitch to integers: a value
+    clamped or rounded onto a finetune one would make the two grids' voices the same."""
+    def espeak_args(speaker):
+        cmd = tts._espeak(speaker, tmp_path / "t.txt", tmp_path / "o.wav")
+        return int(cmd[cmd.index("-s") + 1]), int(cmd[cmd.index("-p") + 1])
+
+    voice = next(v for v in tts.VOICES if v.engine == "espeak-ng")
+    args = {purpose: {espeak_args(s) for s in synth.speaker_grid(purpose) if s.voice == voice}
+            for purpose in synth.PURPOSES}
+    assert {p for _, p in args["pretrain"]} == {30, 44, 58, 74}
+    assert {r for r, _ in args["pretrain"]} == {184, 165}
+    assert not {r for r, _ in args["pretrain"]} & {r for r, _ in args["finetune"]}
+    assert not {p for _, p in args["pretrain"]} & {p for _, p in args["finetune"]}
+    # flite and festival voices get F0 targets (as the engines are given them, to 0.01 Hz)
+    # that differ from every finetune one
+    for v in (v for v in tts.VOICES if v.f0 and v.engine != "espeak-ng"):
+        f0 = {purpose: {f"{v.f0 * s.pitch:.2f}" for s in synth.speaker_grid(purpose)
+                        if s.voice == v} for purpose in synth.PURPOSES}
+        assert len(f0["pretrain"]) == 4 and not f0["pretrain"] & f0["finetune"], v.name
+
+
 # ----------------------------------------------------------------------------- plan
 
 
 def _big(tmp_path, **changes) -> SynthOptions:
-    """A full-shape plan (no audio is made): six folds, 9h, train-clean-100."""
+    """A full-shape plan (no audio is made): six folds, 9h, train-clean-100 and -other-500."""
     return SynthOptions(root=tmp_path, folds=6, nine_hours_minutes=30,
-                        train_clean_100_minutes=20, **changes)
+                        train_clean_100_minutes=20, train_other_500_minutes=10, **changes)
 
 
 def test_plan_is_deterministic_and_seed_dependent(tmp_path):
@@ -152,6 +216,56 @@ def test_plan_keeps_dev_and_test_speakers_and_sentences_apart(tmp_path):
     for ch in chapters:
         clean_folder = ch.folder.endswith(("clean", "train-clean-100"))
         assert (ch.speaker.id < synth.OTHER_ID_BASE) == clean_folder, ch.folder
+    # a finetune corpus never speaks a pretrain book or uses a pretrain voice
+    pretrain_text = {s.text for s in texts.sentence_pools().pretrain}
+    assert not set(everything) & pretrain_text
+    assert all(ch.speaker.id < synth.PRETRAIN_CLEAN_ID_BASE for ch in chapters)
+    assert any("train-other-500" in ch.folder for ch in chapters)
+
+
+def test_pretrain_plan_is_disjoint_from_finetune_sentences_and_voices(tmp_path):
+    o = _big(tmp_path, purpose="pretrain")
+    chapters = plan(o)
+    pools = texts.sentence_pools()
+    said = {"held-out": [], "train": []}
+    for ch in chapters:
+        said["train" if synth._is_training(ch.folder) else "held-out"] += \
+            [s.text for s in ch.sentences]
+    everything = said["held-out"] + said["train"]
+    # every sentence from the pretrain books, none twice, dev/test apart from training
+    assert set(everything) <= {s.text for s in pools.pretrain}
+    assert len(everything) == len(set(everything))
+    assert len(said["held-out"]) > 100 and len(said["train"]) > 300
+    finetune_text = {s.text for s in pools.train + pools.dev + pools.test}
+    assert not set(everything) & finetune_text
+    # every speaker from the pretrain grid, dev and test speakers apart from training ones
+    pretrain_keys = {_voice_key(s) for s in synth.speaker_grid("pretrain")}
+    assert all(_voice_key(ch.speaker) in pretrain_keys for ch in chapters)
+    ids = {"held-out": set(), "train": set()}
+    for ch in chapters:
+        ids["train" if synth._is_training(ch.folder) else "held-out"].add(ch.speaker.id)
+    assert not ids["held-out"] & ids["train"]
+    for ch in chapters:
+        clean_folder = ch.folder.endswith(("clean", "train-clean-100"))
+        base = synth.PRETRAIN_CLEAN_ID_BASE if clean_folder else synth.PRETRAIN_OTHER_ID_BASE
+        assert base <= ch.speaker.id < base + 1000, ch.folder
+    # the finetune plan of the same seed is unchanged by a pretrain one existing
+    assert plan(_big(tmp_path)) == plan(_big(tmp_path))
+
+
+def test_pretrain_training_text_excludes_its_held_out_sentences_on_every_pass(tmp_path):
+    """A pretraining corpus bigger than its books starts new passes over the training
+    text; the sentences its dev and test splits said never come back."""
+    o = SynthOptions(root=tmp_path, purpose="pretrain", folds=0, dev_minutes=2,
+                     test_minutes=2, min_words=25, max_words=25,
+                     train_clean_100_minutes=120, speaker_minutes=5)
+    pool = {s.text for s in texts.sentence_pools(25, 25).pretrain}  # 455 sentences
+    chapters = plan(o)
+    held = {s.text for ch in chapters if not synth._is_training(ch.folder) for s in ch.sentences}
+    train = [s.text for ch in chapters if synth._is_training(ch.folder) for s in ch.sentences]
+    assert len(train) > len(pool)  # at least two passes
+    assert not held & set(train)
+    assert set(train) == pool - held
 
 
 def test_plan_sizes_follow_the_options(tmp_path):
@@ -161,10 +275,11 @@ def test_plan_sizes_follow_the_options(tmp_path):
     assert folders == {f"LibriSpeech/{s}-{c}" for s in ("dev", "test") for c in ("clean", "other")} \
         | {f"librispeech_finetuning/1h/{k}/{c}" for k in range(6) for c in ("clean", "other")} \
         | {f"librispeech_finetuning/9h/{c}" for c in ("clean", "other")} \
-        | {"LibriSpeech/train-clean-100"}
+        | {"LibriSpeech/train-clean-100", "LibriSpeech/train-other-500"}
     wanted = {p.folder: p.minutes * 60 for p in synth.parts(o)}
     assert wanted["librispeech_finetuning/1h/3/other"] == 300
     assert wanted["librispeech_finetuning/9h/clean"] == 900
+    assert wanted["LibriSpeech/train-other-500"] == 600
     for folder, seconds in wanted.items():
         mine = [ch for ch in chapters if ch.folder == folder]
         planned = sum(synth.estimate_seconds(s, ch.speaker) for ch in mine for s in ch.sentences)
@@ -191,6 +306,8 @@ def test_plan_without_enough_speakers_says_so(tmp_path):
     (dict(speaker_minutes=0), "--speaker-minutes must be > 0"),
     (dict(min_words=9, max_words=3), "--min-words <= --max-words"),
     (dict(snr_db=500), "--snr-db"),
+    (dict(purpose="demo"), "--purpose must be one of finetune, pretrain, not 'demo'"),
+    (dict(train_other_500_minutes=-2), "--train-other-500-minutes must be"),
 ])
 def test_bad_options_are_refused_with_the_flag_named(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
@@ -335,6 +452,21 @@ def test_other_settings_on_the_same_root_are_refused(synth_corpus):
     root, _ = synth_corpus
     with pytest.raises(ValueError, match=r"other settings \(seed: 7 there, 8 now\)"):
         synthesize(tiny_synth_options(root, seed=8), progress=False)
+    with pytest.raises(ValueError, match=r"purpose: 'finetune' there, 'pretrain' now"):
+        synthesize(tiny_synth_options(root, purpose="pretrain"), progress=False)
+
+
+def test_a_corpus_of_an_older_format_is_refused(tmp_path):
+    """Format 1 spoke the pretrain books on the training side: its audio does not say
+    what this version's transcripts would."""
+    old = tiny_synth_options(tmp_path)
+    settings = old.settings()
+    del settings["purpose"], settings["train_other_500_minutes"]
+    (tmp_path / synth.REPORT).write_text(json.dumps(
+        {"format": "asrkit-synth 1", "complete": True, "seed": 7, "settings": settings}))
+    with pytest.raises(ValueError, match="older asrkit synth .'asrkit-synth 1', now "
+                                         "'asrkit-synth 2'. whose training sentences differ"):
+        synthesize(old, progress=False)
 
 
 def test_same_seed_gives_the_same_corpus_and_resume_remakes_missing_files(synth_corpus, tmp_path):
@@ -373,6 +505,7 @@ def test_split_names_follow_the_folds_made(tmp_path):
     assert len(names["1h"]) == 12 and len(names["10h"]) == 14
     assert names["10h"][-1] == "librispeech_finetuning/9h/other"
     assert names["100h"] == names["train-clean-100"] == ["LibriSpeech/train-clean-100"]
+    assert names["train-other-500"] == ["LibriSpeech/train-other-500"]
     assert "1h" not in synth.split_names(SynthOptions(root=tmp_path, folds=0))
 
 
@@ -391,10 +524,76 @@ def test_prepare_counts_match_the_synth_report(synth_corpus, tmp_path):
 def test_training_sentences_start_a_new_pass_and_eval_ones_run_out():
     pool = tuple(texts.make_sentence("Genesis", f"1:{i}", f"word number {w}")
                  for i, w in enumerate(("one", "two", "three"), 1))
-    train = synth._Shuffled(pool, "0:sentences:train", "train")
+    train = synth._Shuffled(pool, "0:sentences:train", "train", repeat=True)
     taken = [train.take("x").text for _ in range(7)]
     assert sorted(taken[:3]) == sorted(taken[3:6]) == sorted(s.text for s in pool)
     dev = synth._Shuffled(pool, "0:sentences:dev", "dev")
     [dev.take("LibriSpeech/dev-clean") for _ in range(3)]
     with pytest.raises(ValueError, match="LibriSpeech/dev-clean: the dev side has only 3"):
         dev.take("LibriSpeech/dev-clean")
+
+
+# ----------------------------------------------------------------------------- pretrain corpus
+
+
+@pytest.fixture(scope="module")
+def pretrain_corpus(tmp_path_factory):
+    """A few-second pretraining corpus: train-clean-100, train-other-500 and dev."""
+    root = tmp_path_factory.mktemp("pretrain") / "corpus"
+    o = tiny_synth_options(root, purpose="pretrain", folds=0, train_clean_100_minutes=0.2,
+                           train_other_500_minutes=0.2, test_minutes=0)
+    return root, synthesize(o, progress=False)
+
+
+def _said(root: Path, split: dict) -> set[str]:
+    return {line.split(" ", 1)[1] for folder in split["folders"]
+            for t in (root / folder).rglob("*.trans.txt") for line in t.read_text().splitlines()}
+
+
+def test_pretrain_corpus_speaks_only_pretrain_books_in_pretrain_voices(pretrain_corpus):
+    root, report = pretrain_corpus
+    assert report["purpose"] == "pretrain" and report["settings"]["purpose"] == "pretrain"
+    assert set(report["splits"]) == {"dev-clean", "dev-other", "train-clean-100", "100h",
+                                     "train-other-500"}
+    said = {name: _said(root, split) for name, split in report["splits"].items()}
+    dev = said["dev-clean"] | said["dev-other"]
+    train = said["train-clean-100"] | said["train-other-500"]
+    assert dev and train and not dev & train
+    pools = texts.sentence_pools()
+    assert dev | train <= {s.text for s in pools.pretrain}
+    ids = {name: set(split["speaker_ids"]) for name, split in report["splits"].items()}
+    assert all(5000 <= i < 5056 for i in ids["train-clean-100"] | ids["dev-clean"])
+    assert all(7000 <= i < 7624 for i in ids["train-other-500"] | ids["dev-other"])
+    assert not (ids["dev-clean"] | ids["dev-other"]) & (ids["train-clean-100"] | ids["train-other-500"])
+    # its LM text: every non-dev/test book, less this corpus's own dev sentences
+    lm = set((root / synth.LM_TEXT).read_text().splitlines())
+    assert train <= lm and not dev & lm
+    assert not {s.text for s in pools.dev + pools.test} & lm
+    assert {s.text for s in pools.train} <= lm
+
+
+def test_prepare_reads_the_pretrain_corpus(pretrain_corpus, tmp_path):
+    pytest.importorskip("asrkit.data.prepare")
+    root, report = pretrain_corpus
+    assert main(["prepare", "--data-root", str(root), "--out", str(tmp_path)]) == 0
+    for name in ("train-clean-100", "train-other-500", "dev-clean", "dev-other"):
+        meta = json.loads((tmp_path / f"{name}.meta.json").read_text())
+        split = report["splits"][name]
+        assert (meta["utterances"], meta["speakers"]) == (split["utterances"], split["speakers"])
+        assert meta["hours"] * 3600 == pytest.approx(split["seconds"], abs=1e-3), name
+        assert not meta["skipped"], name
+
+
+def test_cli_synth_takes_purpose_and_out(tmp_path, capsys):
+    assert main(["synth", "--purpose", "pretrain", "--out", str(tmp_path / "p"), "--folds", "0",
+                 "--dev-minutes", "0.05", "--test-minutes", "0", "--engines", "flite",
+                 "--no-progress", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dev-clean\s+1\s+0\.\d\d\s+1$", out, re.M)
+    assert "pretrain corpus in" in out
+    report = json.loads((tmp_path / "p" / synth.REPORT).read_text())
+    assert report["purpose"] == "pretrain"
+    assert report["splits"]["dev-clean"]["speaker_ids"][0] >= 5000
+    with pytest.raises(SystemExit):
+        main(["synth", "--purpose", "demo"])
+    assert "invalid choice: 'demo'" in capsys.readouterr().err

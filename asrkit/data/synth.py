@@ -5,6 +5,7 @@ Layout under the root (the contract `asrkit prepare` reads):
     LibriSpeech/{dev-clean,dev-other,test-clean,test-other}/<spk>/<chap>/<spk>-<chap>-<utt>.flac
     LibriSpeech/<split>/<spk>/<chap>/<spk>-<chap>.trans.txt    "<spk>-<chap>-<utt> UPPER CASE TEXT"
     LibriSpeech/train-clean-100/...                            (--train-clean-100-minutes)
+    LibriSpeech/train-other-500/...                            (--train-other-500-minutes)
     LibriSpeech/SPEAKERS.TXT                                   who each speaker id is
     librispeech_finetuning/1h/{0..5}/{clean,other}/<spk>/<chap>/...   (10min = 1h/0)
     librispeech_finetuning/9h/{clean,other}/...                (--nine-hours-minutes)
@@ -16,6 +17,17 @@ for "other"); dev, test and training speakers are disjoint, and so is their text
 (held-out books, see asrkit.data.texts). The plan (which sentence each speaker says, in
 which chapter) is made up front from the seed alone, so a seed gives the same corpus
 every time; audio is then made in parallel, and files already there are kept.
+
+Two purposes, two disjoint corpora (make them in different folders):
+
+    finetune  the demo's corpus: training parts speak the "train" books, dev and test
+              the dev and test books; speakers from the grid RATES x PITCHES (ids 1000+,
+              3000+).
+    pretrain  the corpus for the starting checkpoint: every part, dev and test included,
+              speaks the "pretrain" books (dev and test draw their sentences first and
+              training parts never repeat them), and speakers come from a second grid
+              whose rates and pitches are off the first (PRETRAIN_RATES x PRETRAIN_PITCHES,
+              ids 5000+, 7000+). So no voice and no sentence of it is in a finetune corpus.
 """
 
 from __future__ import annotations
@@ -45,7 +57,10 @@ log = logging.getLogger(__name__)
 
 REPORT = "synth-report.json"
 LM_TEXT = "lm-text.txt"
-FORMAT = "asrkit-synth 1"
+# Format 2: the pretrain books left the training side, so format 1 training parts say
+# other sentences than this version plans for them.
+FORMAT = "asrkit-synth 2"
+PURPOSES = ("finetune", "pretrain")
 FOLDS = 6  # Libri-light's 1h set is six 10-minute folds
 
 # The speaker grid. Its order fixes every speaker id: append, never reorder.
@@ -56,6 +71,12 @@ _OTHER_EFFECTS_CLEAN_VOICES = ((1.0, 50, ""), (1.0, 0, "white"), (1.0, 0, "pink"
                                (1.0, 50, "pink"), (0.9, 0, ""), (1.1, 0, ""))
 _OTHER_EFFECTS_OTHER_VOICES = ((1.0, 0, ""), (1.0, 50, ""), (1.0, 0, "pink"), (1.1, 0, ""))
 CLEAN_ID_BASE, OTHER_ID_BASE = 1000, 3000
+# The pretraining grid: every rate and pitch lies between the finetune grid's, so no
+# pretraining speaker sounds like a finetune one (espeak-ng pitch 30/44/58/74 against
+# 22/36/50/66/82, 184/165 words a minute against 194/175/156). Same voices and effects.
+PRETRAIN_RATES = (0.95, 1.06)
+PRETRAIN_PITCHES = (0.9, 0.97, 1.04, 1.12)
+PRETRAIN_CLEAN_ID_BASE, PRETRAIN_OTHER_ID_BASE = 5000, 7000
 # Utterances per work item: festival starts once per item (0.3 s), and small items
 # keep all cores busy to the end.
 _CHUNK = 8
@@ -69,6 +90,7 @@ class SynthOptions:
     folds: int = 1  # how many of the six 1h folds to make; fold 0 is the 10min split
     nine_hours_minutes: float = 0.0  # audio in 9h/{clean,other} together (540 = real size)
     train_clean_100_minutes: float = 0.0  # audio in LibriSpeech/train-clean-100 (0 = none)
+    train_other_500_minutes: float = 0.0  # audio in LibriSpeech/train-other-500 (0 = none)
     dev_minutes: float = 3.0  # audio in each of dev-clean and dev-other
     test_minutes: float = 3.0  # audio in each of test-clean and test-other
     speaker_minutes: float = 0.5  # audio per speaker in a split; sets how many speakers it has
@@ -77,6 +99,7 @@ class SynthOptions:
     engines: tuple[str, ...] = tts.ENGINES  # TTS engines to draw speakers from
     min_words: int = 4  # shortest sentence spoken, in words
     max_words: int = 25  # longest sentence spoken (longer ones are split at : and ;)
+    purpose: str = "finetune"  # "finetune" (the demo) or "pretrain" (the starting checkpoint)
     jobs: int = field(default=0, compare=False)  # worker processes; 0 = one per CPU core
 
     def settings(self) -> dict:
@@ -89,8 +112,10 @@ class SynthOptions:
 
 def verify_options(o: SynthOptions) -> None:
     """Raise ValueError saying which option is wrong and what it may be."""
+    if o.purpose not in PURPOSES:
+        raise ValueError(f"--purpose must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
     for name in ("fold_minutes", "nine_hours_minutes", "train_clean_100_minutes",
-                 "dev_minutes", "test_minutes"):
+                 "train_other_500_minutes", "dev_minutes", "test_minutes"):
         value = getattr(o, name)
         if not (value >= 0 and math.isfinite(value)):
             raise ValueError(f"--{_flag(name)} must be a number of minutes >= 0, not {value}")
@@ -120,19 +145,30 @@ def _flag(name: str) -> str:
 # ---------------------------------------------------------------------------- speakers
 
 
-def speaker_grid() -> list[Speaker]:
-    """Every speaker the grid can make, ids in a fixed order (clean 1000+, other 3000+)."""
+def speaker_grid(purpose: str = "finetune") -> list[Speaker]:
+    """Every speaker a purpose's grid can make, ids in a fixed order: finetune clean
+    1000+ and other 3000+, pretrain clean 5000+ and other 7000+."""
+    if purpose == "pretrain":
+        return _grid(PRETRAIN_RATES, PRETRAIN_PITCHES, PRETRAIN_CLEAN_ID_BASE,
+                     PRETRAIN_OTHER_ID_BASE)
+    if purpose != "finetune":
+        raise ValueError(f"unknown purpose {purpose!r} ({', '.join(PURPOSES)})")
+    return _grid(RATES, PITCHES, CLEAN_ID_BASE, OTHER_ID_BASE)
+
+
+def _grid(rates: Sequence[float], pitches: Sequence[float], clean_base: int,
+          other_base: int) -> list[Speaker]:
     clean, other = [], []
     for voice in tts.VOICES:
-        for rate, pitch in itertools.product(RATES, PITCHES):
+        for rate, pitch in itertools.product(rates, pitches):
             if voice.clean:
                 clean.append(dict(voice=voice, rate=rate, pitch=pitch, subset="clean"))
             effects = _OTHER_EFFECTS_CLEAN_VOICES if voice.clean else _OTHER_EFFECTS_OTHER_VOICES
             for speed, reverb, noise in effects:
                 other.append(dict(voice=voice, rate=rate, pitch=pitch, subset="other",
                                   speed=speed, reverb=reverb, noise=noise))
-    return ([Speaker(id=CLEAN_ID_BASE + i, **s) for i, s in enumerate(clean)]
-            + [Speaker(id=OTHER_ID_BASE + i, **s) for i, s in enumerate(other)])
+    return ([Speaker(id=clean_base + i, **s) for i, s in enumerate(clean)]
+            + [Speaker(id=other_base + i, **s) for i, s in enumerate(other)])
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -142,7 +178,7 @@ def speaker_grid() -> list[Speaker]:
 class Part:
     folder: str  # relative to the root, e.g. "LibriSpeech/dev-clean"
     subset: str  # "clean" or "other": which speakers read it
-    side: str  # "train", "dev" or "test": which sentences and speakers it draws from
+    side: str  # "train", "dev" or "test": its role (purpose pretrain: all speak pretrain books)
     minutes: float  # audio wanted (planned from estimated durations)
 
 
@@ -185,6 +221,7 @@ def parts(o: SynthOptions) -> list[Part]:
         out.append(Part(f"librispeech_finetuning/9h/{subset}", subset, "train",
                         o.nine_hours_minutes / 2))
     out.append(Part("LibriSpeech/train-clean-100", "clean", "train", o.train_clean_100_minutes))
+    out.append(Part("LibriSpeech/train-other-500", "other", "train", o.train_other_500_minutes))
     return [p for p in out if p.minutes > 0]
 
 
@@ -198,9 +235,7 @@ def estimate_seconds(sentence: Sentence, speaker: Speaker) -> float:
 def plan(o: SynthOptions) -> list[Chapter]:
     """Every chapter of the corpus: speakers, chapter ids and sentences, from the seed alone."""
     all_parts = parts(o)
-    pools = texts.sentence_pools(o.min_words, o.max_words)
-    sentences = {side: _Shuffled(getattr(pools, side), f"{o.seed}:sentences:{side}", side)
-                 for side in ("train", "dev", "test")}
+    sentences = _Sentences(o)
     speakers = _assign_speakers(o, all_parts)
     chapters, next_chapter = [], 10_000
     for part in all_parts:
@@ -210,7 +245,7 @@ def plan(o: SynthOptions) -> list[Chapter]:
             said: list[Sentence] = []
             seconds = 0.0
             while seconds < target:
-                said.append(sentences[part.side].take(part.folder))
+                said.append(sentences.take(part))
                 seconds += estimate_seconds(said[-1], speaker)
             for start in range(0, len(said), o.chapter_utterances):
                 chunk = tuple(said[start:start + o.chapter_utterances])
@@ -219,14 +254,56 @@ def plan(o: SynthOptions) -> list[Chapter]:
     return chapters
 
 
-class _Shuffled:
-    """Sentences of one side in a seeded order, each handed out once. The training side
-    may start a new, reshuffled pass when it runs out (its ~31,000 sentences last about
-    50 hours), so that training sentences repeat with other speakers; dev and test never
-    repeat a sentence."""
+class _Sentences:
+    """Where each part's sentences come from, by purpose.
 
-    def __init__(self, pool: Sequence[Sentence], seed: str, side: str):
-        self.pool, self.seed, self.side = list(pool), seed, side
+    finetune: dev and test parts take from the dev and test books, training parts
+    from the train books. pretrain: dev and test parts take from the pretrain books
+    first, and training parts from what they left, so the held-out split of the
+    pretraining corpus is disjoint from its training text. parts() lists dev and test
+    before any training part, which this relies on.
+    """
+
+    def __init__(self, o: SynthOptions):
+        self.seed, self.purpose = o.seed, o.purpose
+        self.pools = texts.sentence_pools(o.min_words, o.max_words)
+        self.train: _Shuffled | None = None
+        if o.purpose == "finetune":
+            self.held_out = {side: _Shuffled(getattr(self.pools, side),
+                                             f"{o.seed}:sentences:{side}", side)
+                             for side in ("dev", "test")}
+        else:
+            shared = _Shuffled(self.pools.pretrain, f"{o.seed}:sentences:pretrain-held-out",
+                               "pretrain")
+            self.held_out = {"dev": shared, "test": shared}
+
+    def take(self, part: Part) -> Sentence:
+        if part.side != "train":
+            if self.train is not None:
+                raise RuntimeError(f"{part.folder}: held-out parts must be planned first")
+            return self.held_out[part.side].take(part.folder)
+        if self.train is None:
+            self.train = self._training()
+        return self.train.take(part.folder)
+
+    def _training(self) -> _Shuffled:
+        if self.purpose == "finetune":
+            return _Shuffled(self.pools.train, f"{self.seed}:sentences:train", "train",
+                             repeat=True)
+        said = {s.text for s in self.held_out["dev"].taken()}
+        rest = [s for s in self.pools.pretrain if s.text not in said]
+        return _Shuffled(rest, f"{self.seed}:sentences:pretrain", "pretrain", repeat=True)
+
+
+class _Shuffled:
+    """Sentences of one side in a seeded order, each handed out once. A training side
+    (repeat=True) starts a new, reshuffled pass when it runs out (the train books'
+    ~16,600 sentences last about 27 hours, the pretrain books' ~15,000 about 24), so
+    that training sentences repeat with other speakers; dev and test never repeat a
+    sentence."""
+
+    def __init__(self, pool: Sequence[Sentence], seed: str, side: str, repeat: bool = False):
+        self.pool, self.seed, self.side, self.repeat = list(pool), seed, side, repeat
         self.passes, self.next, self.items = 0, 0, self._order(0)
 
     def _order(self, n: int) -> list[Sentence]:
@@ -236,7 +313,7 @@ class _Shuffled:
 
     def take(self, folder: str) -> Sentence:
         if self.next >= len(self.items):
-            if self.side != "train" or not self.items:
+            if not self.repeat or not self.items:
                 raise ValueError(f"{folder}: the {self.side} side has only {len(self.pool)} "
                                  f"sentences of the allowed length and they are all used; "
                                  f"ask for fewer minutes")
@@ -247,16 +324,24 @@ class _Shuffled:
         self.next += 1
         return self.items[self.next - 1]
 
+    def taken(self) -> list[Sentence]:
+        """The sentences handed out so far (every one, when no new pass has started)."""
+        if self.passes:
+            return list(self.pool)
+        return self.items[:self.next]
+
 
 def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[Speaker]]:
     """Speakers per part: dev and test take their own from the front of the shuffled
     pool; training parts cycle through the rest, so folds differ in speakers while the
     pool lasts."""
-    grid = [s for s in speaker_grid() if s.voice.engine in o.engines]
+    grid = [s for s in speaker_grid(o.purpose) if s.voice.engine in o.engines]
     out: dict[str, list[Speaker]] = {}
     for subset in ("clean", "other"):
         pool = [s for s in grid if s.subset == subset]
-        random.Random(f"{o.seed}:speakers:{subset}").shuffle(pool)
+        # finetune keeps its seed string, so its speakers are as before pretrain existed
+        tag = "speakers" if o.purpose == "finetune" else "pretrain-speakers"
+        random.Random(f"{o.seed}:{tag}:{subset}").shuffle(pool)
         mine = [p for p in all_parts if p.subset == subset]
         for part in (p for p in mine if p.side != "train"):
             n = _speaker_count(part, o)
@@ -296,10 +381,22 @@ def synthesize(o: SynthOptions, progress: bool = True) -> dict:
     _run_work(root, o, chapters, work, progress)
     frames = read_frames(root, chapters)
     _write_if_changed(root / "LibriSpeech" / "SPEAKERS.TXT", speakers_txt(chapters, frames))
-    _write_if_changed(root / LM_TEXT, "".join(s + "\n" for s in texts.lm_sentences(o.max_words)))
+    _write_if_changed(root / LM_TEXT, "".join(s + "\n" for s in lm_text(o, chapters)))
     report = build_report(o, chapters, frames)
     _write_if_changed(root / REPORT, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def lm_text(o: SynthOptions, chapters: list[Chapter]) -> list[str]:
+    """LM training text: every sentence outside the dev and test books (lm_sentences),
+    less the sentences this corpus's dev and test parts say (with purpose pretrain they
+    come from the pretrain books, which the LM text otherwise holds)."""
+    held_out = {s.text for c in chapters if not _is_training(c.folder) for s in c.sentences}
+    return [line for line in texts.lm_sentences(o.max_words) if line not in held_out]
+
+
+def _is_training(folder: str) -> bool:
+    return not folder.startswith(("LibriSpeech/dev-", "LibriSpeech/test-"))
 
 
 def _check_settings(root: Path, o: SynthOptions) -> None:
@@ -311,6 +408,11 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
         old_settings = old["settings"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a synth report ({e}); remove it or choose another --root")
+    if old.get("format") != FORMAT:
+        raise ValueError(f"{root} holds a corpus made by an older asrkit synth "
+                         f"({old.get('format')!r}, now {FORMAT!r}) whose training sentences "
+                         f"differ from this version's; choose another --root, or delete "
+                         f"{root} to remake it")
     new = o.settings()
     diff = [f"{k}: {old_settings.get(k)!r} there, {v!r} now" for k, v in new.items()
             if old_settings.get(k) != v]
@@ -420,20 +522,33 @@ def build_report(o: SynthOptions, chapters: list[Chapter], frames: dict[str, int
         "format": FORMAT,
         "complete": True,
         "seed": o.seed,
+        "purpose": o.purpose,
         "settings": o.settings(),
         "sample_rate": tts.SAMPLE_RATE,
         "text": {"source": texts.SOURCE, "licence": texts.LICENCE,
+                 "spoken_books": _spoken_books(o),
                  "dev_books": list(texts.DEV_BOOKS), "test_books": list(texts.TEST_BOOKS),
+                 "pretrain_books": list(texts.PRETRAIN_BOOKS),
                  "lm_text": LM_TEXT},
         "splits": splits,
         "folders": folders,
     }
 
 
+def _spoken_books(o: SynthOptions) -> dict[str, str]:
+    """Which books each role's sentences come from, in words, for the report."""
+    if o.purpose == "pretrain":
+        return {"train": "pretrain_books",
+                "dev and test": "pretrain_books (sentences the training parts do not say)"}
+    return {"train": "every book not in dev_books, test_books or pretrain_books",
+            "dev": "dev_books", "test": "test_books"}
+
+
 def split_names(o: SynthOptions) -> dict[str, list[str]]:
     """Split name -> the folders it is made of, as `asrkit prepare` resolves them: 1h is
     every 1h fold made (the release has six), 10h is those plus 9h, 100h is
-    train-clean-100. Names whose folders were not all made are left out of the report."""
+    train-clean-100 (train-other-500 is its own). Names whose folders were not all made
+    are left out of the report."""
     names = {f"{side}-{subset}": [f"LibriSpeech/{side}-{subset}"]
              for side in ("dev", "test") for subset in ("clean", "other")}
     fold = lambda k: [f"librispeech_finetuning/1h/{k}/{s}" for s in ("clean", "other")]  # noqa: E731
@@ -441,6 +556,7 @@ def split_names(o: SynthOptions) -> dict[str, list[str]]:
     names["1h"] = [f for k in range(o.folds) for f in fold(k)]
     names["10h"] = names["1h"] + [f"librispeech_finetuning/9h/{s}" for s in ("clean", "other")]
     names["train-clean-100"] = names["100h"] = ["LibriSpeech/train-clean-100"]
+    names["train-other-500"] = ["LibriSpeech/train-other-500"]
     return {name: folders for name, folders in names.items() if folders}
 
 
