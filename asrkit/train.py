@@ -131,8 +131,15 @@ def make_accelerator(train_cfg):
     precision = train_cfg.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() else "no"
-    return Accelerator(mixed_precision=precision,
-                       kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    accelerator = Accelerator(mixed_precision=precision,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and accelerator.num_processes == 1:
+        # `accelerate launch --multi_gpu` on a machine without GPUs starts independent
+        # processes that would all write the same output folder.
+        raise RuntimeError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
+                           f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
+    return accelerator
 
 
 def read_split(manifests_dir: Path, split: str) -> list[Utterance]:
