@@ -67,7 +67,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    train_split: str = "10min"  # manifest name under the manifests folder
+    train_split: str = "10min"  # manifest name under the manifests folder; "a+b" joins several
     dev_split: str = "dev-other"  # validation split (fairseq valid_subset: dev_other)
     # Audio samples per device per forward pass, padding included (fairseq max_tokens;
     # 3.2M samples = 200 s at 16 kHz).

@@ -143,9 +143,13 @@ def make_accelerator(train_cfg):
 
 
 def read_split(manifests_dir: Path, split: str) -> list[Utterance]:
-    utts = read_manifest(Path(manifests_dir) / f"{split}.jsonl")
-    if not utts:
-        raise ValueError(f"{Path(manifests_dir) / f'{split}.jsonl'}: the manifest holds no utterances")
+    """The utterances of `split`; "a+b" joins manifests (e.g. train-clean-100+train-other-500)."""
+    utts = []
+    for name in split.split("+"):
+        part = read_manifest(Path(manifests_dir) / f"{name}.jsonl")
+        if not part:
+            raise ValueError(f"{Path(manifests_dir) / f'{name}.jsonl'}: the manifest holds no utterances")
+        utts.extend(part)
     return utts
 
 
