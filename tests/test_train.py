@@ -18,7 +18,7 @@ from asrkit.train import FinetuneOptions, ctc_loss_sum, finetune, setup, train_u
 from asrkit.data.batching import Position
 from speech_fixtures import SENTENCES, make_manifests, make_utterances
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # 2 threads on a busy 2-core machine run ~10x slower than 1
 
 # No masking/dropout/layerdrop: runs are deterministic, so parameters can be compared.
 QUIET = {"mask_time_prob": 0.0, "mask_feature_prob": 0.0, "layerdrop": 0.0, "activation_dropout": 0.0}
@@ -166,6 +166,13 @@ def test_output_folder_layout(manifests, tmp_path):
     assert weights(tmp_path).keys() == weights(tmp_path / "checkpoints" / "best").keys()
     recipe_text = (tmp_path / "recipe.yaml").read_text()
     assert "update_freq: 1" in recipe_text and "max_updates: 2" in recipe_text
+    # transformers' ASR pipeline loads the folder as it is (model + processor), base-style
+    # model without attention masks.
+    from transformers import pipeline
+
+    asr = pipeline("automatic-speech-recognition", model=str(tmp_path), device="cpu")
+    assert asr.feature_extractor.return_attention_mask is False
+    assert isinstance(asr(np.zeros(16_000, np.float32))["text"], str)
 
 
 def test_labels_too_long_for_their_frames_are_left_out(tmp_path, caplog):
