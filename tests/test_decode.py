@@ -317,3 +317,24 @@ def test_decode_lm_by_name_from_another_lm_dir(tmp_path, work, capsys):
     assert "unknown language model 'pets'" in capsys.readouterr().err
     assert main(base + ["--lm-dir", str(tmp_path / "lms")]) == 0
     assert [r.hyp for r in read_recogs(tmp_path / "m/decode/dev/pets")] == ["THE CAT"]
+
+
+@needs_kenlm
+def test_lexicon_free_decoding_with_a_built_letter_lm(tmp_path, work, capsys):
+    from asrkit import lm
+    from asrkit.cli import main
+    from asrkit.results import read_summary
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(SENTENCES[::2]))
+    lm.build([text], name="letters", options=lm.BuildOptions(order=6, unit="letter"))
+    rng = np.random.default_rng(2)
+    dev = list(SENTENCES[1::8])
+    write_cache(tmp_path / "m", "dev", dev, [noisy(t, rng, sigma=1.2) for t in dev])
+    base = ["decode", "--model", str(tmp_path / "m"), "--split", "dev", "--manifests", str(tmp_path), "--workers", "1"]
+    assert main(base + ["--lm", "none"]) == 0
+    assert main(base + ["--lm", "letters", "--decoder", "lexfree", "--beam", "30", "--lm-weight", "1.0"]) == 0
+    assert main(base + ["--lm", "letters"]) == 1  # a letter LM cannot drive the lexicon decoder
+    assert "use --decoder lexfree" in capsys.readouterr().err
+    greedy_wer = read_summary(tmp_path / "m/decode/dev/greedy").wer
+    assert read_summary(tmp_path / "m/decode/dev/letters-lexfree").wer < greedy_wer
