@@ -87,7 +87,7 @@ class Decoder:
     def __init__(self, options: FlashlightOptions, vocab: Vocabulary, _shared=None):
         options.check()
         self.options, self.vocab = options, vocab
-        fl, fd = _lib()
+        fl, _ = _lib()
         if _shared is None:
             _shared = self._build_shared(options, vocab)
         self._shared = _shared
