@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -194,14 +193,14 @@ def build_optimizer(model, train_cfg) -> torch.optim.Optimizer:
                              eps=train_cfg.adam_eps, weight_decay=train_cfg.weight_decay)
 
 
-def setup(options: FinetuneOptions) -> Run:
-    """Accelerator, model, processor, data and optimizer for a recipe."""
+def setup(options: FinetuneOptions, accelerator=None) -> Run:
+    """Model, processor, data and optimizer for a recipe, on `accelerator` (made if None)."""
     from accelerate.utils import set_seed
 
     from asrkit.vocab import build_tokenizer
 
     recipe = options.recipe
-    accelerator = make_accelerator(recipe.train)
+    accelerator = accelerator or make_accelerator(recipe.train)
     main = accelerator.is_main_process
     set_seed(recipe.train.seed)  # the same initial weights on every process
     tokenizer = build_tokenizer()
@@ -654,24 +653,31 @@ def finish(run: Run, status_started: float) -> dict:
     return summary
 
 
+def discard_run(out: Path) -> None:
+    """--restart: remove what a previous run left (the fine-tuned model files are replaced at the end)."""
+    for name in ("checkpoints", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard"):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def finetune(options: FinetuneOptions) -> dict:
     """Fine-tune as the recipe says into options.out_dir; resumes or skips a finished run."""
     started = time.time()
     out = Path(options.out_dir)
-    if options.restart and out.exists():
-        for name in ("checkpoints", "train-log.jsonl", "train-summary.json", "recipe.yaml"):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    accelerator = make_accelerator(options.recipe.train)
+    if options.restart and accelerator.is_main_process and out.exists():
+        discard_run(out)
+    accelerator.wait_for_everyone()
     checkpoint = find_checkpoint(out)
     if checkpoint is not None and (out / "recipe.yaml").is_file():
         check_same_recipe(options)
         if (out / "train-summary.json").is_file():
             log.info("%s: already fine-tuned with this recipe (train-summary.json); --restart to redo", out)
             return json.loads((out / "train-summary.json").read_text())
-    run = setup(options)
+    run = setup(options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
     elif run.main:

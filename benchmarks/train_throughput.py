@@ -1,0 +1,196 @@
+"""Training throughput: length-bucketed max_tokens batches (asrkit's, as fairseq) against
+fixed-size random batches of the same utterances, measured in the same run.
+
+Both conditions train the same model with the same step as asrkit.train (CTCTrainer, CTC
+summed in fp32, Adam; CNN frozen, masking and layerdrop of the base_10min recipe) on the
+same utterances; the fixed-size batches hold the mean number of utterances of the bucketed
+ones, so both see the same audio in the same number of steps. Reported per condition:
+padding fraction of the input tensors, audio seconds per wall second, and on CUDA the peak
+memory (torch.cuda.max_memory_allocated).
+
+Utterance lengths come from a manifest (--manifest, real audio is read) or are drawn like
+LibriSpeech's training utterances (normal, mean 12.7 s, sd 3.5 s, clipped to 1.5-24.5 s) with
+random-noise audio: throughput does not depend on what is said.
+
+    .venv/bin/python benchmarks/train_throughput.py                      # tiny model, CPU
+    .venv/bin/python benchmarks/train_throughput.py --device cuda --config base --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asrkit.config import ModelConfig  # noqa: E402
+from asrkit.data.batching import fixed_size_batches, length_bucketed_batches, padding_fraction  # noqa: E402
+from asrkit.data.collate import Collator, Example  # noqa: E402
+from asrkit.model import CTCTrainer, count_parameters, freeze_for_recipe, load_ctc_model  # noqa: E402
+from asrkit.train import ctc_loss_sum  # noqa: E402
+from asrkit.vocab import build_tokenizer  # noqa: E402
+
+SR = 16_000
+
+
+def synthetic_lengths(n: int, seed: int) -> np.ndarray:
+    seconds = np.clip(np.random.default_rng(seed).normal(12.7, 3.5, n), 1.5, 24.5)
+    return (seconds * SR).astype(np.int64)
+
+
+class Utterances:
+    """Examples by index: real audio from a manifest, or noise of the drawn lengths."""
+
+    def __init__(self, lengths: np.ndarray, manifest: str | None, seed: int):
+        self.lengths, self.seed = lengths, seed
+        self.utts = None
+        if manifest:
+            from asrkit.data.manifest import read_manifest
+
+            self.utts = read_manifest(manifest)
+
+    def __getitem__(self, i: int) -> Example:
+        rng = np.random.default_rng([self.seed, i])
+        if self.utts is not None:
+            from asrkit.data.audio import load_audio
+
+            wave = load_audio(self.utts[i].audio)
+        else:
+            wave = (0.1 * rng.standard_normal(int(self.lengths[i]))).astype(np.float32)
+        n_labels = max(1, int(len(wave) / SR * 14))  # ~14 characters per second of speech
+        return Example(str(i), wave, rng.integers(2, 30, n_labels), len(wave))
+
+
+def build_model(name: str, device: str):
+    """(model, whether batches carry attention masks), with the base_10min recipe's settings."""
+    recipe = ModelConfig(name=name, freeze_transformer_updates=0)
+    if name != "base":
+        model, info, _ = load_ctc_model(recipe, build_tokenizer())
+        return model.to(device).train(), info.attention_mask
+    # Wav2Vec2Config() defaults are the BASE architecture (95M parameters, group norm: no masks).
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    config = Wav2Vec2Config(vocab_size=30, pad_token_id=0, mask_time_prob=0.65, mask_feature_prob=0.25,
+                            mask_feature_length=64, layerdrop=0.1, activation_dropout=0.1, hidden_dropout=0.0,
+                            attention_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0,
+                            ctc_zero_infinity=True)
+    model = Wav2Vec2ForCTC(config)
+    freeze_for_recipe(model, recipe)
+    return model.to(device).train(), False
+
+
+def run_condition(model, batches, data, collator, device, autocast_dtype, warmup: int) -> dict:
+    wrapper = CTCTrainer(model)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, betas=(0.9, 0.98),
+                            eps=1e-8, weight_decay=0.0)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    audio = wall = 0.0
+    for k, indices in enumerate(batches):
+        batch = collator([data[i] for i in indices]).to(device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = wrapper(batch.inputs, batch.attention_mask)
+        frames = model._get_feat_extract_output_lengths(batch.input_lengths)
+        loss = ctc_loss_sum(logits, frames, batch.labels, batch.label_lengths) / batch.size
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if k >= warmup:  # the first steps pay for allocation and kernel choice
+            wall += time.perf_counter() - started
+            audio += float(batch.samples.sum()) / SR
+    out = {"audio_s": audio, "wall_s": wall, "audio_s_per_s": audio / wall if wall else float("nan")}
+    if device == "cuda":
+        out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="tiny", help="tiny, tiny-layernorm, tiny-w2v-bert, or base (95M)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="samples per batch (default: 1,600,000 = 100 s on CPU, 3,200,000 = 200 s on CUDA)")
+    p.add_argument("--utterances", type=int, default=None, help="utterances (default: enough for --steps)")
+    p.add_argument("--steps", type=int, default=10, help="batches per condition (after sorting/shuffling)")
+    p.add_argument("--warmup", type=int, default=2, help="steps left out of the timing, per condition")
+    p.add_argument("--manifest", default=None, help="read lengths and audio from this manifest instead")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--memory-safe-baseline", action="store_true",
+                   help="also time fixed-size batches sized so that the longest utterances still fit "
+                        "max_tokens (what a fixed batch size must be to never exceed the memory budget)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    max_tokens = args.max_tokens or (3_200_000 if args.device == "cuda" else 1_600_000)
+    if args.manifest:
+        from asrkit.data.collate import samples_at_16k
+        from asrkit.data.manifest import read_manifest
+
+        lengths = np.array([samples_at_16k(u) for u in read_manifest(args.manifest)])
+    else:
+        n = args.utterances or int((args.steps + args.warmup) * max_tokens / (12.7 * SR) * 1.3) + 8
+        lengths = synthetic_lengths(n, args.seed)
+    lengths = lengths[lengths <= max_tokens]
+    data = Utterances(lengths, args.manifest, args.seed)
+
+    bucketed = length_bucketed_batches(lengths, max_tokens, seed=args.seed, epoch=0)
+    per_batch = len(lengths) / len(bucketed)
+    fixed = fixed_size_batches(len(lengths), max(1, round(per_batch)), seed=args.seed, epoch=0)
+    conditions = [("fixed-size random (mean size)", fixed)]
+    if args.memory_safe_baseline:
+        safe = max(1, int(max_tokens // lengths.max()))
+        conditions.append((f"fixed-size random ({safe}: longest fit)",
+                           fixed_size_batches(len(lengths), safe, seed=args.seed, epoch=0)))
+    conditions.append(("length-bucketed max_tokens", bucketed))
+    steps = min(args.steps + args.warmup, len(bucketed), len(fixed))
+
+    model, attention_mask = build_model(args.config, args.device)
+    total, trainable = count_parameters(model)
+    dtype = torch.bfloat16 if args.device == "cuda" else None
+    print(f"model {args.config}: {total / 1e6:.1f}M parameters ({trainable / 1e6:.1f}M train), device "
+          f"{args.device}{' bf16' if dtype else ' fp32'}, torch threads {torch.get_num_threads()}")
+    print(f"data: {len(lengths)} utterances, {lengths.sum() / SR / 3600:.2f} h, mean {lengths.mean() / SR:.1f} s; "
+          f"max_tokens {max_tokens} ({max_tokens / SR:.0f} s); {steps - args.warmup} timed steps per condition "
+          f"after {args.warmup} warm-up")
+    collator = Collator(attention_mask)
+    rows = {}
+    # Same state for both conditions: the weights are reset between them.
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    for name, batches in conditions:
+        batches = batches[:steps]
+        model.load_state_dict(initial)
+        rows[name] = run_condition(model, batches, data, collator, args.device, dtype, args.warmup)
+        rows[name]["padding"] = padding_fraction(batches, lengths)
+        rows[name]["utts_per_batch"] = np.mean([len(b) for b in batches])
+
+    print(f"\n| batching | utts/batch | padding | audio s | wall s | audio-s/s |"
+          + (" peak GiB |" if args.device == "cuda" else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if args.device == "cuda" else ""))
+    for name, r in rows.items():
+        print(f"| {name} | {r['utts_per_batch']:.1f} | {100 * r['padding']:.1f}% | {r['audio_s']:.0f} | "
+              f"{r['wall_s']:.1f} | {r['audio_s_per_s']:.1f} |"
+              + (f" {r['peak_mem_gib']:.1f} |" if args.device == "cuda" else ""))
+    a = rows["length-bucketed max_tokens"]
+    print()
+    for name, b in rows.items():
+        if b is not a:
+            print(f"bucketed / {name}: {a['audio_s_per_s'] / b['audio_s_per_s']:.2f}x audio-s/s (goal >= 1.5x); "
+                  f"padding bound {(1 - a['padding']) / (1 - b['padding']):.2f}x")
+    print(f"bucketed padding {100 * a['padding']:.1f}% (goal < 10%)")
+
+
+if __name__ == "__main__":
+    main()
