@@ -170,7 +170,7 @@ def check_vocabulary(model, tokens: list[str], model_dir) -> None:
 
 @dataclass(frozen=True)
 class Window:
-    utt: int  # index of the utterance in the manifest
+    utt: int  # index of the utterance in the manifest (the waveform's key in AcousticModel.run)
     start: int  # first sample
     end: int  # one past the last sample
     keep_from: int  # samples into the window where the kept frames begin
@@ -237,7 +237,6 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     An existing cache with the same fingerprint is returned as is. Utterances whose audio
     cannot be read are reported and skipped, with a count.
     """
-    import torch
     from tqdm import tqdm
 
     from asrkit.data.audio import AudioError, load_audio
@@ -255,59 +254,91 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
         if old.index.get("fingerprint") == fp:
             log.info("%s: cached log-probs are up to date", out)
             return old
-    device = options.device if options.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = load_model(model_dir, device)
-    tokens = model_tokens(processor)
-    check_vocabulary(model, tokens, model_dir)
-    feature_extractor = getattr(processor, "feature_extractor", processor)
-    ratio = int(getattr(model.config, "inputs_to_logits_ratio", 320))
-    # Whole frames per chunk and stride, so kept regions start on frame boundaries.
-    chunk = max(1, round(options.chunk_seconds * options.sample_rate / ratio)) * ratio
-    stride = round(options.stride_seconds * options.sample_rate / ratio) * ratio
+    acoustic = AcousticModel(model_dir, options)
 
     audio: dict[int, np.ndarray] = {}
-    wins: list[Window] = []
     bad = []
     for i, u in enumerate(tqdm(utts, desc=f"read {split}", unit=" utt", disable=len(utts) < 50)):
         try:
             audio[i] = load_audio(u.audio, options.sample_rate)
         except AudioError as e:
             bad.append(str(e))
-            continue
-        wins += windows(len(audio[i]), chunk, stride, i)
     if bad:
         log.warning("%d of %d utterances skipped (unreadable audio), e.g. %s", len(bad), len(utts), bad[0])
     if not audio:
         raise ValueError(f"{manifest}: no utterance could be read ({bad[0]})")
 
-    pieces: dict[Window, np.ndarray] = {}
-    total = sum(w.end - w.start for w in wins) / options.sample_rate
     started = time.time()
-    with torch.inference_mode(), tqdm(total=round(total), unit=" s audio", desc=f"logits {split}") as bar:
-        for batch in _batches(wins, int(options.batch_seconds * options.sample_rate)):
-            waves = [audio[w.utt][w.start:w.end] for w in batch]
-            inputs = feature_extractor(waves, sampling_rate=options.sample_rate, padding=True,
-                                       return_tensors="pt")
-            inputs = {k: v.to(device) for k, v in inputs.items()}
-            logits = model(**inputs).logits.float()
-            if logits.shape[-1] != len(tokens):
-                raise ValueError(f"{model_dir}: logits have V={logits.shape[-1]} but the tokenizer "
-                                 f"has {len(tokens)} tokens")
-            lp = torch.log_softmax(logits, dim=-1).cpu().numpy()
-            counts = _frame_counts(model, inputs, [len(x) for x in waves], lp.shape[1])
-            for w, x, n in zip(batch, lp, counts):
-                # Keep frames whose start time falls in the window's centre region.
-                first = math.ceil(w.keep_from / ratio)
-                last = n if w.keep_to >= w.end - w.start else min(n, math.ceil(w.keep_to / ratio))
-                pieces[w] = x[first:last]
-            bar.update(round(sum(len(x) for x in waves) / options.sample_rate))
+    log_probs = acoustic.run(audio, progress=f"logits {split}")
     seconds = time.time() - started
     kept = [i for i in range(len(utts)) if i in audio]
-    per_utt = {i: [] for i in kept}
-    for w in wins:
-        per_utt[w.utt].append(pieces[w])
-    return _write(out, utts, kept, per_utt, tokens, ratio / options.sample_rate, fp, seconds,
+    per_utt = {i: [log_probs[i]] for i in kept}
+    return _write(out, utts, kept, per_utt, acoustic.tokens, acoustic.seconds_per_frame, fp, seconds,
                   str(model_dir), str(manifest), len(bad))
+
+
+class AcousticModel:
+    """A CTC model loaded for inference with LogitsOptions' chunking: waveforms in, log-probs out.
+
+    Used by `compute` (the cache) and by asrkit.transcribe (a user's files), so both cut long
+    audio the same way (see the module doc).
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, options: LogitsOptions = LogitsOptions()):
+        import torch
+
+        options.check()
+        self.model_dir, self.options = Path(model_dir), options
+        self.device = options.device if options.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model, processor = load_model(model_dir, self.device)
+        self.tokens = model_tokens(processor)
+        check_vocabulary(self.model, self.tokens, model_dir)
+        self.feature_extractor = getattr(processor, "feature_extractor", processor)
+        self.ratio = int(getattr(self.model.config, "inputs_to_logits_ratio", 320))
+        # Whole frames per chunk and stride, so kept regions start on frame boundaries.
+        self.chunk = max(1, round(options.chunk_seconds * options.sample_rate / self.ratio)) * self.ratio
+        self.stride = round(options.stride_seconds * options.sample_rate / self.ratio) * self.ratio
+
+    @property
+    def seconds_per_frame(self) -> float:
+        return self.ratio / self.options.sample_rate
+
+    def run(self, audio: dict[int, np.ndarray], progress: str | None = None) -> dict[int, np.ndarray]:
+        """{key: (T_k,) waveform at options.sample_rate} -> {key: (T_k frames, V) float32 log-probs}.
+
+        Long waveforms run in overlapping windows, batched by length up to batch_seconds;
+        `progress` is the description of a progress bar over audio seconds (None: no bar).
+        """
+        import torch
+        from tqdm import tqdm
+
+        options, ratio = self.options, self.ratio
+        wins = [w for i, wave in audio.items() for w in windows(len(wave), self.chunk, self.stride, i)]
+        pieces: dict[Window, np.ndarray] = {}
+        total = sum(w.end - w.start for w in wins) / options.sample_rate
+        with torch.inference_mode(), tqdm(total=round(total), unit=" s audio", desc=progress,
+                                          disable=progress is None) as bar:
+            for batch in _batches(wins, int(options.batch_seconds * options.sample_rate)):
+                waves = [audio[w.utt][w.start:w.end] for w in batch]
+                inputs = self.feature_extractor(waves, sampling_rate=options.sample_rate, padding=True,
+                                                return_tensors="pt")
+                inputs = {k: v.to(self.device) for k, v in inputs.items()}
+                logits = self.model(**inputs).logits.float()
+                if logits.shape[-1] != len(self.tokens):
+                    raise ValueError(f"{self.model_dir}: logits have V={logits.shape[-1]} but the tokenizer "
+                                     f"has {len(self.tokens)} tokens")
+                lp = torch.log_softmax(logits, dim=-1).cpu().numpy()
+                counts = _frame_counts(self.model, inputs, [len(x) for x in waves], lp.shape[1])
+                for w, x, n in zip(batch, lp, counts):
+                    # Keep frames whose start time falls in the window's centre region.
+                    first = math.ceil(w.keep_from / ratio)
+                    last = n if w.keep_to >= w.end - w.start else min(n, math.ceil(w.keep_to / ratio))
+                    pieces[w] = x[first:last]
+                bar.update(round(sum(len(x) for x in waves) / options.sample_rate))
+        per_key: dict[int, list[np.ndarray]] = {i: [] for i in audio}
+        for w in wins:  # windows() lists each waveform's windows in time order
+            per_key[w.utt].append(pieces[w])
+        return {i: np.concatenate(p, axis=0) for i, p in per_key.items()}
 
 
 def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tokens: list[str],
