@@ -29,8 +29,9 @@ from asrkit.cli.logits import add_common, logits_options, splits_of
 HELP = "decode splits (greedy or beam search + KenLM) and write WER results"
 
 
-def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
-    """--lm, --decoder and the beam-search settings, shared with tune-lm."""
+def add_decoder_arguments(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    """--lm, --decoder and the beam-search settings, shared with tune-lm and transcribe
+    (which decodes one file at a time: workers=False leaves out --workers)."""
     parser.add_argument("--lm", default="none",
                         help="language model: a name under the LM folder (see `asrkit lm list`), "
                              "a folder or an .arpa/.bin file, or 'none' for greedy decoding")
@@ -49,7 +50,8 @@ def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--beta", type=float, default=None, help="pyctcdecode: word bonus (1.5, or tuned)")
     g.add_argument("--beam-prune-logp", type=float, default=None, help="pyctcdecode: beam pruning (-10)")
     g.add_argument("--token-min-logp", type=float, default=None, help="pyctcdecode: token pruning (-5)")
-    g.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core)")
+    if workers:
+        g.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

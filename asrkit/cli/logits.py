@@ -15,12 +15,14 @@ from asrkit import workspace
 HELP = "run the acoustic model once per split and cache its log-probs"
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """--model/--split/--manifests and the chunking options, shared with decode and tune-lm."""
+def add_common(parser: argparse.ArgumentParser, manifests: bool = True) -> None:
+    """--model/--manifests and the chunking options, shared with decode, tune-lm and
+    transcribe (which reads files, not manifests: manifests=False)."""
     parser.add_argument("--model", required=True, help="model folder (or a name under "
                                                        f"{workspace.models_dir()})")
-    parser.add_argument("--manifests", type=Path, default=None,
-                        help=f"folder of <split>.jsonl manifests (default: {workspace.manifests_dir()})")
+    if manifests:
+        parser.add_argument("--manifests", type=Path, default=None,
+                            help=f"folder of <split>.jsonl manifests (default: {workspace.manifests_dir()})")
     g = parser.add_argument_group("acoustic model")
     g.add_argument("--chunk-seconds", type=float, default=30.0, help="longer audio runs in windows of this length")
     g.add_argument("--stride-seconds", type=float, default=5.0, help="context per side of each window")
