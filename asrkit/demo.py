@@ -60,7 +60,7 @@ def stages(o: DemoOptions) -> list[tuple[str, list[str]]]:
 
 def run_demo(o: DemoOptions) -> list[dict]:
     """Run every stage; returns [{stage, command, seconds}] (also written to work/demo-timings.json)."""
-    from asrkit.cli import main
+    from asrkit.cli import UserError, main
 
     timings = []
     for name, argv in stages(o):
@@ -70,7 +70,7 @@ def run_demo(o: DemoOptions) -> list[dict]:
         code = main(argv)
         seconds = time.perf_counter() - start
         if code:
-            raise RuntimeError(f"demo stage '{name}' failed (exit {code}): {command}")
+            raise UserError(f"stage '{name}' failed (exit {code}); its message is above. Command: {command}")
         timings.append({"stage": name, "command": command, "seconds": round(seconds, 1)})
         write_json(o.work / "demo-timings.json", timings)
     return timings

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "until it is committed)")
     parser.add_argument("--recipe", type=Path, default=recipes_dir() / "demo.yaml", help="fine-tuning recipe")
     parser.add_argument("--trials", type=int, default=24, help="LM tuning trials on dev-other")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="recipe override passed to `asrkit finetune`, e.g. --set train.max_updates=20")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
               f"a random-init 'tiny' model, so expect WER near 100%", flush=True)
 
     timings = run_demo(DemoOptions(work=args.work, model=args.model, recipe=args.recipe,
-                                   tune_trials=args.trials))
+                                   tune_trials=args.trials,
+                                   finetune_args=tuple(a for o in args.overrides for a in ("--set", o))))
     print("\nstage timings (s): " + json.dumps({t["stage"]: t["seconds"] for t in timings}))
     print(f"full report: {args.work / 'reports'}")
     return 0

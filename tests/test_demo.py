@@ -1,0 +1,40 @@
+"""The main job at reduced scale: every stage of `asrkit demo` runs and hands its output to
+the next. (The WER of a random-init start is meaningless; this checks the plumbing.)"""
+
+import json
+
+import pytest
+
+from asrkit.config import recipes_dir
+from asrkit.demo import SPLITS, DemoOptions, run_demo, stages
+
+
+def test_stages_are_the_pipeline_in_order(tmp_path):
+    names = [name for name, _ in stages(DemoOptions(work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml"))]
+    assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram", "report"]
+
+
+@pytest.mark.slow
+def test_demo_stages_connect_end_to_end(tmp_path):
+    options = DemoOptions(
+        work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml", tune_trials=2, beam=8,
+        synth_args=("--fold-minutes", "1", "--dev-minutes", "0.4", "--test-minutes", "0.4",
+                    "--speaker-minutes", "0.2", "--no-progress"),
+        finetune_args=("--set", "train.max_updates=3", "--set", "train.validate_after_updates=3",
+                       "--set", "train.validate_interval_updates=3", "--set", "model.freeze_transformer_updates=1",
+                       "--no-progress"),
+    )
+    timings = run_demo(options)
+    assert [t["stage"] for t in timings] == [name for name, _ in stages(options)]
+    assert json.loads((tmp_path / "demo-timings.json").read_text()) == timings
+
+    report = json.loads((tmp_path / "reports" / "report.json").read_text())
+    rows = {row["setting"]: row for row in report["rows"]}
+    assert set(rows) == {"greedy", "4gram"}
+    for row in rows.values():
+        assert set(row["results"]) == set(SPLITS)
+        for result in row["results"].values():
+            assert result["utterances"] > 0 and result["ref_words"] > 0
+    assert rows["4gram"]["lm"] != "none"
+    assert (tmp_path / "models" / "demo" / "lm-tuning.json").is_file()
+    assert (tmp_path / "models" / "demo" / "README.md").is_file()  # the model card
