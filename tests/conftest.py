@@ -31,3 +31,22 @@ def synth_corpus(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("synth") / "corpus"
     report = synthesize(tiny_synth_options(root), progress=False)
     return root, report
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tests that run a model use one torch thread: the machine's cores are shared."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny random-init Wav2Vec2ForCTC saved with its processor (tests/ctc_fixtures.py)."""
+    from ctc_fixtures import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("model") / "tiny")

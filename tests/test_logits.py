@@ -15,19 +15,7 @@ from ctc_fixtures import tiny_model
 RATE = 16_000
 
 
-@pytest.fixture(autouse=True)
-def few_threads():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_manifest(folder, seconds=(0.5, 1.2, 0.8), name="dev.jsonl", bad: int | None = None):

@@ -23,19 +23,7 @@ RATE = 16_000
 LETTERS_ONLY = re.compile(r"^[A-Z' ]*$")
 
 
-@pytest.fixture(autouse=True)
-def few_threads():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model(tmp_path_factory.mktemp("model") / "tiny")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
