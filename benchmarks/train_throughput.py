@@ -4,7 +4,9 @@ fixed-size random batches of the same utterances, measured in the same run.
 Both conditions train the same model with the same step as asrkit.train (CTCTrainer, CTC
 summed in fp32, Adam; CNN frozen, masking and layerdrop of the base_10min recipe) on the
 same utterances; the fixed-size batches hold the mean number of utterances of the bucketed
-ones, so both see the same audio in the same number of steps. Reported per condition:
+ones, so both see the same audio in the same number of steps. On CPU the conditions take
+turns step by step (a shared machine's load changes hit them alike); on CUDA they run one
+after the other so that each gets its own peak memory. Reported per condition:
 padding fraction of the input tensors, audio seconds per wall second, and on CUDA the peak
 memory (torch.cuda.max_memory_allocated).
 
@@ -84,34 +86,67 @@ def build_model(name: str, device: str):
     return model.to(device).train(), False
 
 
-def run_condition(model, batches, data, collator, device, autocast_dtype, warmup: int) -> dict:
-    wrapper = CTCTrainer(model)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, betas=(0.9, 0.98),
-                            eps=1e-8, weight_decay=0.0)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    audio = wall = 0.0
-    for k, indices in enumerate(batches):
-        batch = collator([data[i] for i in indices]).to(device)
-        if device == "cuda":
+class Condition:
+    """One batching scheme: its own copy of the model and optimizer, timed step by step."""
+
+    def __init__(self, model, batches, data, collator, device, autocast_dtype, warmup: int):
+        self.model, self.batches, self.data, self.collator = model, batches, data, collator
+        self.device, self.dtype, self.warmup = device, autocast_dtype, warmup
+        self.wrapper = CTCTrainer(model)
+        self.opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5,
+                                     betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)
+        self.audio = self.wall = 0.0
+
+    def step(self, k: int) -> None:
+        batch = self.collator([self.data[i] for i in self.batches[k]]).to(self.device)
+        if self.device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with torch.autocast(device_type=device, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logits = wrapper(batch.inputs, batch.attention_mask)
-        frames = model._get_feat_extract_output_lengths(batch.input_lengths)
+        with torch.autocast(device_type=self.device, dtype=self.dtype, enabled=self.dtype is not None):
+            logits = self.wrapper(batch.inputs, batch.attention_mask)
+        frames = self.model._get_feat_extract_output_lengths(batch.input_lengths)
         loss = ctc_loss_sum(logits, frames, batch.labels, batch.label_lengths) / batch.size
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if device == "cuda":
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        if self.device == "cuda":
             torch.cuda.synchronize()
-        if k >= warmup:  # the first steps pay for allocation and kernel choice
-            wall += time.perf_counter() - started
-            audio += float(batch.samples.sum()) / SR
-    out = {"audio_s": audio, "wall_s": wall, "audio_s_per_s": audio / wall if wall else float("nan")}
-    if device == "cuda":
-        out["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    return out
+        if k >= self.warmup:  # the first steps pay for allocation and kernel choice
+            self.wall += time.perf_counter() - started
+            self.audio += float(batch.samples.sum()) / SR
+
+    def result(self) -> dict:
+        return {"audio_s": self.audio, "wall_s": self.wall,
+                "audio_s_per_s": self.audio / self.wall if self.wall else float("nan")}
+
+
+def run_interleaved(conditions: dict[str, Condition], steps: int) -> dict:
+    """CPU: step k of every condition, then step k+1, so that a change in the machine's load
+    (a shared machine) hits all conditions alike."""
+    for k in range(steps):
+        for c in conditions.values():
+            c.step(k)
+    return {name: c.result() for name, c in conditions.items()}
+
+
+def run_sequential(conditions: dict[str, Condition], steps: int) -> dict:
+    """CUDA: one condition after the other, each with its own peak-memory figure."""
+    rows = {}
+    for name, c in conditions.items():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        for k in range(steps):
+            c.step(k)
+        rows[name] = {**c.result(), "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30}
+    return rows
+
+
+def copy_model(model, state: dict):
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(state)
+    return twin
 
 
 def main() -> None:
@@ -119,9 +154,9 @@ def main() -> None:
     p.add_argument("--config", default="tiny", help="tiny, tiny-layernorm, tiny-w2v-bert, or base (95M)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--max-tokens", type=int, default=None,
-                   help="samples per batch (default: 1,600,000 = 100 s on CPU, 3,200,000 = 200 s on CUDA)")
+                   help="samples per batch (default: 3,200,000 = 200 s, the recipe's)")
     p.add_argument("--utterances", type=int, default=None, help="utterances (default: enough for --steps)")
-    p.add_argument("--steps", type=int, default=10, help="batches per condition (after sorting/shuffling)")
+    p.add_argument("--steps", type=int, default=8, help="batches per condition (after sorting/shuffling)")
     p.add_argument("--warmup", type=int, default=2, help="steps left out of the timing, per condition")
     p.add_argument("--manifest", default=None, help="read lengths and audio from this manifest instead")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -134,7 +169,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    max_tokens = args.max_tokens or (3_200_000 if args.device == "cuda" else 1_600_000)
+    max_tokens = args.max_tokens or 3_200_000
     if args.manifest:
         from asrkit.data.collate import samples_at_16k
         from asrkit.data.manifest import read_manifest
@@ -166,15 +201,16 @@ def main() -> None:
           f"max_tokens {max_tokens} ({max_tokens / SR:.0f} s); {steps - args.warmup} timed steps per condition "
           f"after {args.warmup} warm-up")
     collator = Collator(attention_mask)
-    rows = {}
-    # Same state for both conditions: the weights are reset between them.
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    # Every condition starts from the same weights, in a model of its own.
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    runs = {}
+    for n, (name, batches) in enumerate(conditions):
+        copy = model if n == 0 else copy_model(model, initial)
+        runs[name] = Condition(copy, batches[:steps], data, collator, args.device, dtype, args.warmup)
+    rows = (run_sequential if args.device == "cuda" else run_interleaved)(runs, steps)
     for name, batches in conditions:
-        batches = batches[:steps]
-        model.load_state_dict(initial)
-        rows[name] = run_condition(model, batches, data, collator, args.device, dtype, args.warmup)
-        rows[name]["padding"] = padding_fraction(batches, lengths)
-        rows[name]["utts_per_batch"] = np.mean([len(b) for b in batches])
+        rows[name]["padding"] = padding_fraction(batches[:steps], lengths)
+        rows[name]["utts_per_batch"] = np.mean([len(b) for b in batches[:steps]])
 
     print(f"\n| batching | utts/batch | padding | audio s | wall s | audio-s/s |"
           + (" peak GiB |" if args.device == "cuda" else ""))
