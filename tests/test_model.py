@@ -153,3 +153,24 @@ def test_output_lengths_are_20ms_frames(tokenizer):
 def test_unreachable_checkpoint_is_a_clear_error(tokenizer, tmp_path):
     with pytest.raises(ValueError, match="cannot load checkpoint"):
         load_ctc_model(cfg(tmp_path / "nowhere"), tokenizer)
+
+
+@pytest.mark.parametrize("family", ["hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer"])
+def test_other_families_load_from_a_base_model_checkpoint(family, tokenizer, tmp_path):
+    """HuBERT, WavLM, data2vec-audio, wav2vec2-conformer: a base-model checkpoint (no head)
+    gets a CTC head and trains through CTCTrainer with the recipe's settings."""
+    from transformers import AutoConfig, AutoModel
+
+    small = dict(SMALL)
+    if family == "data2vec-audio":
+        small.pop("num_conv_pos_embeddings"), small.pop("num_conv_pos_embedding_groups")
+        small["num_conv_pos_embedding_layers"] = 1
+    config = AutoConfig.for_model(family, **small)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(tmp_path)
+    model, info, notes = load_ctc_model(cfg(tmp_path, mask_time_prob=0.65, mask_time_length=2), tokenizer)
+    assert info.family == family and info.head == "fresh" and notes == []
+    assert type(model).__name__.endswith("ForCTC") and model.config.mask_time_prob == 0.65
+    assert not any(p.requires_grad for p in model.base_model.feature_extractor.parameters())
+    CTCTrainer(model)(torch.randn(2, 4_000)).sum().backward()
+    assert model.lm_head.weight.grad is not None

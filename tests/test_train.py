@@ -221,3 +221,40 @@ def test_short_finetune_memorises_the_training_speech(manifests, tmp_path):
     # The pipeline reads the same model the loop validated with: same error rate on this data.
     assert summary["best_wer"] == pytest.approx(score(recogs).wer)
     assert sorted(u.text for u in utts) == sorted(SENTENCES)
+
+
+@pytest.mark.slow
+def test_the_same_command_continues_after_a_kill(manifests, tmp_path):
+    """SIGKILL a running `asrkit finetune` after its first checkpoint; the same command then
+    resumes from that checkpoint (not from 0) and finishes, logging each update once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from asrkit.config import dump_recipe
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(dump_recipe(recipe(train={"max_updates": 60, "checkpoint_interval_updates": 2,
+                                              "log_interval_updates": 2, "validate_interval_updates": 1000})))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "asrkit", "finetune", "--recipe", str(path), "--manifests", str(manifests),
+               "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "checkpoints" / "last" / "trainer_state.json"
+    deadline = time.time() + 180
+    while not state.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state.read_text())["update"]
+    assert 2 <= killed_at < 60 and not (out / "train-summary.json").exists()
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resumed from {out / 'checkpoints' / 'last'} at update {killed_at}" in again.stderr
+    assert json.loads((out / "train-summary.json").read_text())["updates"] == 60
+    rows = [json.loads(line) for line in (out / "train-log.jsonl").read_text().splitlines()]
+    assert [row["update"] for row in rows if row["kind"] == "train"] == list(range(2, 61, 2))
