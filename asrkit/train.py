@@ -246,10 +246,11 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
         if show:
             log.warning("no dev split (data.dev_split: none): no validation, the last model is kept")
         return None
-    path = Path(options.manifests_dir) / f"{split}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no dev manifest {path}: run `asrkit prepare`, or pass --dev-split none "
-                                f"to train without validation")
+    for name in split.split("+"):
+        path = Path(options.manifests_dir) / f"{name}.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(f"no dev manifest {path}: run `asrkit prepare`, or pass --dev-split none "
+                                    f"to train without validation")
     utts = read_split(options.manifests_dir, split)
     return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours,
                         f"loading {split}", show and options.progress)

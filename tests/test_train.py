@@ -186,6 +186,14 @@ def test_labels_too_long_for_their_frames_are_left_out(tmp_path, caplog):
     assert len(run.train_set) == 1 and "left out 1 training utterance(s): label longer than its frames" in caplog.text
 
 
+def test_splits_join_with_a_plus(manifests):
+    from asrkit.train import read_split
+
+    assert len(read_split(manifests, "train+dev")) == 4 + 2
+    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+        read_split(manifests, "train+nope")
+
+
 def test_missing_dev_manifest_is_a_clear_error(manifests, tmp_path):
     with pytest.raises(FileNotFoundError, match="--dev-split none"):
         finetune(options(recipe(data={"dev_split": "dev-other"}), tmp_path, manifests))
