@@ -14,7 +14,8 @@ Examples:
   asrkit finetune --split 10min --model facebook/wav2vec2-base
   asrkit finetune --recipe recipes/demo.yaml --out work/models/demo
   asrkit finetune --split 1h --set train.lr=3e-5 --set data.max_tokens=1600000
-  accelerate launch --num_processes 8 -m asrkit finetune --split 100h --model facebook/wav2vec2-base
+  accelerate launch --multi_gpu --num_processes 8 -m asrkit finetune --split 100h --model facebook/wav2vec2-base
+  ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 -m asrkit finetune ...   (DDP on CPU)
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--split", help="labelled split (10min, 1h, 10h, 100h): uses recipes/<size>_<split>.yaml "
                                         "and trains on that manifest")
-    source.add_argument("--recipe", type=Path, help="a recipe YAML file (see recipes/)")
+    source.add_argument("--recipe", type=Path, help="a recipe YAML file (see recipes/); with neither: recipes/demo.yaml")
     parser.add_argument("--size", default="base", choices=["base", "large"],
                         help="with --split: which recipe family")
-    parser.add_argument("--model", help="checkpoint: hub id, local folder, or tiny/tiny-layernorm/tiny-w2v-bert "
-                                        "(default: the recipe's model.name)")
-    parser.add_argument("--manifests", type=Path, default=None, help="folder of <split>.jsonl manifests "
-                                                                     "(default: work/manifests)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: work/models/<recipe name>)")
-    parser.add_argument("--dev-split", help="validation split (default: the recipe's, dev-other as in the paper; "
-                                            "'none' for no validation)")
+    parser.add_argument("--model", help="checkpoint: hub id, local folder, or tiny/tiny-layernorm/tiny-w2v-bert; "
+                                        "None: the recipe's model.name")
+    parser.add_argument("--manifests", type=Path, default=None,
+                        help="folder of <split>.jsonl manifests; None: work/manifests ($ASRKIT_WORK/manifests)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder; None: work/models/<recipe name>, e.g. base-10min")
+    parser.add_argument("--dev-split", help="validation split, 'none' for no validation; None: the recipe's "
+                                            "(dev-other, as in the paper)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. --set train.lr=3e-5 (repeatable)")
     parser.add_argument("--restart", action="store_true", help="discard checkpoints in --out and start over")
