@@ -140,13 +140,8 @@ class Decoder:
         return Decoder(options, self.vocab, _shared=self._shared)
 
     def decode_one(self, log_probs: np.ndarray) -> str:
-        x = np.ascontiguousarray(log_probs, dtype=np.float32)
-        if len(x) == 0:
-            return ""
-        results = self._decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
-        if not results:
-            return ""
-        return " ".join(self._words.get_entry(w) for w in results[0].words if w >= 0)
+        best = _best(self._decoder, log_probs)
+        return "" if best is None else " ".join(self._words.get_entry(w) for w in best.words if w >= 0)
 
 
 class LexiconFreeDecoder:
@@ -176,13 +171,17 @@ class LexiconFreeDecoder:
         return LexiconFreeDecoder(options, self.vocab, _shared=self._shared)
 
     def decode_one(self, log_probs: np.ndarray) -> str:
-        x = np.ascontiguousarray(log_probs, dtype=np.float32)
-        if len(x) == 0:
-            return ""
-        results = self._decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
-        if not results:
-            return ""
-        return self.vocab.text(collapse(np.asarray(results[0].tokens), self.vocab.blank_id))
+        best = _best(self._decoder, log_probs)
+        return "" if best is None else self.vocab.text(collapse(np.asarray(best.tokens), self.vocab.blank_id))
+
+
+def _best(decoder, log_probs: np.ndarray):
+    """The best flashlight result for one (T, V) matrix, or None when there is none."""
+    x = np.ascontiguousarray(log_probs, dtype=np.float32)
+    if len(x) == 0:
+        return None
+    results = decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
+    return results[0] if results else None
 
 
 def decode(log_probs, options: FlashlightOptions, vocab: Vocabulary | None = None,
