@@ -201,17 +201,10 @@ def windows(n_samples: int, chunk: int, stride: int, utt: int = 0) -> list[Windo
 
 def _batches(wins: list[Window], max_samples: int) -> list[list[Window]]:
     """Windows sorted longest first, grouped so that batch x longest <= max_samples."""
-    order = sorted(wins, key=lambda w: w.end - w.start, reverse=True)
-    batches, current = [], []
-    for w in order:
-        longest = current[0].end - current[0].start if current else w.end - w.start
-        if current and longest * (len(current) + 1) > max_samples:
-            batches.append(current)
-            current = []
-        current.append(w)
-    if current:
-        batches.append(current)
-    return batches
+    from asrkit.data.batching import sorted_batches
+
+    batches = sorted_batches([w.end - w.start for w in wins], max_samples)
+    return [[wins[i] for i in batch] for batch in batches]
 
 
 def _frame_counts(model, inputs, lengths: list[int], t_out: int) -> list[int]:

@@ -143,3 +143,20 @@ VERBS = ("SAW", "FOUND", "LIKES", "CHASED")
 OBJECTS = ("THE BALL", "A MOUSE", "THE RED HOUSE", "HER BOOK")
 SENTENCES = tuple(f"{s} {v} {o}" for s in SUBJECTS for v in VERBS for o in OBJECTS)
 """80 sentences of a tiny grammar: LM corpora and dev sets for the end-to-end tests."""
+
+
+def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
+    """(batch, samples) of every forward pass of models loaded from now on."""
+    from asrkit import logits
+
+    seen = []
+    real = logits.load_model
+
+    def spy(*a, **k):
+        model, processor = real(*a, **k)
+        model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(tuple(kwargs["input_values"].shape)),
+                                        with_kwargs=True)
+        return model, processor
+
+    monkeypatch.setattr(logits, "load_model", spy)
+    return seen

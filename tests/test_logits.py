@@ -10,7 +10,7 @@ import soundfile as sf
 
 from asrkit import logits
 from asrkit.data.manifest import Utterance, write_manifest
-from ctc_fixtures import tiny_model
+from ctc_fixtures import spy_on_forward_passes, tiny_model
 
 RATE = 16_000
 
@@ -87,16 +87,7 @@ def test_cache_holds_log_probs_per_utterance(tmp_path, model_dir):
 
 def test_long_audio_runs_in_bounded_windows(tmp_path, model_dir, monkeypatch):
     manifest = make_manifest(tmp_path, seconds=(3.0,))
-    seen = []
-    real = logits.load_model
-
-    def spy(*a, **k):
-        model, processor = real(*a, **k)
-        model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(tuple(kwargs["input_values"].shape)),
-                                        with_kwargs=True)
-        return model, processor
-
-    monkeypatch.setattr(logits, "load_model", spy)
+    seen = spy_on_forward_passes(monkeypatch)
     options = logits.LogitsOptions(chunk_seconds=1.0, stride_seconds=0.2)
     cache = logits.compute(model_dir, manifest, "long", options)
     assert max(n for _, n in seen) <= RATE  # no forward pass saw more than one chunk

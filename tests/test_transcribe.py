@@ -17,7 +17,7 @@ import soundfile as sf
 from asrkit import logits
 from asrkit.cli import main
 from asrkit.transcribe import Transcriber, TranscribeOptions
-from ctc_fixtures import SENTENCES, needs_kenlm, tiny_model
+from ctc_fixtures import SENTENCES, needs_kenlm, spy_on_forward_passes, tiny_model
 
 RATE = 16_000
 LETTERS_ONLY = re.compile(r"^[A-Z' ]*$")
@@ -97,21 +97,6 @@ def test_rates_channels_and_formats(tmp_path, model_dir, capsys):
 
 
 # --------------------------------------------------------------------------- long files
-
-
-def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
-    """(batch, samples) of every forward pass of models loaded from now on."""
-    seen = []
-    real = logits.load_model
-
-    def spy(*a, **k):
-        model, processor = real(*a, **k)
-        model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(tuple(kwargs["input_values"].shape)),
-                                        with_kwargs=True)
-        return model, processor
-
-    monkeypatch.setattr(logits, "load_model", spy)
-    return seen
 
 
 def test_long_file_runs_in_windows_stitched_like_one_pass(tmp_path, local_model, capsys, monkeypatch):
