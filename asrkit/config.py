@@ -111,6 +111,9 @@ class TrainConfig:
     validate_interval_updates: int = 1_000  # then every N updates, and at the end
     checkpoint_interval_updates: int = 50  # resumable state every N updates (fairseq save_interval_updates)
     log_interval_updates: int = 200
+    # Which dev metric picks the kept model. "cer" for training from scratch, where WER stays
+    # above 100% (insertions) long after CER starts falling, so best-by-WER keeps an early model.
+    select_by: str = "wer"
     seed: int = 1
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU (bf16 is ~30x slower there)
 
@@ -128,6 +131,8 @@ class TrainConfig:
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1")
+        if self.select_by not in ("wer", "cer"):
+            raise ValueError(f"train.select_by must be wer or cer, got {self.select_by!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                              f"got {self.mixed_precision!r}")

@@ -184,7 +184,10 @@ def load_ctc_model(model_cfg, tokenizer):
     if name in TINY_CONFIGS:
         model = AutoModelForCTC.from_config(config)
     else:
-        model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True)
+        # fp32 weights whatever the file holds (the embedded checkpoint is stored as fp16);
+        # accelerate's autocast gives bf16 on GPU.
+        model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True,
+                                                dtype=torch.float32)
         if head == "re-initialised":
             reset_head(model)
     config.architectures = [type(model).__name__]

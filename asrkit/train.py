@@ -80,8 +80,9 @@ class TrainState:
     update: int = 0  # updates done
     epoch: int = 0  # sampler position: epoch ...
     epoch_update: int = 0  # ... and updates already taken from it
-    best_wer: float | None = None
+    best_wer: float | None = None  # dev WER of the kept model
     best_update: int | None = None
+    best_score: float | None = None  # its train.select_by metric (WER or CER)
     audio_seconds: float = 0.0  # training audio processed, all processes
     train_seconds: float = 0.0  # wall time spent in updates
     world_size: int = 1
@@ -418,13 +419,17 @@ def evaluate(run: Run):
 
 
 def validate(run: Run) -> None:
-    """Dev WER now; a new best is saved (HF format) and followed by a checkpoint."""
+    """Dev WER and CER now; a new best by train.select_by is saved (HF format) and followed
+    by a checkpoint."""
     started = time.time()
     result = evaluate(run)
     st = run.state
-    improved = st.best_wer is None or result.wer < st.best_wer
+    score = getattr(result, run.recipe.train.select_by)
+    if st.best_score is None and st.best_wer is not None:  # a checkpoint from before select_by
+        st.best_score = st.best_wer
+    improved = st.best_score is None or score < st.best_score
     if improved:
-        st.best_wer, st.best_update = result.wer, st.update
+        st.best_wer, st.best_update, st.best_score = result.wer, st.update, score
     run.logger.write({"kind": "valid", "update": st.update, "split": run.recipe.data.dev_split,
                       "wer": result.wer, "cer": result.cer, "best_wer": st.best_wer,
                       "utterances": result.utterances, "seconds": round(time.time() - started, 2)})

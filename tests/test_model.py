@@ -68,6 +68,18 @@ def test_ctc_checkpoint_keeps_its_head_when_the_vocabulary_matches(pretraining_c
     assert info.head == "kept" and torch.all(again.lm_head.bias == 0.5)
 
 
+def test_an_fp16_checkpoint_loads_as_fp32_for_training(pretraining_ckpt, tokenizer, tmp_path):
+    # The embedded starting checkpoint is stored as fp16 to halve its size.
+    folder, _ = pretraining_ckpt
+    model, _, _ = load_ctc_model(cfg(folder), tokenizer)
+    model.half().save_pretrained(tmp_path)
+    tokenizer.save_pretrained(str(tmp_path))
+    again, info, _ = load_ctc_model(cfg(tmp_path), tokenizer)
+    assert info.head == "kept"
+    assert {p.dtype for p in again.parameters()} == {torch.float32}
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight.float())
+
+
 def test_ctc_checkpoint_with_another_vocabulary_gets_a_new_head(pretraining_ckpt, tokenizer, tmp_path, caplog):
     folder, _ = pretraining_ckpt
     model, _, _ = load_ctc_model(cfg(folder), tokenizer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -135,6 +136,24 @@ def test_resume_gives_the_same_parameters(manifests, tmp_path):
         assert torch.equal(a[key], b[key]), key
     log = [json.loads(line) for line in (tmp_path / "resumed" / "train-log.jsonl").read_text().splitlines()]
     assert [row["update"] for row in log if row["kind"] == "train"] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("select_by, kept", [("wer", 2), ("cer", 3)])
+def test_the_kept_model_is_the_best_by_the_select_by_metric(manifests, tmp_path, monkeypatch, select_by, kept):
+    # Scripted dev results: WER is best at update 2, CER at update 3 (a from-scratch run's
+    # WER stays above 100% while its CER falls).
+    results = iter([(1.00, 0.90), (0.95, 0.92), (1.20, 0.50)])
+
+    def scripted(run):
+        wer, cer = next(results)
+        return SimpleNamespace(wer=wer, cer=cer, utterances=2)
+
+    monkeypatch.setattr("asrkit.train.evaluate", scripted)
+    r = recipe(train={"max_updates": 3, "validate_after_updates": 1, "validate_interval_updates": 1,
+                      "select_by": select_by})
+    summary = finetune(options(r, tmp_path, manifests))
+    assert summary["best_update"] == kept
+    assert summary["best_wer"] == {2: 0.95, 3: 1.20}[kept]
 
 
 def test_rerun_after_the_end_does_nothing_and_another_recipe_is_refused(manifests, tmp_path):
