@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 KEEP = ("config.json", "processor_config.json", "preprocessor_config.json", "tokenizer_config.json",
@@ -23,6 +24,13 @@ KEEP = ("config.json", "processor_config.json", "preprocessor_config.json", "tok
 
 def export(src: Path, dst: Path, weights: Path | None) -> int:
     state = load_file(weights or src / "model.safetensors")
+    # A training state holds the CTCTrainer wrapper's parameters: "model.<HF name>".
+    if all(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items()}
+    expected = set(safe_open(src / "model.safetensors", "pt").keys())
+    if set(state) != expected:
+        raise SystemExit(f"{weights}: its tensors do not match {src / 'model.safetensors'} "
+                         f"(e.g. {sorted(set(state) ^ expected)[:3]})")
     half = {k: v.half().contiguous() if v.is_floating_point() else v for k, v in state.items()}
     dst.mkdir(parents=True, exist_ok=True)
     tmp = dst / "model.safetensors.tmp"
