@@ -80,9 +80,9 @@ class TrainState:
     update: int = 0  # updates done
     epoch: int = 0  # sampler position: epoch ...
     epoch_update: int = 0  # ... and updates already taken from it
-    best_wer: float | None = None  # dev WER of the kept model
+    best_wer: float | None = None  # dev WER and CER of the kept model
+    best_cer: float | None = None  # (train.select_by says which of the two picks it)
     best_update: int | None = None
-    best_score: float | None = None  # its train.select_by metric (WER or CER)
     audio_seconds: float = 0.0  # training audio processed, all processes
     train_seconds: float = 0.0  # wall time spent in updates
     world_size: int = 1
@@ -424,12 +424,11 @@ def validate(run: Run) -> None:
     started = time.time()
     result = evaluate(run)
     st = run.state
-    score = getattr(result, run.recipe.train.select_by)
-    if st.best_score is None and st.best_wer is not None:  # a checkpoint from before select_by
-        st.best_score = st.best_wer
-    improved = st.best_score is None or score < st.best_score
+    metric = run.recipe.train.select_by
+    best = getattr(st, f"best_{metric}")
+    improved = best is None or getattr(result, metric) < best
     if improved:
-        st.best_wer, st.best_update, st.best_score = result.wer, st.update, score
+        st.best_wer, st.best_cer, st.best_update = result.wer, result.cer, st.update
     run.logger.write({"kind": "valid", "update": st.update, "split": run.recipe.data.dev_split,
                       "wer": result.wer, "cer": result.cer, "best_wer": st.best_wer,
                       "utterances": result.utterances, "seconds": round(time.time() - started, 2)})

@@ -52,7 +52,7 @@ def test_embedded_checkpoint_is_small_and_keeps_its_ctc_head():
     assert weights.stat().st_size < 20 * 2**20
     with safe_open(weights, "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
-    model, info, _ = load_ctc_model(ModelConfig(name=str(EMBEDDED_CHECKPOINT)), build_tokenizer())
+    _, info, _ = load_ctc_model(ModelConfig(name=str(EMBEDDED_CHECKPOINT)), build_tokenizer())
     assert info.head == "kept" and info.family == "wav2vec2-bert"
     card = (EMBEDDED_CHECKPOINT / "README.md").read_text()
     assert "asrkit finetune --recipe recipes/pretrain-w2vbert.yaml" in card
