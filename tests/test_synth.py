@@ -338,6 +338,16 @@ def test_every_engine_speaks_16k_mono_16bit_flac(tmp_path, voice, effects):
     wave, _ = sf.read(str(out))
     assert np.abs(wave[: int(0.05 * 16000)]).max() < 0.1 or effects.get("noise")
     assert np.abs(wave).max() > 0.3
+    # No digital silence: every 25 ms filterbank window has the noise floor at least.
+    windows = wave[: len(wave) // 400 * 400].reshape(-1, 400)
+    assert np.sqrt(np.mean(windows**2, axis=1)).min() > 10 ** ((tts.NOISE_FLOOR_DB - 6) / 20)
+
+
+def test_noise_floor_has_its_level_and_follows_the_seed():
+    wave = np.zeros(16000, dtype=np.float32)
+    floor = tts.add_noise_floor(wave, np.random.default_rng(5))
+    assert 20 * np.log10(np.sqrt(np.mean(floor.astype(float) ** 2))) == pytest.approx(tts.NOISE_FLOOR_DB, abs=0.1)
+    assert np.array_equal(floor, tts.add_noise_floor(wave, np.random.default_rng(5)))
 
 
 def test_add_noise_reaches_the_asked_snr_against_speech_not_silence():
@@ -465,7 +475,7 @@ def test_a_corpus_of_an_older_format_is_refused(tmp_path):
     (tmp_path / synth.REPORT).write_text(json.dumps(
         {"format": "asrkit-synth 1", "complete": True, "seed": 7, "settings": settings}))
     with pytest.raises(ValueError, match="older asrkit synth .'asrkit-synth 1', now "
-                                         "'asrkit-synth 2'. whose training sentences differ"):
+                                         "'asrkit-synth 3'. whose audio or sentences differ"):
         synthesize(old, progress=False)
 
 

@@ -59,7 +59,7 @@ REPORT = "synth-report.json"
 LM_TEXT = "lm-text.txt"
 # Format 2: the pretrain books left the training side, so format 1 training parts say
 # other sentences than this version plans for them.
-FORMAT = "asrkit-synth 2"
+FORMAT = "asrkit-synth 3"  # 3: a -70 dBFS noise floor under every utterance
 PURPOSES = ("finetune", "pretrain")
 FOLDS = 6  # Libri-light's 1h set is six 10-minute folds
 
@@ -410,7 +410,7 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
         raise ValueError(f"{path}: not a synth report ({e}); remove it or choose another --root")
     if old.get("format") != FORMAT:
         raise ValueError(f"{root} holds a corpus made by an older asrkit synth "
-                         f"({old.get('format')!r}, now {FORMAT!r}) whose training sentences "
+                         f"({old.get('format')!r}, now {FORMAT!r}) whose audio or sentences "
                          f"differ from this version's; choose another --root, or delete "
                          f"{root} to remake it")
     new = o.settings()

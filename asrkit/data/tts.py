@@ -34,6 +34,11 @@ _EXECUTABLES = {"flite": "flite", "festival": "festival", "espeak-ng": "espeak-n
 PAD_BEFORE, PAD_AFTER = 0.2, 0.3
 # Peak level after sox `norm` (dBFS), leaving headroom for the noise.
 PEAK_DB = -3.0
+# White noise under every utterance (RMS, dBFS), as a microphone and room always add. Without
+# it the padding is digital silence, whose log-mel energies (log of ~0) sit tens of nats
+# below speech and dominate per-utterance feature normalisation: a BiLSTM and a tiny w2v-BERT
+# trained from scratch on such audio stayed in the CTC blank phase (BENCHMARKS.md).
+NOISE_FLOOR_DB = -70.0
 
 
 class SynthError(RuntimeError):
@@ -137,8 +142,10 @@ def render(speaker: Speaker, items: Sequence[tuple[str, str, int]], snr_db: floa
         frames = []
         for raw, (out, text, seed) in zip(raws, items):
             wave = apply_effects(raw, speaker, text)
+            rng = np.random.default_rng(seed)
             if speaker.noise:
-                wave = add_noise(wave, speaker.noise, snr_db, np.random.default_rng(seed))
+                wave = add_noise(wave, speaker.noise, snr_db, rng)
+            wave = add_noise_floor(wave, rng)
             frames.append(write_flac(out, wave))
         return frames
 
@@ -241,6 +248,11 @@ def add_noise(wave: np.ndarray, colour: str, snr_db: float, rng: np.random.Gener
     mixed = wave + noise.astype(np.float32)
     peak = float(np.abs(mixed).max())
     return mixed / peak * 0.95 if peak > 0.95 else mixed  # no clipping
+
+
+def add_noise_floor(wave: np.ndarray, rng: np.random.Generator, level_db: float = NOISE_FLOOR_DB) -> np.ndarray:
+    """`wave` plus white noise of RMS `level_db` dBFS (about 10 steps of 16-bit PCM at -70)."""
+    return wave + (10 ** (level_db / 20) * rng.standard_normal(len(wave))).astype(np.float32)
 
 
 def write_flac(path: str | Path, wave: np.ndarray) -> int:
