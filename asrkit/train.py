@@ -83,6 +83,8 @@ class TrainState:
     best_wer: float | None = None  # dev WER and CER of the kept model
     best_cer: float | None = None  # (train.select_by says which of the two picks it)
     best_update: int | None = None
+    start_wer: float | None = None  # dev WER and CER of the starting checkpoint, before any
+    start_cer: float | None = None  # update (only when it brings its own CTC head)
     audio_seconds: float = 0.0  # training audio processed, all processes
     train_seconds: float = 0.0  # wall time spent in updates
     world_size: int = 1
@@ -106,6 +108,7 @@ class Run:
     schedule: object
     logger: "TrainLog"
     state: TrainState = field(default_factory=TrainState)
+    head: str = "fresh"  # ModelInfo.head: "kept" when the starting checkpoint's CTC head is used
 
     @property
     def recipe(self) -> Recipe:
@@ -222,7 +225,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     logger = TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
-               TrainState(world_size=world, update_freq=freq))
+               TrainState(world_size=world, update_freq=freq), info.head)
 
 
 def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechDataset, np.ndarray]:
@@ -416,6 +419,22 @@ def evaluate(run: Run):
     model.train()
     recogs = gather_object(recogs) if acc.num_processes > 1 else recogs
     return score(recogs)
+
+
+def validate_start(run: Run) -> None:
+    """Dev WER and CER of the starting checkpoint (its own CTC head), so that the log and
+    train-summary.json show what fine-tuning gained. Not a candidate for the kept model."""
+    if run.dev_set is None or run.head != "kept":
+        return
+    started = time.time()
+    result = evaluate(run)
+    run.state.start_wer, run.state.start_cer = result.wer, result.cer
+    run.logger.write({"kind": "valid", "update": 0, "start": True, "split": run.recipe.data.dev_split,
+                      "wer": result.wer, "cer": result.cer, "utterances": result.utterances,
+                      "seconds": round(time.time() - started, 2)})
+    if run.main:
+        log.info("starting checkpoint: %s WER %.2f%% CER %.2f%%", run.recipe.data.dev_split,
+                 100 * result.wer, 100 * result.cer)
 
 
 def validate(run: Run) -> None:
@@ -646,7 +665,8 @@ def finish(run: Run, status_started: float) -> dict:
                 os.replace(tmp, run.out_dir / item.name)
     st = run.state
     summary = {"status": "done", "updates": st.update, "epochs": st.epoch, "best_wer": st.best_wer,
-               "best_update": st.best_update if run.dev_set is not None else st.update,
+               "best_cer": st.best_cer, "best_update": st.best_update if run.dev_set is not None else st.update,
+               "start_wer": st.start_wer, "start_cer": st.start_cer,
                "dev_split": run.recipe.data.dev_split, "audio_seconds": round(st.audio_seconds, 1),
                "train_seconds": round(st.train_seconds, 1),
                "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
@@ -691,6 +711,8 @@ def finetune(options: FinetuneOptions) -> dict:
                                "updates_per_epoch": run.planner.updates_per_epoch(),
                                "python": sys.version.split()[0], "torch": torch.__version__})
         run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(options.recipe)})
+    if checkpoint is None:
+        validate_start(run)
     run.accelerator.wait_for_everyone()
     status = train_loop(run)
     if status == "stopped":

@@ -156,6 +156,24 @@ def test_the_kept_model_is_the_best_by_the_select_by_metric(manifests, tmp_path,
     assert summary["best_wer"] == {2: 0.95, 3: 1.20}[kept]
 
 
+def test_the_starting_checkpoint_is_scored_on_dev_before_fine_tuning(manifests, tmp_path, monkeypatch):
+    first = tmp_path / "first"
+    finetune(options(recipe(train={"max_updates": 1}), first, manifests))
+    rows = [json.loads(line) for line in (first / "train-log.jsonl").read_text().splitlines()]
+    assert not [r for r in rows if r.get("start")]  # "tiny": a fresh head, nothing to score
+
+    scores = iter([(0.9, 0.6), (0.8, 0.4)])  # the start, then update 1
+    monkeypatch.setattr("asrkit.train.evaluate",
+                        lambda run: SimpleNamespace(**dict(zip(("wer", "cer"), next(scores))), utterances=2))
+    second = tmp_path / "second"
+    summary = finetune(options(recipe(model={"name": str(first)}, train={"max_updates": 1}), second, manifests))
+    start = [json.loads(line) for line in (second / "train-log.jsonl").read_text().splitlines()
+             if json.loads(line).get("start")]
+    assert [(r["update"], r["wer"], r["cer"]) for r in start] == [(0, 0.9, 0.6)]
+    assert (summary["start_wer"], summary["start_cer"], summary["best_cer"]) == (0.9, 0.6, 0.4)
+    assert summary["best_update"] == 1  # the starting model is never the kept one
+
+
 def test_rerun_after_the_end_does_nothing_and_another_recipe_is_refused(manifests, tmp_path):
     r = recipe(train={"max_updates": 1})
     first = finetune(options(r, tmp_path, manifests))
