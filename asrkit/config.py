@@ -50,6 +50,12 @@ class ModelConfig:
     hidden_dropout: float = 0.0  # fairseq "dropout" in the fine-tuned model
     feat_proj_dropout: float = 0.0  # fairseq dropout_input
     final_dropout: float = 0.0  # before the CTC output layer (fairseq final_dropout)
+    # Switch every self-attention block off: its output projection is zeroed and frozen, so the
+    # layers keep only their feed-forward (and conformer convolution) paths. Not a paper
+    # setting: for training a small checkpoint from scratch with CTC, where attention kept the
+    # model in the blank phase on a CPU budget (BENCHMARKS.md). A checkpoint trained this way
+    # and fine-tuned with attention_off: false starts with its attention zero-initialised.
+    attention_off: bool = False
     # Zero-mean unit-variance audio per utterance (fairseq task.normalize: false for BASE,
     # true for LARGE). null: the checkpoint's own preprocessor setting, else true.
     normalize: bool | None = None

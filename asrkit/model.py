@@ -194,6 +194,9 @@ def load_ctc_model(model_cfg, tokenizer):
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
                      attention_mask=uses_attention_mask(config), style=_style(config), head=head)
     notes += freeze_for_recipe(model, model_cfg)
+    if model_cfg.attention_off:
+        notes.append(f"self-attention switched off in {switch_attention_off(model)} layers "
+                     f"(model.attention_off: output projections zero and frozen)")
     return model, info, notes
 
 
@@ -225,6 +228,27 @@ def freeze_for_recipe(model, model_cfg) -> list[str]:
     log.warning("model.freeze_feature_encoder is false: the CNN feature encoder trains, unlike the "
                 "wav2vec 2.0 recipes (meant for training a checkpoint from scratch)")
     return ["the CNN feature encoder trains (model.freeze_feature_encoder: false)"]
+
+
+# Output projections of the self-attention blocks, by family: wav2vec2/HuBERT/WavLM/data2vec
+# ("...attention.out_proj") and w2v-BERT 2.0 / conformer ("...self_attn.linear_out").
+_ATTENTION_OUTPUTS = ("attention.out_proj", "self_attn.linear_out")
+
+
+def switch_attention_off(model) -> int:
+    """Zero and freeze every self-attention output projection (model.attention_off); returns
+    how many blocks were switched off. With its output at zero an attention block adds
+    nothing to the residual stream and its query/key/value weights get no gradient."""
+    outputs = [m for name, m in model.named_modules() if name.endswith(_ATTENTION_OUTPUTS)]
+    if not outputs:
+        raise ValueError(f"model.attention_off: {type(model).__name__} has no self-attention output "
+                         f"projection named like {' or '.join(_ATTENTION_OUTPUTS)}")
+    with torch.no_grad():
+        for m in outputs:
+            for p in m.parameters():
+                p.zero_()
+                p.requires_grad_(False)
+    return len(outputs)
 
 
 def transformer_frozen(update: int, model_cfg) -> bool:
