@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from asrkit.demo import EMBEDDED_CHECKPOINT, DemoOptions, run_demo
 
     if args.model == str(EMBEDDED_CHECKPOINT):
-        # The embedded checkpoint only learned word timing (greedy CER ~0.71), so the demo's
-        # WER is not a usable number yet; say so before the user waits for it.
-        print("asrkit demo: the embedded starting checkpoint is weak (greedy CER ~0.71 on its own dev set); "
-              "expect WER above 100% greedy and near 100% with the 4-gram. See its README.md.", flush=True)
+        # The embedded checkpoint is tiny and trained on 4 h of synthetic speech (greedy CER
+        # 0.39), so the demo's WER is not a usable number; say so before the user waits for it.
+        print("asrkit demo: the embedded starting checkpoint is weak (greedy CER 0.39 on its own dev set); "
+              "expect a WER far above the paper's. See its README.md and BENCHMARKS.md.", flush=True)
     elif args.model == "tiny":
         # Honest about what the numbers mean: a random init fine-tuned on 10 minutes learns
         # next to nothing, so this run shows the stages connecting, not a usable WER.
