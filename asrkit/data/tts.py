@@ -36,8 +36,8 @@ PAD_BEFORE, PAD_AFTER = 0.2, 0.3
 PEAK_DB = -3.0
 # White noise under every utterance (RMS, dBFS), as a microphone and room always add. Without
 # it the padding is digital silence, whose log-mel energies (log of ~0) sit tens of nats
-# below speech and dominate per-utterance feature normalisation: a BiLSTM and a tiny w2v-BERT
-# trained from scratch on such audio stayed in the CTC blank phase (BENCHMARKS.md).
+# below speech and dominate per-utterance feature normalisation: a BiLSTM trained from
+# scratch on such audio stayed in the CTC blank phase, and left it with the floor (BENCHMARKS.md).
 NOISE_FLOOR_DB = -70.0
 
 
