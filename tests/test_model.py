@@ -154,27 +154,35 @@ def test_frozen_forward_gives_gradients_to_the_head_only(tokenizer):
     assert all(p.grad is None for p in model.wav2vec2.feature_extractor.parameters())  # CNN: never
 
 
-@pytest.mark.parametrize("name, attention", [("tiny-w2v-bert", "self_attn"), ("tiny", "attention")])
-def test_attention_off_leaves_the_attention_blocks_adding_nothing(tokenizer, tmp_path, name, attention):
+def attention_block(layer):
+    """A layer's self-attention: w2v-BERT's `self_attn` or the wav2vec2 family's `attention`."""
+    return layer.self_attn if hasattr(layer, "self_attn") else layer.attention
+
+
+def attention_outputs(model) -> list:
+    """Each encoder layer's self-attention output projection, whatever the family calls it."""
+    blocks = [attention_block(layer) for layer in model.base_model.encoder.layers]
+    return [b.linear_out if hasattr(b, "linear_out") else b.out_proj for b in blocks]
+
+
+@pytest.mark.parametrize("name", ["tiny-w2v-bert", "tiny"])
+def test_attention_off_leaves_the_attention_blocks_adding_nothing(tokenizer, tmp_path, name):
     quiet = dict(mask_time_prob=0.0, mask_feature_prob=0.0, layerdrop=0.0, activation_dropout=0.0)
     model, _, notes = load_ctc_model(cfg(name, attention_off=True, **quiet), tokenizer)
     assert any("self-attention switched off in 4 layers" in n for n in notes)
-    layer = model.base_model.encoder.layers[0]
     x = torch.randn(1, 20, 160) if name == "tiny-w2v-bert" else torch.randn(1, 8_000)
     CTCTrainer(model)(x).sum().backward()
-    blocks = [m for n, m in model.named_modules() if n.endswith(attention) and "layers." in n]
-    assert len(blocks) == 4
-    for block in blocks:
-        out = block.linear_out if hasattr(block, "linear_out") else block.out_proj
+    layers = model.base_model.encoder.layers
+    assert len(layers) == 4
+    for layer, out in zip(layers, attention_outputs(model)):
         assert not out.weight.requires_grad and not out.weight.any()
-        assert all(p.grad is None or not p.grad.any() for p in block.parameters())  # q/k/v: no signal
-    assert getattr(layer, "ffn1", getattr(layer, "feed_forward", None)).intermediate_dense.weight.grad.any()
+        assert all(p.grad is None or not p.grad.any() for p in attention_block(layer).parameters())  # q/k/v
+    assert getattr(layers[0], "ffn1", getattr(layers[0], "feed_forward", None)).intermediate_dense.weight.grad.any()
     # Saved and fine-tuned with attention on: it starts from zero and trains.
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     again, _, _ = load_ctc_model(cfg(tmp_path), tokenizer)
-    block = [m for n, m in again.named_modules() if n.endswith(attention) and "layers." in n][0]
-    out = block.linear_out if hasattr(block, "linear_out") else block.out_proj
+    out = attention_outputs(again)[0]
     assert out.weight.requires_grad and not out.weight.any()
 
 
