@@ -56,6 +56,10 @@ class ModelConfig:
     # model in the blank phase on a CPU budget (BENCHMARKS.md). A checkpoint trained this way
     # and fine-tuned with attention_off: false starts with its attention zero-initialised.
     attention_off: bool = False
+    # Start from the checkpoint's encoder only: a new CTC output layer even when the
+    # checkpoint has one for our vocabulary, as the paper's fine-tuning starts (its
+    # pretrained models have no output layer). The starting checkpoint is then not scored.
+    new_head: bool = False
     # Zero-mean unit-variance audio per utterance (fairseq task.normalize: false for BASE,
     # true for LARGE). null: the checkpoint's own preprocessor setting, else true.
     normalize: bool | None = None
@@ -115,6 +119,10 @@ class TrainConfig:
     clip_norm: float = 0.0  # 0: no clipping (fairseq default)
     validate_after_updates: int = 10_000  # no validation before this update
     validate_interval_updates: int = 1_000  # then every N updates, and at the end
+    # Score the model on dev before update 1, to show what fine-tuning gained. null: only when
+    # the checkpoint's CTC head is kept (a new head starts near 100% CER, and a pass over a
+    # full dev set costs minutes).
+    validate_start: bool | None = None
     checkpoint_interval_updates: int = 50  # resumable state every N updates (fairseq save_interval_updates)
     log_interval_updates: int = 200
     # Which dev metric picks the kept model. "cer" for training from scratch, where WER stays

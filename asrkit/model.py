@@ -178,6 +178,9 @@ def load_ctc_model(model_cfg, tokenizer):
             raise ValueError(f"checkpoint {name!r} is a {getattr(config, 'model_type', '?')} model; "
                              f"asrkit fine-tunes AutoModelForCTC families: {', '.join(sorted(_ctc_families()))}")
         head = _head_decision(name, config, tokenizer)
+        if head == "kept" and model_cfg.new_head:
+            head = "re-initialised"
+            log.info("model.new_head: re-initialising the CTC output layer of %s", name)
     notes = apply_recipe_settings(config, model_cfg)
     config.vocab_size = vocab_size
     config.pad_token_id = tokenizer.pad_token_id

@@ -422,9 +422,11 @@ def evaluate(run: Run):
 
 
 def validate_start(run: Run) -> None:
-    """Dev WER and CER of the starting checkpoint (its own CTC head), so that the log and
+    """Dev WER and CER of the model as fine-tuning starts it (train.validate_start; by
+    default only when the checkpoint's own CTC head is kept), so that the log and
     train-summary.json show what fine-tuning gained. Not a candidate for the kept model."""
-    if run.dev_set is None or run.head != "kept":
+    wanted = run.recipe.train.validate_start
+    if run.dev_set is None or not (run.head == "kept" if wanted is None else wanted):
         return
     started = time.time()
     result = evaluate(run)
@@ -433,7 +435,7 @@ def validate_start(run: Run) -> None:
                       "wer": result.wer, "cer": result.cer, "utterances": result.utterances,
                       "seconds": round(time.time() - started, 2)})
     if run.main:
-        log.info("starting checkpoint: %s WER %.2f%% CER %.2f%%", run.recipe.data.dev_split,
+        log.info("start (CTC head %s): %s WER %.2f%% CER %.2f%%", run.head, run.recipe.data.dev_split,
                  100 * result.wer, 100 * result.cer)
 
 
@@ -452,8 +454,9 @@ def validate(run: Run) -> None:
                       "wer": result.wer, "cer": result.cer, "best_wer": st.best_wer,
                       "utterances": result.utterances, "seconds": round(time.time() - started, 2)})
     if run.main:
-        log.info("update %d: %s WER %.2f%% CER %.2f%% (best %.2f%% at update %d)", st.update,
-                 run.recipe.data.dev_split, 100 * result.wer, 100 * result.cer, 100 * st.best_wer, st.best_update)
+        log.info("update %d: %s WER %.2f%% CER %.2f%% (best %s %.2f%% at update %d)", st.update,
+                 run.recipe.data.dev_split, 100 * result.wer, 100 * result.cer, metric.upper(),
+                 100 * getattr(st, f"best_{metric}"), st.best_update)
     if improved:
         save_model(run, run.out_dir / "checkpoints" / "best")
         save_checkpoint(run)
@@ -653,7 +656,7 @@ def check_same_recipe(options: FinetuneOptions) -> None:
 
 
 def finish(run: Run, status_started: float) -> dict:
-    """The final model (best by dev WER, else the last) into out_dir, then train-summary.json."""
+    """The final model (best by dev WER or CER as train.select_by says, else the last) into out_dir, then train-summary.json."""
     best = run.out_dir / "checkpoints" / "best"
     if run.dev_set is None or not best.is_dir():
         save_model(run, best)

@@ -1,7 +1,6 @@
 """The main job at reduced scale: every stage of `asrkit demo` runs, from the embedded
-starting checkpoint, and hands its output to the next. (This checks the plumbing: the
-embedded checkpoint is too weak for a WER or CER bound, or for fine-tuning to lower its dev
-CER reliably at this scale, see its README.md and BENCHMARKS.md.)"""
+starting checkpoint, and hands its output to the next, and fine-tuning lowers dev CER from
+where it starts (no WER bound: at this scale that would be luck)."""
 
 import json
 
@@ -24,8 +23,8 @@ def test_demo_stages_connect_end_to_end(tmp_path):
         work=tmp_path, model=str(EMBEDDED_CHECKPOINT), recipe=recipes_dir() / "demo.yaml", tune_trials=2, beam=8,
         synth_args=("--fold-minutes", "1", "--dev-minutes", "0.4", "--test-minutes", "0.4",
                     "--speaker-minutes", "0.2", "--no-progress"),
-        finetune_args=("--set", "train.max_updates=3", "--set", "train.validate_after_updates=3",
-                       "--set", "train.validate_interval_updates=3", "--set", "model.freeze_transformer_updates=1",
+        finetune_args=("--set", "train.max_updates=20", "--set", "train.validate_after_updates=10",
+                       "--set", "train.validate_interval_updates=10", "--set", "model.freeze_transformer_updates=15",
                        "--no-progress"),
     )
     timings = run_demo(options)
@@ -42,11 +41,13 @@ def test_demo_stages_connect_end_to_end(tmp_path):
     assert rows["4gram"]["lm"] != "none"
     assert (tmp_path / "models" / "demo" / "lm-tuning.json").is_file()
     assert (tmp_path / "models" / "demo" / "README.md").is_file()  # the model card
-    # The embedded checkpoint keeps its CTC head, so fine-tuning scores it on dev before the
-    # first update. (Whether 3 updates lower that CER is not asserted: with this checkpoint
-    # 40 updates of the demo recipe do not, see BENCHMARKS.md.)
+    # The demo recipe starts from the checkpoint's encoder with a new CTC head (as the paper
+    # does) and scores that start on dev. A model that outputs nothing scores CER 1.0, so
+    # beating min(start, 1.0) means fine-tuning taught it characters. (Measured at this
+    # scale: start 1.68, best 0.71..0.79 after 10..20 updates.)
     summary = json.loads((tmp_path / "models" / "demo" / "train-summary.json").read_text())
-    assert 0 < summary["start_cer"] < 1.5 and summary["best_cer"] is not None
+    assert summary["start_cer"] is not None
+    assert summary["best_cer"] < min(summary["start_cer"], 1.0)
 
 
 def test_embedded_checkpoint_is_small_and_keeps_its_ctc_head():

@@ -68,6 +68,20 @@ def test_ctc_checkpoint_keeps_its_head_when_the_vocabulary_matches(pretraining_c
     assert info.head == "kept" and torch.all(again.lm_head.bias == 0.5)
 
 
+def test_new_head_replaces_a_matching_head(pretraining_ckpt, tokenizer, tmp_path):
+    # The paper's fine-tuning starts from an encoder with no output layer; model.new_head
+    # starts a CTC checkpoint that way, keeping the encoder.
+    folder, _ = pretraining_ckpt
+    model, _, _ = load_ctc_model(cfg(folder), tokenizer)
+    torch.nn.init.constant_(model.lm_head.bias, 0.5)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(str(tmp_path))
+    again, info, _ = load_ctc_model(cfg(tmp_path, new_head=True), tokenizer)
+    assert info.head == "re-initialised" and torch.all(again.lm_head.bias == 0)
+    q = again.wav2vec2.encoder.layers[0].attention.q_proj.weight
+    assert torch.equal(q, model.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+
+
 def test_an_fp16_checkpoint_loads_as_fp32_for_training(pretraining_ckpt, tokenizer, tmp_path):
     # The embedded starting checkpoint is stored as fp16 to halve its size.
     folder, _ = pretraining_ckpt

@@ -174,6 +174,20 @@ def test_the_starting_checkpoint_is_scored_on_dev_before_fine_tuning(manifests, 
     assert summary["best_update"] == 1  # the starting model is never the kept one
 
 
+@pytest.mark.parametrize("new_head, validate_start, scored", [(True, None, False), (True, True, True),
+                                                           (False, False, False)])
+def test_validate_start_chooses_whether_the_start_is_scored(manifests, tmp_path, monkeypatch, new_head,
+                                                            validate_start, scored):
+    first = tmp_path / "first"
+    finetune(options(recipe(train={"max_updates": 1}), first, manifests))
+    monkeypatch.setattr("asrkit.train.evaluate", lambda run: SimpleNamespace(wer=0.9, cer=0.6, utterances=2))
+    second = tmp_path / "second"
+    summary = finetune(options(recipe(model={"name": str(first), "new_head": new_head},
+                                      train={"max_updates": 1, "validate_start": validate_start}),
+                               second, manifests))
+    assert (summary["start_cer"] is not None) == scored
+
+
 def test_rerun_after_the_end_does_nothing_and_another_recipe_is_refused(manifests, tmp_path):
     r = recipe(train={"max_updates": 1})
     first = finetune(options(r, tmp_path, manifests))
@@ -303,3 +317,14 @@ def test_the_same_command_continues_after_a_kill(manifests, tmp_path):
     assert json.loads((out / "train-summary.json").read_text())["updates"] == 60
     rows = [json.loads(line) for line in (out / "train-log.jsonl").read_text().splitlines()]
     assert [row["update"] for row in rows if row["kind"] == "train"] == list(range(2, 61, 2))
+
+
+def test_finetune_prints_the_best_by_the_select_by_metric_and_the_start():
+    from asrkit.cli.finetune import _dev_result
+
+    summary = {"best_wer": 0.9145, "best_cer": 0.5022, "best_update": 200, "start_wer": 1.0, "start_cer": 1.5371}
+    assert _dev_result(summary, recipe(data={"dev_split": "dev-other"}, train={"select_by": "cer"})) == (
+        ", best dev-other CER 50.22% (WER 91.45%) at update 200, from CER 153.71% at the start")
+    assert _dev_result({**summary, "start_cer": None, "start_wer": None}, recipe()) == (
+        ", best dev WER 91.45% (CER 50.22%) at update 200")
+    assert _dev_result({"best_wer": None}, recipe()) == ""

@@ -84,8 +84,18 @@ def run(args: argparse.Namespace) -> int:
         command=shlex.join(["asrkit", *sys.argv[1:]]), restart=args.restart, progress=not args.no_progress,
     )
     summary = finetune(options)
-    best = summary.get("best_wer")
-    print(f"fine-tuned model: {out} ({summary['updates']} updates"
-          + (f", best {recipe.data.dev_split} WER {100 * best:.2f}% at update {summary['best_update']}" if best is not None else "")
-          + ")")
+    print(f"fine-tuned model: {out} ({summary['updates']} updates{_dev_result(summary, recipe)})")
     return 0
+
+
+def _dev_result(summary: dict, recipe) -> str:
+    """', best dev-other CER 50.22% (WER 91.45%) at update 200, from CER 153.71%' or ''."""
+    if summary.get("best_wer") is None:
+        return ""
+    metric = recipe.train.select_by
+    other = "wer" if metric == "cer" else "cer"
+    text = (f", best {recipe.data.dev_split} {metric.upper()} {100 * summary[f'best_{metric}']:.2f}% "
+            f"({other.upper()} {100 * summary[f'best_{other}']:.2f}%) at update {summary['best_update']}")
+    if summary.get(f"start_{metric}") is not None:
+        text += f", from {metric.upper()} {100 * summary[f'start_{metric}']:.2f}% at the start"
+    return text
