@@ -58,26 +58,19 @@ def test_pretraining_checkpoint_gets_a_fresh_head(pretraining_ckpt, tokenizer):
     assert type(model).__name__ == "Wav2Vec2ForCTC" and model.config.pad_token_id == 0
 
 
-def test_ctc_checkpoint_keeps_its_head_when_the_vocabulary_matches(pretraining_ckpt, tokenizer, tmp_path):
+@pytest.mark.parametrize("new_head, head", [(False, "kept"), (True, "re-initialised")])
+def test_ctc_checkpoint_keeps_its_head_when_the_vocabulary_matches_unless_new_head(
+        pretraining_ckpt, tokenizer, tmp_path, new_head, head):
+    # model.new_head starts a CTC checkpoint as the paper's fine-tuning starts: its encoder,
+    # and a new output layer.
     folder, _ = pretraining_ckpt
     model, _, _ = load_ctc_model(cfg(folder), tokenizer)
     torch.nn.init.constant_(model.lm_head.bias, 0.5)
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(str(tmp_path))
-    again, info, _ = load_ctc_model(cfg(tmp_path), tokenizer)
-    assert info.head == "kept" and torch.all(again.lm_head.bias == 0.5)
-
-
-def test_new_head_replaces_a_matching_head(pretraining_ckpt, tokenizer, tmp_path):
-    # The paper's fine-tuning starts from an encoder with no output layer; model.new_head
-    # starts a CTC checkpoint that way, keeping the encoder.
-    folder, _ = pretraining_ckpt
-    model, _, _ = load_ctc_model(cfg(folder), tokenizer)
-    torch.nn.init.constant_(model.lm_head.bias, 0.5)
-    model.save_pretrained(tmp_path)
-    tokenizer.save_pretrained(str(tmp_path))
-    again, info, _ = load_ctc_model(cfg(tmp_path, new_head=True), tokenizer)
-    assert info.head == "re-initialised" and torch.all(again.lm_head.bias == 0)
+    again, info, _ = load_ctc_model(cfg(tmp_path, new_head=new_head), tokenizer)
+    assert info.head == head
+    assert torch.all(again.lm_head.bias == (0 if new_head else 0.5))
     q = again.wav2vec2.encoder.layers[0].attention.q_proj.weight
     assert torch.equal(q, model.wav2vec2.encoder.layers[0].attention.q_proj.weight)
 
