@@ -514,7 +514,7 @@ def download(name: str = "4gram", base_url: str = OPENSLR_URL, corpus: bool = Fa
              progress: bool = True) -> LanguageModel:
     """Fetch a LibriSpeech n-gram from OpenSLR 11 into <lm_dir>/<name>/ and finish it there.
 
-    The .arpa.gz is downloaded (resumable, md5-checked), decompressed to <name>.arpa,
+    The .arpa.gz is downloaded (resumable, retried, md5- and size-checked), decompressed to <name>.arpa,
     binarised, and unigrams.txt, lexicon.txt and info.json written beside it. With
     corpus=True the LM training text (librispeech-lm-norm.txt.gz, about 1.5 GB) is also
     fetched into <lm_dir>/corpus/, for `asrkit lm build`. Done files are not fetched again.

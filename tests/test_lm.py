@@ -260,12 +260,20 @@ def test_interrupted_download_resumes_on_the_next_call(tmp_path, server):
     data = os.urandom(3_000_000)
     remote = _remote(server, "f.bin", data)
     server.cut = 1_200_000
-    with pytest.raises(DownloadError, match="run again to resume"):
-        download(remote, tmp_path / "f.bin", progress=False)
+    with pytest.raises(DownloadError, match="f.bin.part is kept, run again to resume"):
+        download(remote, tmp_path / "f.bin", progress=False, retries=1)
     assert (tmp_path / "f.bin.part").stat().st_size == 1_200_000
     download(remote, tmp_path / "f.bin", progress=False)
     assert (tmp_path / "f.bin").read_bytes() == data
     assert server.requests[-1] == ("/f.bin", "bytes=1200000-")
+
+
+def test_interrupted_download_is_resumed_by_a_retry(tmp_path, server):
+    data = os.urandom(3_000_000)
+    remote = _remote(server, "f.bin", data)
+    server.cut = 1_200_000
+    assert download(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert server.requests == [("/f.bin", None), ("/f.bin", "bytes=1200000-")]
 
 
 def test_server_without_ranges_restarts(tmp_path, server):
@@ -278,9 +286,26 @@ def test_server_without_ranges_restarts(tmp_path, server):
 
 def test_checksum_mismatch_is_an_error_and_leaves_nothing(tmp_path, server):
     remote = _remote(server, "f.bin", b"hello" * 100, md5="0" * 32)
-    with pytest.raises(DownloadError, match="does not match the published"):
+    with pytest.raises(DownloadError, match="md5 checksum mismatch .expected 0{32}, got"):
         download(remote, tmp_path / "f.bin", progress=False)
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
+
+
+def test_sha256_is_checked_as_well_as_md5(tmp_path, server):
+    data = b"hello" * 100
+    remote = Remote(_remote(server, "f.bin", data).url, md5=hashlib.md5(data).hexdigest(), sha256="ab" * 32)
+    with pytest.raises(DownloadError, match="sha256 checksum mismatch .expected (ab){32}, got"):
+        download(remote, tmp_path / "f.bin", progress=False)
+    good = Remote(remote.url, md5=remote.md5, sha256=hashlib.sha256(data).hexdigest().upper())
+    assert download(good, tmp_path / "f.bin", progress=False).read_bytes() == data
+
+
+def test_wrong_file_at_dest_is_fetched_again(tmp_path, server):
+    data = os.urandom(10_000)
+    remote = _remote(server, "f.bin", data)
+    (tmp_path / "f.bin").write_bytes(b"stale")
+    assert download(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert server.requests == [("/f.bin", None)]
 
 
 def test_missing_remote_file_is_an_error(tmp_path, server):

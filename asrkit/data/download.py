@@ -1,27 +1,28 @@
 """`asrkit download`: the OpenSLR LibriSpeech parts and Libri-light's limited-supervision set.
 
-Each part is fetched to <to>/<archive>.part (an interrupted download resumes with an HTTP
-Range request), checked against its published checksums, and extracted member by member
-into a staging folder inside <to>: a member with an absolute path, a ".." component, a
-link that leads outside, or a device file stops the extraction with an error, and
-nothing of that archive is moved into <to>. Only a fully extracted archive is merged in.
+Each part is fetched by asrkit.download to <to>/<archive>.part (an interrupted download
+resumes with an HTTP Range request), checked against its published checksums, and
+extracted member by member into a staging folder inside <to>: a member with an absolute
+path, a ".." component, a link that leads outside, or a device file stops the extraction
+with an error, and nothing of that archive is moved into <to>. Only a fully extracted
+archive is merged in.
 A finished part leaves <to>/.asrkit-download/<part>.json and is not fetched again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from asrkit.download import DownloadError, MismatchError, Remote
+from asrkit.download import download as fetch
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ LIBRILIGHT_URL = "https://dl.fbaipublicfiles.com/librilight/data"
 # OpenSLR's mirrors of resource 12, for --base-url.
 OPENSLR_MIRRORS = ("https://us.openslr.org/resources/12", "https://openslr.elda.org/resources/12",
                    "https://openslr.magicdatatech.com/resources/12")
-CHUNK = 1 << 20
 MARKERS = ".asrkit-download"
 
 
@@ -68,10 +68,6 @@ PARTS = {p.name: p for p in (
          None, "5d1efdc777b548194d7e09ba89126e2188026df9fd57aa57eb14408d2b2342af", librilight=True),
 )}
 DEFAULT_PARTS = ("dev-clean", "dev-other", "test-clean", "test-other")
-
-
-class DownloadError(ValueError):
-    """A failed download, a checksum mismatch or an unreadable archive; names the file."""
 
 
 class UnsafeArchiveError(DownloadError):
@@ -125,99 +121,27 @@ def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
     if marker.is_file() and folder.is_dir():
         log.info("%s: already in %s", part.name, folder)
         return PartResult(part.name, folder, False)
-    url = url_of(part, options)
-    archive = to / part.filename
-    expected = _expected(part, options)
-    if archive.is_file() and _mismatch(archive, expected) is None:
-        log.info("%s: using the archive already at %s", part.name, archive)
-    else:
-        partial = archive.with_name(archive.name + ".part")
-        fetch(url, partial, options)
-        problem = _mismatch(partial, expected)
-        if problem:
-            partial.unlink()
-            raise DownloadError(
-                f"{url}: {problem}; removed {partial}, run again to fetch it afresh "
-                f"(a mirror serving other bytes needs --sha256 {part.name}=HEX)")
-        os.replace(partial, archive)
+    remote = remote_of(part, options)
+    try:
+        archive = fetch(remote, to / part.filename, progress=options.progress, timeout=options.timeout,
+                        retries=options.retries)
+    except MismatchError as e:
+        raise DownloadError(f"{e} (a mirror serving other bytes needs --sha256 {part.name}=HEX)") from None
     safe_extract(archive, to, progress=options.progress)
     if not folder.is_dir():
         raise DownloadError(f"{archive}: extracted, but it held no {part.folder}/ folder")
     marker.parent.mkdir(exist_ok=True)
-    marker.write_text(json.dumps({"url": url, **expected}) + "\n")
+    marker.write_text(json.dumps({"url": remote.url, **remote.checksums()}) + "\n")
     if not options.keep_archives:
         archive.unlink()
     return PartResult(part.name, folder, True)
 
 
-def _expected(part: Part, options: DownloadOptions) -> dict[str, str]:
+def remote_of(part: Part, options: DownloadOptions) -> Remote:
+    """Where `part` is and its checksums: a --sha256 given for it replaces the built-in ones."""
     if part.name in options.sha256:
-        return {"sha256": options.sha256[part.name].lower()}
-    return {k: v for k, v in (("md5", part.md5), ("sha256", part.sha256)) if v}
-
-
-def _mismatch(path: Path, expected: dict[str, str]) -> str | None:
-    """None when `path` has every expected checksum, else what differs."""
-    hashes = {name: hashlib.new(name) for name in expected}
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            for h in hashes.values():
-                h.update(block)
-    for name, h in hashes.items():
-        if h.hexdigest() != expected[name]:
-            return f"{name} checksum mismatch (expected {expected[name]}, got {h.hexdigest()})"
-    return None
-
-
-class _Interrupted(Exception):
-    pass
-
-
-def fetch(url: str, partial: Path, options: DownloadOptions) -> None:
-    """Download `url` into `partial`, resuming what is there; retried `options.retries` times."""
-    for attempt in range(1, options.retries + 1):
-        try:
-            _fetch_once(url, partial, options)
-            return
-        except _Interrupted as e:
-            if attempt == options.retries:
-                raise DownloadError(f"{url}: interrupted ({e}); {partial} is kept, run again to resume") from None
-            log.warning("%s: interrupted (%s); resuming (try %d of %d)", url, e, attempt + 1, options.retries)
-
-
-def _fetch_once(url: str, partial: Path, options: DownloadOptions) -> None:
-    from tqdm import tqdm
-
-    have = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "asrkit"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=options.timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing after `have`: the .part is complete
-            return
-        raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError) as e:
-        raise _Interrupted(f"cannot connect: {getattr(e, 'reason', e)}") from None
-    with response:
-        resumed = bool(have) and response.status == 206
-        if have and not resumed:
-            log.info("%s: the server ignored the range request; starting again", url)
-            have = 0
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length else None
-        with open(partial, "ab" if resumed else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=partial.name[:-5],
-                disable=not options.progress, leave=False) as bar:
-            try:
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    f.write(block)
-                    bar.update(len(block))
-            except (OSError, urllib.error.URLError, ConnectionError) as e:
-                raise _Interrupted(str(e)) from None
-        if total is not None and partial.stat().st_size < total:
-            raise _Interrupted(f"got {partial.stat().st_size} of {total} bytes")
+        return Remote(url_of(part, options), sha256=options.sha256[part.name])
+    return Remote(url_of(part, options), md5=part.md5, sha256=part.sha256)
 
 
 def _inside(path: str, root: str) -> bool:
