@@ -431,9 +431,7 @@ def validate_start(run: Run) -> None:
     started = time.time()
     result = evaluate(run)
     run.state.start_wer, run.state.start_cer = result.wer, result.cer
-    run.logger.write({"kind": "valid", "update": 0, "start": True, "split": run.recipe.data.dev_split,
-                      "wer": result.wer, "cer": result.cer, "utterances": result.utterances,
-                      "seconds": round(time.time() - started, 2)})
+    run.logger.write(_valid_row(run, result, time.time() - started, start=True))
     if run.main:
         log.info("start (CTC head %s): %s WER %.2f%% CER %.2f%%", run.head, run.recipe.data.dev_split,
                  100 * result.wer, 100 * result.cer)
@@ -450,9 +448,7 @@ def validate(run: Run) -> None:
     improved = best is None or getattr(result, metric) < best
     if improved:
         st.best_wer, st.best_cer, st.best_update = result.wer, result.cer, st.update
-    run.logger.write({"kind": "valid", "update": st.update, "split": run.recipe.data.dev_split,
-                      "wer": result.wer, "cer": result.cer, "best_wer": st.best_wer,
-                      "utterances": result.utterances, "seconds": round(time.time() - started, 2)})
+    run.logger.write(_valid_row(run, result, time.time() - started, best_wer=st.best_wer, best_cer=st.best_cer))
     if run.main:
         log.info("update %d: %s WER %.2f%% CER %.2f%% (best %s %.2f%% at update %d)", st.update,
                  run.recipe.data.dev_split, 100 * result.wer, 100 * result.cer, metric.upper(),
@@ -460,6 +456,13 @@ def validate(run: Run) -> None:
     if improved:
         save_model(run, run.out_dir / "checkpoints" / "best")
         save_checkpoint(run)
+
+
+def _valid_row(run: Run, result, seconds: float, **extra) -> dict:
+    """The train-log row of one dev evaluation at the current update."""
+    return {"kind": "valid", "update": run.state.update, "split": run.recipe.data.dev_split,
+            "wer": result.wer, "cer": result.cer, **extra, "utterances": result.utterances,
+            "seconds": round(seconds, 2)}
 
 
 # ---------------------------------------------------------------- checkpoints
