@@ -58,7 +58,7 @@ class ModelConfig:
     attention_off: bool = False
     # Start from the checkpoint's encoder only: a new CTC output layer even when the
     # checkpoint has one for our vocabulary, as the paper's fine-tuning starts (its
-    # pretrained models have no output layer). The starting checkpoint is then not scored.
+    # pretrained models have no output layer). train.validate_start: true scores that start.
     new_head: bool = False
     # Zero-mean unit-variance audio per utterance (fairseq task.normalize: false for BASE,
     # true for LARGE). null: the checkpoint's own preprocessor setting, else true.

@@ -659,7 +659,8 @@ def check_same_recipe(options: FinetuneOptions) -> None:
 
 
 def finish(run: Run, status_started: float) -> dict:
-    """The final model (best by dev WER or CER as train.select_by says, else the last) into out_dir, then train-summary.json."""
+    """The final model (best by train.select_by on dev, else the last) into out_dir, then
+    train-summary.json."""
     best = run.out_dir / "checkpoints" / "best"
     if run.dev_set is None or not best.is_dir():
         save_model(run, best)
