@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model == str(EMBEDDED_CHECKPOINT):
         # The embedded checkpoint is tiny and trained on 4 h of synthetic speech (greedy CER
-        # 0.23), so the demo's WER is not a usable number; say so before the user waits for it.
-        print("asrkit demo: the embedded starting checkpoint is weak (greedy CER 0.23 on its own dev set); "
+        # 0.195), so the demo's WER is not a usable number; say so before the user waits for it.
+        print("asrkit demo: the embedded starting checkpoint is weak (greedy CER 0.195 on its own dev set); "
               "expect a WER far above the paper's. See its README.md and BENCHMARKS.md.", flush=True)
     elif args.model == "tiny":
         # Honest about what the numbers mean: a random init fine-tuned on 10 minutes learns
