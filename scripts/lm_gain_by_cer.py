@@ -38,8 +38,9 @@ def paired(model: Path, lm: str) -> list[tuple[str, str, str]]:
 
 def table(rows: list[tuple[str, str, str]], lm: str) -> str:
     lines = [f"| greedy CER bin | utterances | greedy CER | greedy WER | {lm} WER |", "| --- | ---: | ---: | ---: | ---: |"]
+    cers = [jiwer.cer(ref, greedy) for ref, greedy, _ in rows]  # once per utterance, not per bin
     for lo, hi in zip(BINS, BINS[1:]):
-        chosen = [r for r in rows if lo <= jiwer.cer(r[0], r[1]) < hi]
+        chosen = [r for r, cer in zip(rows, cers) if lo <= cer < hi]
         if not chosen:
             continue
         refs, greedy, with_lm = (list(column) for column in zip(*chosen))
