@@ -7,6 +7,20 @@ from pathlib import Path
 import pytest
 
 
+# ----------------------------------------------------------------------------- workspace
+# The checkout's work/ belongs to the user (`asrkit demo` fills it): no test may read or
+# write it. Every test sees an empty workspace of the session's own, set before any
+# fixture runs; a test that needs its own folder sets ASRKIT_WORK itself.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_workspace(tmp_path_factory):
+    path = tmp_path_factory.mktemp("workspace") / "work"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASRKIT_WORK", str(path))
+        yield path
+
+
 # ----------------------------------------------------------------------------- TTS corpus
 # A tiny corpus made once per test session by `asrkit synth`: all four dev/test splits
 # (one speaker each) and the 10min fold (1h/0/clean and other, two speakers each), about
