@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from asrkit.errors import InputNotFound, RecipeError
+
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 
 
@@ -70,9 +72,9 @@ class ModelConfig:
             _check_range(f"model.{name}", getattr(self, name), 0.0, 1.0)
         for name in ("mask_time_length", "mask_feature_length"):
             if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+                raise RecipeError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.freeze_transformer_updates < 0:
-            raise ValueError("model.freeze_transformer_updates must be >= 0")
+            raise RecipeError("model.freeze_transformer_updates must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,11 @@ class DataConfig:
 
     def __post_init__(self):
         if self.max_tokens < 16_000:
-            raise ValueError(f"data.max_tokens is {self.max_tokens} samples; it must hold at least 1 s (16000)")
+            raise RecipeError(f"data.max_tokens is {self.max_tokens} samples; it must hold at least 1 s (16000)")
         if self.update_tokens < 1 or self.valid_max_tokens < 16_000:
-            raise ValueError("data.update_tokens and data.valid_max_tokens must be positive (>= 16000 for the latter)")
+            raise RecipeError("data.update_tokens and data.valid_max_tokens must be positive (>= 16000 for the latter)")
         if self.num_workers < 0 or self.cache_hours < 0:
-            raise ValueError("data.num_workers and data.cache_hours must be >= 0")
+            raise RecipeError("data.num_workers and data.cache_hours must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -133,22 +135,22 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.max_updates < 1:
-            raise ValueError("train.max_updates must be >= 1")
+            raise RecipeError("train.max_updates must be >= 1")
         if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+            raise RecipeError(f"train.lr must be > 0, got {self.lr}")
         if len(self.phase_ratio) != 3 or abs(sum(self.phase_ratio) - 1.0) > 1e-6 or min(self.phase_ratio) < 0:
-            raise ValueError(f"train.phase_ratio must be 3 non-negative fractions summing to 1, got {self.phase_ratio}")
+            raise RecipeError(f"train.phase_ratio must be 3 non-negative fractions summing to 1, got {self.phase_ratio}")
         _check_range("train.init_lr_scale", self.init_lr_scale, 0.0, 1.0)
         _check_range("train.final_lr_scale", self.final_lr_scale, 1e-12, 1.0)
         for b in self.adam_betas:
             _check_range("train.adam_betas", b, 0.0, 0.999999)
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1")
+                raise RecipeError(f"train.{name} must be >= 1")
         if self.select_by not in ("wer", "cer"):
-            raise ValueError(f"train.select_by must be wer or cer, got {self.select_by!r}")
+            raise RecipeError(f"train.select_by must be wer or cer, got {self.select_by!r}")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+            raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                              f"got {self.mixed_precision!r}")
 
 
@@ -165,7 +167,7 @@ _SECTION_CLASSES = {"model": ModelConfig, "data": DataConfig, "train": TrainConf
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
     if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+        raise RecipeError(f"{name} must be in [{lo}, {hi}], got {value}")
 
 
 def _coerce(value, tp, where: str):
@@ -181,13 +183,13 @@ def _coerce(value, tp, where: str):
                 continue
             try:
                 return _coerce(value, option, where)
-            except ValueError as e:
+            except RecipeError as e:
                 errors.append(str(e))
-        raise ValueError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
+        raise RecipeError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ValueError(f"{where}: expected a list of {len(args)} values, got {value!r}")
+            raise RecipeError(f"{where}: expected a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if tp is bool:
         if isinstance(value, bool):
@@ -211,7 +213,7 @@ def _coerce(value, tp, where: str):
             return value
     else:
         raise TypeError(f"{where}: unsupported field type {tp}")
-    raise ValueError(f"{where}: expected {tp.__name__}, got {value!r}")
+    raise RecipeError(f"{where}: expected {tp.__name__}, got {value!r}")
 
 
 def _build_section(name: str, values: dict, source: str):
@@ -219,13 +221,13 @@ def _build_section(name: str, values: dict, source: str):
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(hints))
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; "
+        raise RecipeError(f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; "
                          f"known keys in {name}: {', '.join(hints)}")
     typed = {k: _coerce(v, hints[k], f"{source}: {name}.{k}") for k, v in values.items()}
     try:
         return cls(**typed)
-    except ValueError as e:
-        raise ValueError(f"{source}: {e}") from None
+    except RecipeError as e:
+        raise RecipeError(f"{source}: {e}") from None
 
 
 def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
@@ -233,15 +235,15 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
+        raise RecipeError(f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"{source}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        raise RecipeError(f"{source}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     sections = {}
     for name in SECTIONS:
         values = raw.get(name) or {}
         if not isinstance(values, dict):
-            raise ValueError(f"{source}: section {name} must be a mapping of keys to values")
+            raise RecipeError(f"{source}: section {name} must be a mapping of keys to values")
         sections[name] = _build_section(name, values, source)
     return Recipe(**sections)
 
@@ -259,9 +261,9 @@ def parse_override(text: str) -> tuple[str, str, object]:
     key, sep, value = text.partition("=")
     section, dot, name = key.strip().partition(".")
     if not sep or not dot or not name:
-        raise ValueError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. train.lr=3e-5")
+        raise RecipeError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. train.lr=3e-5")
     if section not in SECTIONS:
-        raise ValueError(f"--set {text!r}: unknown section {section!r}; known: {', '.join(SECTIONS)}")
+        raise RecipeError(f"--set {text!r}: unknown section {section!r}; known: {', '.join(SECTIONS)}")
     return section, name, yaml.safe_load(value) if value.strip() else ""
 
 
@@ -279,16 +281,16 @@ def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, o
     ({"model.name": "facebook/wav2vec2-base"}, taken as they are), and check every value."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no recipe at {path}")
+        raise InputNotFound(f"no recipe at {path}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
+        raise RecipeError(f"{path}: not valid YAML ({e})") from None
     raw = apply_overrides(raw, list(overrides))
     for key, value in (values or {}).items():
         section, _, name = key.partition(".")
         if section not in SECTIONS:
-            raise ValueError(f"unknown recipe section in {key!r}; known: {', '.join(SECTIONS)}")
+            raise RecipeError(f"unknown recipe section in {key!r}; known: {', '.join(SECTIONS)}")
         raw.setdefault(section, {})[name] = value
     return recipe_from_dict(raw, source=str(path))
 
@@ -317,5 +319,5 @@ def recipe_for_split(split: str, size: str = "base") -> Path:
     path = recipes_dir() / f"{size}_{split}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in recipes_dir().glob("*.yaml"))
-        raise FileNotFoundError(f"no recipe {path} for split {split!r}; recipes: {', '.join(known) or 'none'}")
+        raise InputNotFound(f"no recipe {path} for split {split!r}; recipes: {', '.join(known) or 'none'}")
     return path

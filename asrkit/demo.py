@@ -60,7 +60,8 @@ def stages(o: DemoOptions) -> list[tuple[str, list[str]]]:
 
 def run_demo(o: DemoOptions) -> list[dict]:
     """Run every stage; returns [{stage, command, seconds}] (also written to work/demo-timings.json)."""
-    from asrkit.cli import UserError, main
+    from asrkit.cli import main
+    from asrkit.errors import AsrkitError
 
     timings = []
     for name, argv in stages(o):
@@ -70,7 +71,7 @@ def run_demo(o: DemoOptions) -> list[dict]:
         code = main(argv)
         seconds = time.perf_counter() - start
         if code:
-            raise UserError(f"stage '{name}' failed (exit {code}); its message is above. Command: {command}")
+            raise AsrkitError(f"stage '{name}' failed (exit {code}); its message is above. Command: {command}")
         timings.append({"stage": name, "command": command, "seconds": round(seconds, 1)})
         write_json(o.work / "demo-timings.json", timings)
     return timings

@@ -19,16 +19,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from asrkit.errors import DownloadError
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes read per iteration
-
-
-class DownloadError(ValueError):
-    """A failed download, a checksum mismatch or an unreadable archive; names the URL or file.
-
-    A ValueError, so the command line reports it in one line rather than a traceback.
-    """
 
 
 class MismatchError(DownloadError):

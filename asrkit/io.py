@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from asrkit.errors import DataError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -56,5 +58,5 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
     return rows

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from asrkit import workspace
+from asrkit.errors import InputNotFound, LMError
 from asrkit.io import atomic_path, write_json
 from asrkit.text import LETTERS, normalize
 from asrkit.vocab import WORD_DELIMITER
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECIAL_WORDS = {"<s>", "</s>", "<unk>"}
 KENLM_BINARY_MAGIC = b"mmap lm "  # first bytes of every KenLM binary file
-
-
-class LMError(ValueError):
-    """A language model that is missing, unreadable or does not fit; the message says which."""
 
 
 # --------------------------------------------------------------------------- tools
@@ -119,7 +116,7 @@ def open_text(path: str | os.PathLike):
     """Open a text corpus for reading; .gz files are decompressed on the fly."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no text corpus at {path}")
+        raise InputNotFound(f"no text corpus at {path}")
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
@@ -396,7 +393,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
         raise LMError("no --text files given")
     for p in paths:
         if not p.is_file():
-            raise FileNotFoundError(f"no text corpus at {p}")
+            raise InputNotFound(f"no text corpus at {p}")
     out = Path(out_root or workspace.lm_dir()) / name
     inputs = _inputs_fingerprint(paths)
     info_path = out / "info.json"

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from asrkit.data.manifest import Utterance, read_manifest
+from asrkit.errors import CacheError, DataError, InputNotFound, ModelError, SettingError
 from asrkit.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,10 @@ class LogitsOptions:
 
     def check(self) -> None:
         if self.chunk_seconds <= 2 * self.stride_seconds:
-            raise ValueError(f"--chunk-seconds {self.chunk_seconds} must exceed twice --stride-seconds "
+            raise SettingError(f"--chunk-seconds {self.chunk_seconds} must exceed twice --stride-seconds "
                              f"{self.stride_seconds}, or no window keeps any frame")
         if self.stride_seconds < 0 or self.batch_seconds <= 0:
-            raise ValueError("--stride-seconds must be >= 0 and --batch-seconds > 0")
+            raise SettingError("--stride-seconds must be >= 0 and --batch-seconds > 0")
 
 
 # --------------------------------------------------------------------------- reading
@@ -75,7 +76,7 @@ class LogitsCache:
         self.folder = Path(folder)
         index_path = self.folder / INDEX
         if not index_path.is_file():
-            raise FileNotFoundError(f"no logits cache at {self.folder}: run `asrkit logits` first")
+            raise CacheError(f"no logits cache at {self.folder}: run `asrkit logits` first")
         self.index = json.loads(index_path.read_text(encoding="utf-8"))
         self.utterances: list[dict] = self.index["utterances"]
         self.tokens: list[str] = self.index["tokens"]
@@ -142,7 +143,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu"):
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"no model at {model_dir}: expected config.json and weights "
+        raise InputNotFound(f"no model at {model_dir}: expected config.json and weights "
                                 "(a folder written by `asrkit finetune`)")
     processor = AutoProcessor.from_pretrained(str(model_dir))
     model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()
@@ -160,7 +161,7 @@ def check_vocabulary(model, tokens: list[str], model_dir) -> None:
     len(tokenizer), which can differ from tokenizer.vocab_size)."""
     v = model.config.vocab_size
     if v != len(tokens):
-        raise ValueError(f"{model_dir}: the model outputs {v} classes but its tokenizer has "
+        raise ModelError(f"{model_dir}: the model outputs {v} classes but its tokenizer has "
                          f"{len(tokens)} tokens; the CTC head does not match the vocabulary "
                          "(size the head with len(tokenizer))")
 
@@ -232,7 +233,8 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     """
     from tqdm import tqdm
 
-    from asrkit.data.audio import AudioError, load_audio
+    from asrkit.data.audio import load_audio
+    from asrkit.errors import AudioError
 
     options.check()
     model_dir, manifest = Path(model_dir), Path(manifest)
@@ -240,7 +242,7 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     out = cache_dir(model_dir, split)
     utts = read_manifest(manifest)
     if not utts:
-        raise ValueError(f"{manifest}: the split is empty (no utterances); nothing to run the model on")
+        raise DataError(f"{manifest}: the split is empty (no utterances); nothing to run the model on")
     fp = fingerprint(model_dir, manifest, options)
     if not force and (out / INDEX).is_file():
         old = LogitsCache(out)
@@ -259,7 +261,7 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     if bad:
         log.warning("%d of %d utterances skipped (unreadable audio), e.g. %s", len(bad), len(utts), bad[0])
     if not audio:
-        raise ValueError(f"{manifest}: no utterance could be read ({bad[0]})")
+        raise DataError(f"{manifest}: no utterance could be read ({bad[0]})")
 
     started = time.time()
     log_probs = acoustic.run(audio, progress=f"logits {split}")
@@ -318,7 +320,7 @@ class AcousticModel:
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 logits = self.model(**inputs).logits.float()
                 if logits.shape[-1] != len(self.tokens):
-                    raise ValueError(f"{self.model_dir}: logits have V={logits.shape[-1]} but the tokenizer "
+                    raise ModelError(f"{self.model_dir}: logits have V={logits.shape[-1]} but the tokenizer "
                                      f"has {len(self.tokens)} tokens")
                 lp = torch.log_softmax(logits, dim=-1).cpu().numpy()
                 counts = _frame_counts(self.model, inputs, [len(x) for x in waves], lp.shape[1])
@@ -372,7 +374,7 @@ def ensure(model_dir: str | os.PathLike, split: str, manifests: str | os.PathLik
     if (folder / INDEX).is_file():
         log.warning("no manifest %s: using the logits cache in %s as it is", manifest, folder)
         return LogitsCache(folder)
-    raise FileNotFoundError(f"no manifest for split {split!r} at {manifest} and no logits cache at "
+    raise InputNotFound(f"no manifest for split {split!r} at {manifest} and no logits cache at "
                             f"{folder}: run `asrkit prepare` first")
 
 
@@ -388,5 +390,5 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
         return by_name
     root = workspace.models_dir()
     names = sorted(d.name for d in root.iterdir() if (d / "config.json").is_file()) if root.is_dir() else []
-    raise FileNotFoundError(f"no model folder {name_or_path!r} (nor {by_name}); "
+    raise InputNotFound(f"no model folder {name_or_path!r} (nor {by_name}); "
                             f"models available: {', '.join(names) or 'none'}")

@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from asrkit.errors import ModelError
+
 log = logging.getLogger(__name__)
 
 # Random-init configurations. "tiny" follows the BASE architecture (group norm in the first
@@ -139,7 +141,7 @@ def _load_config(name: str):
         return AutoConfig.from_pretrained(name)
     except OSError as e:
         where = "local folder" if Path(name).exists() else "hub id (no local folder of that name)"
-        raise ValueError(f"cannot load checkpoint {name!r} as a {where}: {e}. "
+        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {e}. "
                          f"Give a folder with config.json, a reachable hub id, or one of "
                          f"{', '.join(TINY_CONFIGS)}") from None
 
@@ -175,7 +177,7 @@ def load_ctc_model(model_cfg, tokenizer):
     else:
         config = _load_config(name)
         if not hasattr(config, "model_type") or config.model_type not in _ctc_families():
-            raise ValueError(f"checkpoint {name!r} is a {getattr(config, 'model_type', '?')} model; "
+            raise ModelError(f"checkpoint {name!r} is a {getattr(config, 'model_type', '?')} model; "
                              f"asrkit fine-tunes AutoModelForCTC families: {', '.join(sorted(_ctc_families()))}")
         head = _head_decision(name, config, tokenizer)
         if head == "kept" and model_cfg.new_head:
@@ -244,7 +246,7 @@ def switch_attention_off(model) -> int:
     nothing to the residual stream and its query/key/value weights get no gradient."""
     outputs = [m for name, m in model.named_modules() if name.endswith(_ATTENTION_OUTPUTS)]
     if not outputs:
-        raise ValueError(f"model.attention_off: {type(model).__name__} has no self-attention output "
+        raise ModelError(f"model.attention_off: {type(model).__name__} has no self-attention output "
                          f"projection named like {' or '.join(_ATTENTION_OUTPUTS)}")
     with torch.no_grad():
         for m in outputs:
@@ -277,7 +279,7 @@ class CTCTrainer(nn.Module):
         super().__init__()
         for attr in ("lm_head", "dropout"):
             if not isinstance(getattr(model, attr, None), nn.Module):
-                raise ValueError(f"{type(model).__name__} has no {attr}: not a supported CTC model")
+                raise ModelError(f"{type(model).__name__} has no {attr}: not a supported CTC model")
         self.model = model
         self.input_name = model.main_input_name
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import jiwer
 
+from asrkit.errors import DataError
 from asrkit.io import write_text
 from asrkit.results import Recog
 from asrkit.text import normalize
@@ -37,7 +38,7 @@ class Score:
 def score(recogs: list[Recog]) -> Score:
     """Corpus-level WER/CER of `recogs` (normalised on both sides)."""
     if not recogs:
-        raise ValueError("nothing to score: no recognitions")
+        raise DataError("nothing to score: no recognitions")
     refs = [normalize(r.ref) for r in recogs]
     hyps = [normalize(r.hyp) for r in recogs]
     # jiwer refuses empty references; an utterance with no reference words can only add
@@ -46,7 +47,7 @@ def score(recogs: list[Recog]) -> Score:
     extra_ins = sum(len(hyps[i].split()) for i in range(len(refs)) if not refs[i])
     extra_chars = sum(len(hyps[i]) for i in range(len(refs)) if not refs[i])
     if not keep:
-        raise ValueError("nothing to score: every reference is empty")
+        raise DataError("nothing to score: every reference is empty")
     words = jiwer.process_words([refs[i] for i in keep], [hyps[i] for i in keep])
     chars = jiwer.process_characters([refs[i] for i in keep], [hyps[i] for i in keep])
     ref_words = words.hits + words.substitutions + words.deletions

@@ -51,6 +51,7 @@ from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in,
 from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, encode_text, input_length,
                                  min_frames, samples_at_16k)
 from asrkit.data.manifest import Utterance, read_manifest, total_hours
+from asrkit.errors import DataError, InputNotFound, TrainError
 from asrkit.io import read_jsonl, write_json, write_jsonl, write_text
 from asrkit.model import (CTCTrainer, build_processor_for, count_parameters, load_ctc_model, output_lengths,
                           transformer_frozen, transformer_parameters)
@@ -140,7 +141,7 @@ def make_accelerator(train_cfg):
     if launched > 1 and accelerator.num_processes == 1:
         # `accelerate launch --multi_gpu` on a machine without GPUs starts independent
         # processes that would all write the same output folder.
-        raise RuntimeError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
+        raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
                            f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
     return accelerator
 
@@ -151,7 +152,7 @@ def read_split(manifests_dir: Path, split: str) -> list[Utterance]:
     for name in split.split("+"):
         part = read_manifest(Path(manifests_dir) / f"{name}.jsonl")
         if not part:
-            raise ValueError(f"{Path(manifests_dir) / f'{name}.jsonl'}: the manifest holds no utterances")
+            raise DataError(f"{Path(manifests_dir) / f'{name}.jsonl'}: the manifest holds no utterances")
         utts.extend(part)
     return utts
 
@@ -238,7 +239,7 @@ def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechD
         for reason, n in dropped.items():
             log.warning("left out %d training utterance(s): %s", n, reason)
     if not kept:
-        raise ValueError(f"no trainable utterances in {recipe.data.train_split} ({dropped})")
+        raise DataError(f"no trainable utterances in {recipe.data.train_split} ({dropped})")
     dataset = make_dataset(kept, processor, info.waveform_input, recipe.data.cache_hours,
                            f"loading {recipe.data.train_split}", show and options.progress)
     return dataset, np.array([samples_at_16k(u) for u in kept], dtype=np.int64)
@@ -253,7 +254,7 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
     for name in split.split("+"):
         path = Path(options.manifests_dir) / f"{name}.jsonl"
         if not path.is_file():
-            raise FileNotFoundError(f"no dev manifest {path}: run `asrkit prepare`, or pass --dev-split none "
+            raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or pass --dev-split none "
                                     f"to train without validation")
     utts = read_split(options.manifests_dir, split)
     return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours,
@@ -654,7 +655,7 @@ def check_same_recipe(options: FinetuneOptions) -> None:
     diffs = [f"{s}.{k}: {saved.get(s, {}).get(k)!r} -> {v!r}" for s, section in current.items()
              for k, v in section.items() if saved.get(s, {}).get(k) != v]
     if diffs:
-        raise ValueError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
+        raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
                          f"use the same recipe to resume, or --restart to start over")
 
 

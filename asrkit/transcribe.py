@@ -43,9 +43,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from asrkit.data.audio import AudioError, load_audio
+from asrkit.data.audio import load_audio
 from asrkit.decode import Vocabulary, make_decoder
 from asrkit.decode.greedy import GreedyOptions
+from asrkit.errors import AudioError
 from asrkit.logits import AcousticModel, LogitsOptions
 
 LONG_FILE_SECONDS = 300.0

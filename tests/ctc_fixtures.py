@@ -81,7 +81,8 @@ def write_lexicon(path: Path, words) -> Path:
 
 
 def kenlm_tools_available() -> bool:
-    from asrkit.lm import LMError, kenlm_tool
+    from asrkit.errors import LMError
+    from asrkit.lm import kenlm_tool
 
     try:
         kenlm_tool("lmplz")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asrkit.data.audio import AudioError, audio_info, load_audio
+from asrkit.data.audio import audio_info, load_audio
+from asrkit.errors import AsrkitError, AudioError
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> np.ndarray:
@@ -99,7 +100,7 @@ def test_bad_files_raise_audio_error_naming_the_file(tmp_path, name, message):
     with pytest.raises(AudioError) as e:
         load_audio(tmp_path / name)
     assert str(tmp_path / name) in str(e.value) and message in str(e.value)
-    assert isinstance(e.value, ValueError)  # the CLI prints it as one line
+    assert isinstance(e.value, AsrkitError)  # the CLI prints it as one line
 
 
 @pytest.mark.parametrize("name", ["missing.flac", "garbage.flac", "empty.flac"])

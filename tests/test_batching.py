@@ -8,6 +8,7 @@ from asrkit.data.batching import (MicroBatch, Position, UpdatePlanner, fixed_siz
                                   length_bucketed_batches, padding_fraction, plan_updates, sentences_in,
                                   sorted_batches, update_freq)
 from asrkit.data.collate import Collator, Example, encode_text, input_length, min_frames
+from asrkit.errors import DataError
 from asrkit.vocab import letter_vocab
 
 
@@ -51,7 +52,7 @@ def test_epochs_differ_but_repeat_for_the_same_seed():
 
 
 def test_an_utterance_over_max_tokens_is_an_error():
-    with pytest.raises(ValueError, match="exceeds max_tokens"):
+    with pytest.raises(DataError, match="exceeds max_tokens"):
         length_bucketed_batches([100, 20_000], 16_000, 0, 0)
 
 

@@ -6,6 +6,7 @@ import yaml
 
 from asrkit.config import (Recipe, dump_recipe, load_recipe, recipe_for_split, recipe_from_dict, recipes_dir)
 from asrkit.data.batching import update_freq
+from asrkit.errors import RecipeError
 
 # The fairseq base_*.yaml values (shared/reference/wav2vec2-finetuning.md):
 # split -> (max updates, peak LR, time mask prob, channel mask prob, layerdrop, frozen updates)
@@ -68,16 +69,16 @@ def test_values_override_without_yaml_parsing():
 
 
 def test_unknown_key_lists_the_known_ones():
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(RecipeError) as e:
         recipe_from_dict({"train": {"learning_rate": 1e-4}}, source="x.yaml")
     msg = str(e.value)
     assert "x.yaml" in msg and "train.learning_rate" in msg and "max_updates" in msg and "lr" in msg
 
 
 def test_unknown_section_and_bad_override():
-    with pytest.raises(ValueError, match="unknown section"):
+    with pytest.raises(RecipeError, match="unknown section"):
         recipe_from_dict({"optim": {}})
-    with pytest.raises(ValueError, match="SECTION.KEY=VALUE"):
+    with pytest.raises(RecipeError, match="SECTION.KEY=VALUE"):
         load_recipe(recipe_for_split("10min"), ["lr=3e-5"])
 
 
@@ -92,7 +93,7 @@ def test_unknown_section_and_bad_override():
     ({"data": {"max_tokens": 100}}, "at least 1 s"),
 ])
 def test_bad_values_are_refused(raw, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(RecipeError, match=message):
         recipe_from_dict(raw)
 
 

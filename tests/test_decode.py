@@ -12,7 +12,7 @@ from asrkit.decode import Vocabulary, check_log_probs, parallel_decode, run
 from asrkit.decode import flashlight as fl
 from asrkit.decode import greedy
 from asrkit.decode import pyctcdecode as pcd
-from asrkit.lm import LMError
+from asrkit.errors import DecodeError, LMError, SettingError
 from ctc_fixtures import BLANK, FLOOR, V, VOCAB, ambiguous, normalise, peaky, write_arpa, write_lexicon
 
 
@@ -56,14 +56,14 @@ def test_collapse_ids():
 
 
 def test_vocabulary_mismatch_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"V=31 columns but the vocabulary has 30 tokens"):
+    with pytest.raises(DecodeError, match=r"V=31 columns but the vocabulary has 30 tokens"):
         greedy.decode([np.zeros((4, 31), np.float32)])
     with pytest.raises(ValueError, match="must be a batch"):
         check_log_probs(np.zeros((4, V)), VOCAB)
 
 
 def test_vocabulary_needs_blank_and_delimiter():
-    with pytest.raises(ValueError, match="no blank token"):
+    with pytest.raises(DecodeError, match="no blank token"):
         Vocabulary(("A", "B", "|"))
 
 
@@ -180,9 +180,9 @@ def test_lexicon_with_no_spellable_word(tmp_path, cat_lm):
 
 
 def test_options_are_checked_up_front():
-    with pytest.raises(ValueError, match="needs a lexicon"):
+    with pytest.raises(SettingError, match="needs a lexicon"):
         fl.FlashlightOptions(lm=None, lexicon=None).check()
-    with pytest.raises(ValueError, match="--beam"):
+    with pytest.raises(SettingError, match="--beam"):
         pcd.PyctcdecodeOptions(beam=0).check()
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from asrkit import lm
-from asrkit.download import DownloadError, Remote, download
+from asrkit.download import Remote, download
+from asrkit.errors import DownloadError
 from ctc_fixtures import needs_kenlm, write_arpa
 
 SENTENCES = [

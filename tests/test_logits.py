@@ -10,6 +10,7 @@ import soundfile as sf
 
 from asrkit import logits
 from asrkit.data.manifest import Utterance, write_manifest
+from asrkit.errors import DataError, ModelError, SettingError
 from ctc_fixtures import spy_on_forward_passes, tiny_model
 
 RATE = 16_000
@@ -123,14 +124,14 @@ def test_unreadable_audio_is_skipped_and_counted(tmp_path, model_dir, caplog):
 
 def test_empty_split_is_a_clear_error(tmp_path, model_dir):
     manifest = make_manifest(tmp_path, seconds=())
-    with pytest.raises(ValueError, match="dev.jsonl: the split is empty"):
+    with pytest.raises(DataError, match="dev.jsonl: the split is empty"):
         logits.compute(model_dir, manifest, "empty")
 
 
 def test_head_not_matching_the_tokenizer_is_a_clear_error(tmp_path):
     bad = tiny_model(tmp_path / "bad", vocab_size=32)
     manifest = make_manifest(tmp_path)
-    with pytest.raises(ValueError, match="outputs 32 classes but its tokenizer has 30 tokens"):
+    with pytest.raises(ModelError, match="outputs 32 classes but its tokenizer has 30 tokens"):
         logits.compute(bad, manifest, "dev")
 
 
@@ -142,7 +143,7 @@ def test_missing_model_and_manifest(tmp_path, model_dir):
 
 
 def test_options_are_checked():
-    with pytest.raises(ValueError, match="must exceed twice"):
+    with pytest.raises(SettingError, match="must exceed twice"):
         logits.LogitsOptions(chunk_seconds=10, stride_seconds=5).check()
 
 

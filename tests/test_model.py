@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asrkit.config import ModelConfig
+from asrkit.errors import ModelError
 from asrkit.model import (CTCTrainer, TINY_CONFIGS, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, uses_attention_mask)
 from asrkit.vocab import build_tokenizer, letter_vocab
@@ -202,7 +203,7 @@ def test_output_lengths_are_20ms_frames(tokenizer):
 
 
 def test_unreachable_checkpoint_is_a_clear_error(tokenizer, tmp_path):
-    with pytest.raises(ValueError, match="cannot load checkpoint"):
+    with pytest.raises(ModelError, match="cannot load checkpoint"):
         load_ctc_model(cfg(tmp_path / "nowhere"), tokenizer)
 
 

@@ -13,6 +13,7 @@ from asrkit.cli import main
 from asrkit.data import librispeech as ls
 from asrkit.data import prepare as prep
 from asrkit.data.manifest import read_manifest
+from asrkit.errors import SettingError
 from fake_librispeech import make_librilight, make_librispeech, tone, write_chapter
 
 
@@ -92,7 +93,7 @@ def test_only_requested_splits_and_100h_alias(tmp_path):
 
 def test_unknown_or_absent_split_is_a_clear_error(tmp_path):
     make_librispeech(tmp_path / "corpus", splits=("dev-clean",))
-    with pytest.raises(ValueError, match="unknown split 'dev'"):
+    with pytest.raises(SettingError, match="unknown split 'dev'"):
         prep.prepare(options(tmp_path, splits=("dev",)))
     with pytest.raises(FileNotFoundError, match="split 10min is not in .*found: dev-clean"):
         prep.prepare(options(tmp_path, splits=("10min",)))

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from asrkit.errors import DataError
 from asrkit.results import Recog
 from asrkit.score import (
     EPS, align, confusions, error_stats_text, format_alignment, format_pairs, score,
@@ -39,9 +40,9 @@ def test_score_empty_hyp_is_all_deletions_and_all_insertions_needs_some_referenc
     assert (s.deletions, s.wer) == (3, 1.0)
     s = score([Recog("x", "s", 1.0, "A", "A B C D")])
     assert (s.insertions, s.hits, s.wer) == (3, 1, 3.0)
-    with pytest.raises(ValueError, match="every reference is empty"):
+    with pytest.raises(DataError, match="every reference is empty"):
         score([Recog("c", "s", 1.0, "", "X Y")])
-    with pytest.raises(ValueError, match="no recognitions"):
+    with pytest.raises(DataError, match="no recognitions"):
         score([])
 
 

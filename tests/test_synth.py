@@ -19,6 +19,7 @@ import soundfile as sf
 from asrkit.cli import main
 from asrkit.data import synth, texts, tts
 from asrkit.data.synth import SynthOptions, plan, synthesize
+from asrkit.errors import DataError, SettingError
 from asrkit.text import normalize
 from conftest import tiny_synth_options
 
@@ -55,7 +56,7 @@ def test_parse_bible_output_keeps_book_names_with_numbers_and_spaces():
 
 
 def test_parse_bible_output_without_verses_is_an_error():
-    with pytest.raises(ValueError, match="no verses"):
+    with pytest.raises(DataError, match="no verses"):
         texts.parse_bible_output("Genesis 1\n\n")
 
 
@@ -156,7 +157,7 @@ def test_pretrain_grid_has_its_own_ids_and_voices():
     assert not {_voice_key(s) for s in pretrain} & {_voice_key(s) for s in finetune}
     assert not {(s.voice, s.rate, s.pitch) for s in pretrain} & \
         {(s.voice, s.rate, s.pitch) for s in finetune}
-    with pytest.raises(ValueError, match="unknown purpose 'demo'"):
+    with pytest.raises(SettingError, match="unknown purpose 'demo'"):
         synth.speaker_grid("demo")
 
 
@@ -294,7 +295,7 @@ def test_plan_sizes_follow_the_options(tmp_path):
 
 def test_plan_without_enough_speakers_says_so(tmp_path):
     o = SynthOptions(root=tmp_path, engines=("festival",), dev_minutes=30, speaker_minutes=0.5)
-    with pytest.raises(ValueError, match="dev-clean needs 60 speakers but only 45 clean"):
+    with pytest.raises(DataError, match="dev-clean needs 60 speakers but only 45 clean"):
         plan(o)
 
 
@@ -310,7 +311,7 @@ def test_plan_without_enough_speakers_says_so(tmp_path):
     (dict(train_other_500_minutes=-2), "--train-other-500-minutes must be"),
 ])
 def test_bad_options_are_refused_with_the_flag_named(tmp_path, changes, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SettingError, match=message):
         synth.verify_options(SynthOptions(root=tmp_path, **changes))
 
 
@@ -460,9 +461,9 @@ def test_rerun_changes_nothing(synth_corpus):
 
 def test_other_settings_on_the_same_root_are_refused(synth_corpus):
     root, _ = synth_corpus
-    with pytest.raises(ValueError, match=r"other settings \(seed: 7 there, 8 now\)"):
+    with pytest.raises(DataError, match=r"other settings \(seed: 7 there, 8 now\)"):
         synthesize(tiny_synth_options(root, seed=8), progress=False)
-    with pytest.raises(ValueError, match=r"purpose: 'finetune' there, 'pretrain' now"):
+    with pytest.raises(DataError, match=r"purpose: 'finetune' there, 'pretrain' now"):
         synthesize(tiny_synth_options(root, purpose="pretrain"), progress=False)
 
 
@@ -474,7 +475,7 @@ def test_a_corpus_of_an_older_format_is_refused(tmp_path):
     del settings["purpose"], settings["train_other_500_minutes"]
     (tmp_path / synth.REPORT).write_text(json.dumps(
         {"format": "asrkit-synth 1", "complete": True, "seed": 7, "settings": settings}))
-    with pytest.raises(ValueError, match="older asrkit synth .'asrkit-synth 1', now "
+    with pytest.raises(DataError, match="older asrkit synth .'asrkit-synth 1', now "
                                          "'asrkit-synth 3'. whose audio or sentences differ"):
         synthesize(old, progress=False)
 
@@ -539,7 +540,7 @@ def test_training_sentences_start_a_new_pass_and_eval_ones_run_out():
     assert sorted(taken[:3]) == sorted(taken[3:6]) == sorted(s.text for s in pool)
     dev = synth._Shuffled(pool, "0:sentences:dev", "dev")
     [dev.take("LibriSpeech/dev-clean") for _ in range(3)]
-    with pytest.raises(ValueError, match="LibriSpeech/dev-clean: the dev side has only 3"):
+    with pytest.raises(DataError, match="LibriSpeech/dev-clean: the dev side has only 3"):
         dev.take("LibriSpeech/dev-clean")
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from asrkit.config import recipe_from_dict
+from asrkit.errors import TrainError
 from asrkit.train import FinetuneOptions, ctc_loss_sum, finetune, setup, train_update, update_stream
 from asrkit.data.batching import Position
 from speech_fixtures import SENTENCES, make_manifests, make_utterances
@@ -194,7 +195,7 @@ def test_rerun_after_the_end_does_nothing_and_another_recipe_is_refused(manifest
     mtime = (tmp_path / "model.safetensors").stat().st_mtime_ns
     assert finetune(options(r, tmp_path, manifests)) == first
     assert (tmp_path / "model.safetensors").stat().st_mtime_ns == mtime
-    with pytest.raises(ValueError, match=r"train.lr: 0.001 -> 0.002"):
+    with pytest.raises(TrainError, match=r"train.lr: 0.001 -> 0.002"):
         finetune(options(recipe(train={"max_updates": 1, "lr": 2e-3}), tmp_path, manifests))
     assert finetune(options(recipe(train={"max_updates": 1, "lr": 2e-3}), tmp_path, manifests,
                             restart=True))["status"] == "done"

@@ -11,6 +11,7 @@ from asrkit.decode import flashlight as fl
 from asrkit.decode import pyctcdecode as pcd
 from asrkit.decode.run import references
 from asrkit.decode.tune import TuneOptions, read_tuning, save_tuning, tune, tuned_params
+from asrkit.errors import DataError, DecodeError, SettingError
 from ctc_fixtures import ambiguous, peaky, write_arpa, write_cache, write_lexicon
 
 # Each dev utterance says "THE CAT" or "THE DOG"; in half of them the acoustics lean
@@ -123,15 +124,15 @@ def test_saving_replaces_the_same_lm_and_decoder(tmp_path):
 def test_tuning_errors(setup, tmp_path):
     _, arpa, lexicon, cache = setup
     base = fl.FlashlightOptions(lm=str(arpa), lexicon=str(lexicon))
-    with pytest.raises(ValueError, match="no LM weights to tune"):
+    with pytest.raises(DecodeError, match="no LM weights to tune"):
         tune("greedy", base, cache.log_probs(), references(cache), progress=False)
-    with pytest.raises(ValueError, match="empty split"):
+    with pytest.raises(DataError, match="empty split"):
         tune("flashlight", base, [], [], progress=False)
-    with pytest.raises(ValueError, match="--method"):
+    with pytest.raises(SettingError, match="--method"):
         TuneOptions(method="bayes").check()
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "lm-tuning.json").write_text(json.dumps([1, 2]))
-    with pytest.raises(ValueError, match="not an asrkit LM tuning file"):
+    with pytest.raises(DecodeError, match="not an asrkit LM tuning file"):
         read_tuning(tmp_path / "bad")
 
 

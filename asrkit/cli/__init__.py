@@ -13,6 +13,9 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+
+from asrkit.errors import AsrkitError
 
 # (name, module) in the order of the pipeline; modules are imported lazily so that
 # `asrkit --help` stays fast and a stage's heavy imports cost only that stage.
@@ -21,6 +24,7 @@ COMMANDS = [
     ("prepare", "asrkit.cli.prepare"),
     ("download", "asrkit.cli.download"),
     ("vocab", "asrkit.cli.vocab"),
+    ("pretrain", "asrkit.cli.pretrain"),
     ("finetune", "asrkit.cli.finetune"),
     ("lm", "asrkit.cli.lm"),
     ("logits", "asrkit.cli.logits"),
@@ -32,12 +36,14 @@ COMMANDS = [
 ]
 
 
+# What the user can fix. A missing or misplaced path the user named (an open() of an
+# argument) counts too: its message names the path. A ValueError does not: one from numpy
+# or torch is a bug, and asrkit's own checks raise AsrkitError.
+USER_ERRORS = (AsrkitError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Keeps the layout of a subcommand's docstring (examples, tables) and shows defaults."""
-
-
-class UserError(Exception):
-    """A problem with the user's input or set-up: printed as one line, no traceback."""
 
 
 def _available():
@@ -77,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, NotADirectoryError, ValueError) as e:
-        # Input and set-up problems: one clear line. Bugs still give a traceback.
+    except USER_ERRORS as e:
+        # A problem the user can fix: one clear line (and the traceback with -v). Anything
+        # else is a bug and propagates with its traceback.
+        if args.verbose:
+            traceback.print_exc()
         print(f"asrkit {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

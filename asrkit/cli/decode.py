@@ -72,29 +72,29 @@ FLAG = {"beam": "--beam", "beam_threshold": "--beam-threshold", "beam_size_token
 
 def decoder_setup(args, model_dir, use_tuned: bool = True):
     """(decoder name, LanguageModel or None, options, where the weights came from)."""
-    from asrkit.cli import UserError
     from asrkit.decode.run import make_options
+    from asrkit.errors import AsrkitError, SettingError
     from asrkit.decode.tune import tuned_params
     from asrkit.lm import resolve
 
     lm = resolve(args.lm, args.lm_dir)
     decoder = args.decoder or ("flashlight" if lm is not None else "greedy")
     if decoder == "greedy" and lm is not None:
-        raise UserError("--decoder greedy takes no LM: use --lm none")
+        raise SettingError("--decoder greedy takes no LM: use --lm none")
     if decoder == "flashlight" and lm is None:
-        raise UserError("--decoder flashlight needs --lm (its words and lexicon)")
+        raise SettingError("--decoder flashlight needs --lm (its words and lexicon)")
     given = {k: getattr(args, k) for k in FLAG if getattr(args, k, None) is not None}
     if decoder == "greedy" and given:
-        raise UserError(f"{', '.join(FLAG[k] for k in given)} need a beam-search decoder (--lm NAME)")
+        raise SettingError(f"{', '.join(FLAG[k] for k in given)} need a beam-search decoder (--lm NAME)")
     tuned = tuned_params(model_dir, lm.name, decoder) if (lm is not None and use_tuned) else None
     source = "tuned (lm-tuning.json)" if tuned else "defaults"
     try:
         options = make_options(decoder, lm, {**(tuned or {}), **given})
-    except ValueError as e:
+    except AsrkitError as e:
         message = str(e)
         for k, flag in FLAG.items():  # name the command-line flag, not the dataclass field
             message = message.replace(f"setting {k}", f"option {flag}")
-        raise UserError(message) from None
+        raise type(e)(message) from None
     return decoder, lm, options, source
 
 

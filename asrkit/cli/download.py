@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit.cli import UserError
+    from asrkit.errors import SettingError
     from asrkit.data.download import PARTS, DownloadOptions, check_parts, download
 
     if args.list:
@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if args.librilight:
         parts += ("librispeech_finetuning",)
     if not parts:
-        raise UserError("nothing to download: give --parts and/or --librilight")
+        raise SettingError("nothing to download: give --parts and/or --librilight")
     check_parts(parts)
     sha256 = {}
     for item in args.sha256:
         name, sep, value = item.partition("=")
         if not sep or len(value) != 64:
-            raise UserError(f"--sha256 {item!r}: expected PART=<64 hex digits>")
+            raise SettingError(f"--sha256 {item!r}: expected PART=<64 hex digits>")
         sha256[name] = value
     options = DownloadOptions(parts=parts, to=args.to, base_url=args.base_url,
                               librilight_url=args.librilight_url, sha256=sha256,

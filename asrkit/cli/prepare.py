@@ -36,12 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit.cli import UserError
+    from asrkit.errors import SettingError
     from asrkit.data.prepare import PrepareOptions, prepare, summary_table
 
     splits = tuple(s.strip() for arg in args.split for s in arg.split(",") if s.strip())
     if args.workers < 1:
-        raise UserError("--workers must be at least 1")
+        raise SettingError("--workers must be at least 1")
     options = PrepareOptions(data_root=args.data_root, out_dir=args.out, splits=splits,
                              force=args.force, verify=args.verify, fairseq=args.fairseq,
                              workers=args.workers)

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit.cli import UserError
+    from asrkit.errors import ReportError
     from asrkit.report import ReportOptions, find_models, report
 
     models = args.models
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         root = workspace.models_dir()
         models = find_models(root) if root.is_dir() else []
         if not models:
-            raise UserError(f"no model folders with decode results under {root}: "
+            raise ReportError(f"no model folders with decode results under {root}: "
                             "pass --models DIR or run `asrkit decode` first")
     options = ReportOptions(out_dir=args.out or workspace.reports_dir(),
                             model_cards=not args.no_model_card, overwrite_readme=args.model_card)

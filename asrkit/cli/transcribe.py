@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from asrkit import logits
-    from asrkit.cli import UserError
+    from asrkit.errors import SettingError
     from asrkit.cli.decode import decoder_setup
     from asrkit.io import write_jsonl
     from asrkit.transcribe import TranscribeOptions, transcribe
 
     if args.out is not None and args.out.is_dir():
-        raise UserError(f"--out {args.out}: is a folder; give a file name such as transcripts.jsonl")
+        raise SettingError(f"--out {args.out}: is a folder; give a file name such as transcripts.jsonl")
     model_dir = logits.resolve_model(args.model)
     decoder, lm, decoder_options, source = decoder_setup(args, model_dir, use_tuned=not args.no_tuned)
     if lm is not None:

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import logits, workspace
-    from asrkit.cli import UserError
+    from asrkit.errors import DataError, SettingError
     from asrkit.decode import Vocabulary
     from asrkit.decode.run import references
     from asrkit.decode.tune import TuneOptions, save_tuning, tune
@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     model_dir = logits.resolve_model(args.model)
     decoder, lm, options, _ = decoder_setup(args, model_dir, use_tuned=False)
     if lm is None:
-        raise UserError("tune-lm needs --lm: there is no LM weight to tune without one")
+        raise SettingError("tune-lm needs --lm: there is no LM weight to tune without one")
     cache = logits.ensure(model_dir, args.split, args.manifests or workspace.manifests_dir(), logits_options(args))
     if len(cache) == 0:
-        raise UserError(f"{cache.folder}: the split {args.split!r} has no utterances to tune on")
+        raise DataError(f"{cache.folder}: the split {args.split!r} has no utterances to tune on")
     topts = TuneOptions(method=args.method, trials=args.trials, weight_range=tuple(args.weight_range),
                         score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)
     result = tune(decoder, options, cache.log_probs(), references(cache), topts,

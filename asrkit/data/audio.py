@@ -12,12 +12,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from asrkit.errors import AudioError
+
 SAMPLE_RATE = 16_000
 """The rate every wav2vec 2.0 style model expects."""
-
-
-class AudioError(ValueError):
-    """An audio file that cannot be read; the message names the file and the reason."""
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -24,13 +24,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from asrkit.errors import DataError
+
 
 def length_bucketed_batches(lengths: Sequence[int], max_tokens: int, seed: int, epoch: int) -> list[list[int]]:
     """fairseq-style batches: sorted by length (longest first, random ties), packed while
     len(batch) * longest <= max_tokens, then shuffled. Every index must fit max_tokens."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if len(lengths) and lengths.max() > max_tokens:
-        raise ValueError(f"an utterance of {lengths.max()} samples exceeds max_tokens={max_tokens}")
+        raise DataError(f"an utterance of {lengths.max()} samples exceeds max_tokens={max_tokens}")
     rng = np.random.default_rng([seed, epoch])
     order = np.lexsort((rng.permutation(len(lengths)), lengths))[::-1]
     batches = _pack(order, lengths, max_tokens)
@@ -127,7 +129,7 @@ class UpdatePlanner:
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, world_size: int, freq: int, seed: int):
         if len(lengths) == 0:
-            raise ValueError("no training utterances to batch")
+            raise DataError("no training utterances to batch")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.max_tokens, self.world_size, self.freq, self.seed = max_tokens, world_size, freq, seed
         self._cache: tuple[int, list[Update]] | None = None

@@ -21,8 +21,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from asrkit.download import DownloadError, MismatchError, Remote
+from asrkit.download import MismatchError, Remote
 from asrkit.download import download as fetch
+from asrkit.errors import DownloadError, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class PartResult:
 def check_parts(names: tuple[str, ...]) -> None:
     unknown = [n for n in names if n not in PARTS]
     if unknown:
-        raise ValueError(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
+        raise SettingError(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
 
 
 def url_of(part: Part, options: DownloadOptions) -> str:

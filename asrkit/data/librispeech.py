@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asrkit.errors import InputNotFound
+
 LIBRISPEECH_SPLITS = ("train-clean-100", "train-clean-360", "train-other-500",
                       "dev-clean", "dev-other", "test-clean", "test-other")
 LIBRILIGHT_SPLITS = ("10min", "1h", "10h")
@@ -143,7 +145,7 @@ def find_corpus(data_root: str | os.PathLike) -> Corpus:
     """
     root = Path(data_root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"corpus folder {root} does not exist "
+        raise InputNotFound(f"corpus folder {root} does not exist "
                                 f"(make one with `asrkit synth` or `asrkit download`)")
     ls = _child(root, LIBRISPEECH_DIR)
     ft = _child(root, LIBRILIGHT_DIR)
@@ -169,7 +171,7 @@ def find_corpus(data_root: str | os.PathLike) -> Corpus:
         splits.update(ll)
         notes += ll_notes
     if not splits:
-        raise FileNotFoundError(
+        raise InputNotFound(
             f"no LibriSpeech or Libri-light corpus in {root}: looked for "
             f"{root / LIBRISPEECH_DIR}/<split>/ (splits {', '.join(LIBRISPEECH_SPLITS)}) and "
             f"{root / LIBRILIGHT_DIR}/{{1h/0..5,9h}}/{{clean,other}}/ "

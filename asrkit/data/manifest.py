@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from asrkit.errors import DataError, InputNotFound
 from asrkit.io import read_jsonl, write_jsonl
 
 
@@ -47,12 +48,12 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     """Read a manifest; a missing field is an error naming the file and the line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no manifest at {path}: run `asrkit prepare` first")
+        raise InputNotFound(f"no manifest at {path}: run `asrkit prepare` first")
     out = []
     for n, row in enumerate(read_jsonl(path), 1):
         missing = [f for f in _FIELDS if f not in row]
         if missing:
-            raise ValueError(f"{path}: utterance {n} lacks field(s) {', '.join(missing)}")
+            raise DataError(f"{path}: utterance {n} lacks field(s) {', '.join(missing)}")
         out.append(Utterance(**{f: row[f] for f in _FIELDS}))
     return out
 

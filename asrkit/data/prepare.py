@@ -27,6 +27,7 @@ import soundfile as sf
 from asrkit.data.librispeech import (ALL_SPLITS, Corpus, Entry, Problem, find_corpus,
                                      scan_split)
 from asrkit.data.manifest import Utterance, read_manifest, write_manifest
+from asrkit.errors import InputNotFound, SettingError
 from asrkit.io import write_json, write_text
 from asrkit.text import out_of_vocabulary
 
@@ -284,9 +285,9 @@ def resolve_splits(corpus: Corpus, wanted: tuple[str, ...]) -> list[str]:
         return list(corpus.splits)
     for name in wanted:
         if name not in ALL_SPLITS:
-            raise ValueError(f"unknown split {name!r}: choose from {', '.join(ALL_SPLITS)}")
+            raise SettingError(f"unknown split {name!r}: choose from {', '.join(ALL_SPLITS)}")
         if name not in corpus.splits:
-            raise FileNotFoundError(
+            raise InputNotFound(
                 f"split {name} is not in {corpus.root} (found: {', '.join(corpus.splits)}); "
                 + ("it needs librispeech_finetuning/1h (and 9h for 10h)" if name in ("10min", "1h", "10h")
                    else f"it needs LibriSpeech/{'train-clean-100' if name == '100h' else name}"))

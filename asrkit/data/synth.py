@@ -51,6 +51,7 @@ from tqdm import tqdm
 from asrkit.data import texts, tts
 from asrkit.data.texts import Sentence
 from asrkit.data.tts import Speaker
+from asrkit.errors import DataError, SettingError
 from asrkit.io import write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -113,29 +114,29 @@ class SynthOptions:
 def verify_options(o: SynthOptions) -> None:
     """Raise ValueError saying which option is wrong and what it may be."""
     if o.purpose not in PURPOSES:
-        raise ValueError(f"--purpose must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
+        raise SettingError(f"--purpose must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
     for name in ("fold_minutes", "nine_hours_minutes", "train_clean_100_minutes",
                  "train_other_500_minutes", "dev_minutes", "test_minutes"):
         value = getattr(o, name)
         if not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"--{_flag(name)} must be a number of minutes >= 0, not {value}")
+            raise SettingError(f"--{_flag(name)} must be a number of minutes >= 0, not {value}")
     if not 0 <= o.folds <= FOLDS:
-        raise ValueError(f"--folds must be 0 to {FOLDS} (Libri-light's 1h set has six folds), "
+        raise SettingError(f"--folds must be 0 to {FOLDS} (Libri-light's 1h set has six folds), "
                          f"not {o.folds}")
     if not o.speaker_minutes > 0:
-        raise ValueError(f"--speaker-minutes must be > 0, not {o.speaker_minutes}")
+        raise SettingError(f"--speaker-minutes must be > 0, not {o.speaker_minutes}")
     if o.chapter_utterances < 1:
-        raise ValueError(f"--chapter-utterances must be >= 1, not {o.chapter_utterances}")
+        raise SettingError(f"--chapter-utterances must be >= 1, not {o.chapter_utterances}")
     if not -20 <= o.snr_db <= 100:
-        raise ValueError(f"--snr-db must be between -20 and 100 dB, not {o.snr_db}")
+        raise SettingError(f"--snr-db must be between -20 and 100 dB, not {o.snr_db}")
     unknown = [e for e in o.engines if e not in tts.ENGINES]
     if unknown or not o.engines:
-        raise ValueError(f"--engines: unknown or none given ({', '.join(unknown) or 'empty'}); "
+        raise SettingError(f"--engines: unknown or none given ({', '.join(unknown) or 'empty'}); "
                          f"choose from {', '.join(tts.ENGINES)}")
     if not 1 <= o.min_words <= o.max_words:
-        raise ValueError(f"need 1 <= --min-words <= --max-words, not {o.min_words}, {o.max_words}")
+        raise SettingError(f"need 1 <= --min-words <= --max-words, not {o.min_words}, {o.max_words}")
     if o.jobs < 0:
-        raise ValueError(f"--jobs must be >= 0 (0 = one per CPU core), not {o.jobs}")
+        raise SettingError(f"--jobs must be >= 0 (0 = one per CPU core), not {o.jobs}")
 
 
 def _flag(name: str) -> str:
@@ -152,7 +153,7 @@ def speaker_grid(purpose: str = "finetune") -> list[Speaker]:
         return _grid(PRETRAIN_RATES, PRETRAIN_PITCHES, PRETRAIN_CLEAN_ID_BASE,
                      PRETRAIN_OTHER_ID_BASE)
     if purpose != "finetune":
-        raise ValueError(f"unknown purpose {purpose!r} ({', '.join(PURPOSES)})")
+        raise SettingError(f"unknown purpose {purpose!r} ({', '.join(PURPOSES)})")
     return _grid(RATES, PITCHES, CLEAN_ID_BASE, OTHER_ID_BASE)
 
 
@@ -314,7 +315,7 @@ class _Shuffled:
     def take(self, folder: str) -> Sentence:
         if self.next >= len(self.items):
             if not self.repeat or not self.items:
-                raise ValueError(f"{folder}: the {self.side} side has only {len(self.pool)} "
+                raise DataError(f"{folder}: the {self.side} side has only {len(self.pool)} "
                                  f"sentences of the allowed length and they are all used; "
                                  f"ask for fewer minutes")
             self.passes += 1
@@ -346,7 +347,7 @@ def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[S
         for part in (p for p in mine if p.side != "train"):
             n = _speaker_count(part, o)
             if n >= len(pool):
-                raise ValueError(f"{part.folder} needs {n} speakers but only {len(pool)} "
+                raise DataError(f"{part.folder} needs {n} speakers but only {len(pool)} "
                                  f"{subset} speakers are left with engines "
                                  f"{', '.join(o.engines)}: raise --speaker-minutes or add engines")
             out[part.folder], pool = pool[:n], pool[n:]
@@ -407,9 +408,9 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
         old = json.loads(path.read_text(encoding="utf-8"))
         old_settings = old["settings"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a synth report ({e}); remove it or choose another --root")
+        raise DataError(f"{path}: not a synth report ({e}); remove it or choose another --root")
     if old.get("format") != FORMAT:
-        raise ValueError(f"{root} holds a corpus made by an older asrkit synth "
+        raise DataError(f"{root} holds a corpus made by an older asrkit synth "
                          f"({old.get('format')!r}, now {FORMAT!r}) whose audio or sentences "
                          f"differ from this version's; choose another --root, or delete "
                          f"{root} to remake it")
@@ -417,7 +418,7 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
     diff = [f"{k}: {old_settings.get(k)!r} there, {v!r} now" for k, v in new.items()
             if old_settings.get(k) != v]
     if diff:
-        raise ValueError(f"{root} holds a corpus made with other settings ({'; '.join(diff)}); "
+        raise DataError(f"{root} holds a corpus made with other settings ({'; '.join(diff)}); "
                          f"choose another --root, or delete {root} to remake it")
 
 

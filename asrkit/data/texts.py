@@ -46,6 +46,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from asrkit.errors import DataError, InputNotFound
 from asrkit.text import normalize
 
 SOURCE = "King James Version (1611), Debian package bible-kjv"
@@ -88,7 +89,7 @@ def kjv_verses() -> tuple[tuple[str, str, str], ...]:
     """
     exe = shutil.which("bible")
     if exe is None:
-        raise FileNotFoundError(
+        raise InputNotFound(
             "the `bible` command is missing: install Debian's bible-kjv package "
             "(scripts/setup.sh does)")
     out = subprocess.run([exe, "-l100000", _ALL_VERSES], capture_output=True, text=True,
@@ -108,7 +109,7 @@ def parse_bible_output(out: str) -> list[tuple[str, str, str]]:
         elif not line[0].isspace():  # a heading: "1 Samuel 3", "Song of Solomon 2"
             book, _, chapter = line.strip().rpartition(" ")
     if not verses:
-        raise ValueError("the `bible` command printed no verses (is bible-kjv's data intact?)")
+        raise DataError("the `bible` command printed no verses (is bible-kjv's data intact?)")
     return verses
 
 

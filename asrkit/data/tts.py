@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from asrkit.errors import InputNotFound, SettingError, SynthError
 from asrkit.io import atomic_path
 
 SAMPLE_RATE = 16_000
@@ -39,10 +40,6 @@ PEAK_DB = -3.0
 # below speech and dominate per-utterance feature normalisation: a BiLSTM trained from
 # scratch on such audio stayed in the CTC blank phase, and left it with the floor (BENCHMARKS.md).
 NOISE_FLOOR_DB = -70.0
-
-
-class SynthError(RuntimeError):
-    """A TTS engine or sox failed; the message names the command, voice and text."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ def check_engines(voices: Sequence[Voice]) -> None:
     if not problems:
         problems += _missing_voices(voices)
     if problems:
-        raise FileNotFoundError(
+        raise InputNotFound(
             "cannot synthesise: " + "; ".join(problems)
             + " (run scripts/setup.sh, or leave the engine out with --engines)")
 
@@ -240,7 +237,7 @@ def add_noise(wave: np.ndarray, colour: str, snr_db: float, rng: np.random.Gener
         f[0] = 1.0
         noise = np.fft.irfft(spectrum / np.sqrt(f), n=len(wave))
     elif colour != "white":
-        raise ValueError(f"unknown noise colour {colour!r} (white, pink)")
+        raise SettingError(f"unknown noise colour {colour!r} (white, pink)")
     active = wave[np.abs(wave) > np.abs(wave).max() * 0.01]
     speech_power = float(np.mean(active.astype(np.float64) ** 2)) if active.size else 0.0
     noise_power = float(np.mean(noise**2)) or 1.0

@@ -24,6 +24,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from asrkit.errors import DecodeError, SettingError
 from asrkit.vocab import BLANK, UNK, WORD_DELIMITER, letter_vocab
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ class Vocabulary:
     def __post_init__(self):
         for role, t in (("blank", self.blank), ("word delimiter", self.delimiter)):
             if t not in self.tokens:
-                raise ValueError(f"the vocabulary has no {role} token {t!r}: tokens are {list(self.tokens)[:8]}...")
+                raise DecodeError(f"the vocabulary has no {role} token {t!r}: tokens are {list(self.tokens)[:8]}...")
         if len(set(self.tokens)) != len(self.tokens):
-            raise ValueError("the vocabulary lists a token twice")
+            raise DecodeError("the vocabulary lists a token twice")
 
     @classmethod
     def letters(cls) -> "Vocabulary":
@@ -88,7 +89,7 @@ def check_log_probs(log_probs, vocab: Vocabulary) -> list[np.ndarray]:
         if x.ndim != 2:
             raise ValueError(f"utterance {b}: log-probs must be (T, V), got shape {x.shape}")
         if x.shape[1] != len(vocab.tokens):
-            raise ValueError(f"utterance {b}: log-probs have V={x.shape[1]} columns but the vocabulary "
+            raise DecodeError(f"utterance {b}: log-probs have V={x.shape[1]} columns but the vocabulary "
                              f"has {len(vocab.tokens)} tokens; the logits do not come from a model "
                              "with this tokenizer")
         out.append(x)
@@ -158,7 +159,7 @@ def make_decoder(name: str, options, vocab: Vocabulary) -> Decoder:
     elif name == "pyctcdecode":
         from asrkit.decode import pyctcdecode as module
     else:
-        raise ValueError(f"unknown decoder {name!r}: choose from {', '.join(DECODERS)}")
+        raise SettingError(f"unknown decoder {name!r}: choose from {', '.join(DECODERS)}")
     return module.Decoder(options, vocab)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
 from asrkit.decode.greedy import collapse
+from asrkit.errors import SettingError
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,9 @@ class FlashlightOptions:
 
     def check(self) -> None:
         if not self.lexicon:
-            raise ValueError("the flashlight lexicon decoder needs a lexicon (lexicon.txt beside the LM)")
+            raise SettingError("the flashlight lexicon decoder needs a lexicon (lexicon.txt beside the LM)")
         if self.beam < 1 or self.beam_threshold <= 0:
-            raise ValueError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
+            raise SettingError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LexiconFreeOptions:
 
     def check(self) -> None:
         if self.beam < 1 or self.beam_threshold <= 0:
-            raise ValueError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
+            raise SettingError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
 
 
 def _lib():
@@ -76,7 +77,7 @@ def _load_lm(path: str | None, dictionary):
     try:
         return KenLM(str(path), dictionary)
     except Exception as e:  # KenLM's own message names the problem
-        from asrkit.lm import LMError
+        from asrkit.errors import LMError
 
         raise LMError(f"{path}: KenLM cannot load this language model ({e})") from None
 
@@ -104,7 +105,8 @@ class Decoder:
 
     @staticmethod
     def _build_shared(options: FlashlightOptions, vocab: Vocabulary):
-        from asrkit.lm import LMError, read_lexicon
+        from asrkit.errors import LMError
+        from asrkit.lm import read_lexicon
 
         fl, fd = _lib()
         lexicon = read_lexicon(options.lexicon)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
+from asrkit.errors import SettingError
 
 UNK_LABEL = "\u2047"  # what pyctcdecode prints for <unk>; dropped from transcripts
 
@@ -35,7 +36,7 @@ class PyctcdecodeOptions:
 
     def check(self) -> None:
         if self.beam < 1:
-            raise ValueError(f"--beam {self.beam}: must be >= 1")
+            raise SettingError(f"--beam {self.beam}: must be >= 1")
 
 
 def labels(vocab: Vocabulary) -> list[str]:
@@ -58,7 +59,8 @@ class Decoder:
     def _build(options: PyctcdecodeOptions, vocab: Vocabulary):
         from pyctcdecode import build_ctcdecoder
 
-        from asrkit.lm import LMError, check_lm_file, read_words
+        from asrkit.errors import LMError
+        from asrkit.lm import check_lm_file, read_words
 
         unigrams = None
         if options.lm is not None:

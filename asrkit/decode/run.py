@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from asrkit.decode import DECODERS, Vocabulary, check_log_probs, make_decoder, parallel_decode
+from asrkit.errors import DataError, DecodeError, SettingError
 from asrkit.lm import REPO_ROOT, LanguageModel
 from asrkit.logits import LogitsCache
 from asrkit.results import DecodeSummary, Recog, result_dir, write_recogs, write_summary
@@ -41,7 +42,7 @@ def make_options(decoder: str, lm: LanguageModel | None, values: dict | None = N
     """
     values = {k: v for k, v in (values or {}).items() if v is not None}
     if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}: choose from {', '.join(DECODERS)}")
+        raise SettingError(f"unknown decoder {decoder!r}: choose from {', '.join(DECODERS)}")
     if decoder == "greedy":
         from asrkit.decode.greedy import GreedyOptions as cls
 
@@ -51,10 +52,10 @@ def make_options(decoder: str, lm: LanguageModel | None, values: dict | None = N
         from asrkit.lm import lexicon_words
 
         if lm is None:
-            raise ValueError("the flashlight lexicon decoder needs --lm (it reads the LM's lexicon); "
+            raise DecodeError("the flashlight lexicon decoder needs --lm (it reads the LM's lexicon); "
                              "use --decoder lexfree or --lm none for greedy")
         if lm.unit != "word":
-            raise ValueError(f"{lm.path}: a {lm.unit} LM cannot drive the lexicon decoder; use --decoder lexfree")
+            raise DecodeError(f"{lm.path}: a {lm.unit} LM cannot drive the lexicon decoder; use --decoder lexfree")
         lexicon = lm.lexicon
         if lexicon is None:  # a bare ARPA given by path: spell a lexicon from its words
             lexicon = _spelled_lexicon(lm, lexicon_words(lm))
@@ -63,20 +64,20 @@ def make_options(decoder: str, lm: LanguageModel | None, values: dict | None = N
         from asrkit.decode.flashlight import LexiconFreeOptions as cls
 
         if lm is not None and lm.unit != "letter":
-            raise ValueError(f"{lm.path}: the lexicon-free decoder needs an LM over letters "
+            raise DecodeError(f"{lm.path}: the lexicon-free decoder needs an LM over letters "
                              "(`asrkit lm build --unit letter`), not a word LM; or use --lm none")
         base = {"lm": str(lm.path) if lm else None}
     else:
         from asrkit.decode.pyctcdecode import PyctcdecodeOptions as cls
 
         if lm is not None and lm.unit != "word":
-            raise ValueError(f"{lm.path}: pyctcdecode needs a word LM")
+            raise DecodeError(f"{lm.path}: pyctcdecode needs a word LM")
         base = {"lm": str(lm.path) if lm else None,
                 "unigrams": str(lm.unigrams) if lm and lm.unigrams else None}
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ValueError(f"the {decoder} decoder has no setting {', '.join(unknown)} "
+        raise SettingError(f"the {decoder} decoder has no setting {', '.join(unknown)} "
                          f"(it has {', '.join(sorted(fields - set(base))) or 'none'})")
     return cls(**{**base, **values})
 
@@ -115,7 +116,7 @@ def decode_split(model_dir: str | os.PathLike, split: str, cache: LogitsCache, d
     several splits share one loaded LM); by default one is made here.
     """
     if len(cache) == 0:
-        raise ValueError(f"{cache.folder}: the split {split!r} has no utterances to decode")
+        raise DataError(f"{cache.folder}: the split {split!r} has no utterances to decode")
     vocab = Vocabulary.of(cache.tokens)
     batch = check_log_probs(cache.log_probs(), vocab)
     started = time.time()

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
+from asrkit.errors import DataError, DecodeError, SettingError
 from asrkit.io import write_json
 from asrkit.results import Recog
 from asrkit.score import score
@@ -57,12 +58,12 @@ class TuneOptions:
 
     def check(self) -> None:
         if self.method not in ("tpe", "grid"):
-            raise ValueError(f"--method {self.method!r}: choose 'tpe' or 'grid'")
+            raise SettingError(f"--method {self.method!r}: choose 'tpe' or 'grid'")
         if self.trials < 1:
-            raise ValueError("--trials must be at least 1")
+            raise SettingError("--trials must be at least 1")
         for name, (lo, hi) in (("weight", self.weight_range), ("score", self.score_range)):
             if not lo <= hi:
-                raise ValueError(f"{name} range {lo}..{hi} is empty")
+                raise SettingError(f"{name} range {lo}..{hi} is empty")
 
 
 @dataclass
@@ -102,11 +103,11 @@ def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: Tune
     """
     options.check()
     if decoder not in PARAMS:
-        raise ValueError(f"decoder {decoder!r} has no LM weights to tune: choose from {', '.join(PARAMS)}")
+        raise DecodeError(f"decoder {decoder!r} has no LM weights to tune: choose from {', '.join(PARAMS)}")
     if len(refs) != len(log_probs):
         raise ValueError(f"{len(refs)} references for {len(log_probs)} utterances")
     if not refs:
-        raise ValueError("cannot tune on an empty split")
+        raise DataError("cannot tune on an empty split")
     vocab = vocab or Vocabulary.letters()
     batch = check_log_probs(log_probs, vocab)
     w_name, s_name = PARAMS[decoder]
@@ -171,7 +172,7 @@ def read_tuning(model_dir: str | os.PathLike) -> list[dict]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))["results"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not an asrkit LM tuning file ({e})") from None
+        raise DecodeError(f"{path}: not an asrkit LM tuning file ({e})") from None
 
 
 def save_tuning(model_dir: str | os.PathLike, result: TuningResult) -> Path:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asrkit.errors import InputNotFound, ReportError
 from asrkit.io import write_json, write_text
 from asrkit.report import card, html, markdown
 from asrkit.report.collect import ModelRun, Row, columns, load_model, rows
@@ -42,13 +43,13 @@ class ReportFiles:
 def report(model_dirs: list[str | os.PathLike], options: ReportOptions) -> ReportFiles:
     """Read the models' results and write the Markdown, JSON and HTML reports (atomically)."""
     if not model_dirs:
-        raise ValueError("no model folders given")
+        raise ReportError("no model folders given")
     models = [load_model(d) for d in model_dirs]
     for m in models:
         if not m.results:
             log.warning("%s: no decode results under %s (run `asrkit decode`)", m.name, Path(m.path) / "decode")
     if not any(m.results for m in models):
-        raise FileNotFoundError(
+        raise InputNotFound(
             "no decode results in " + ", ".join(str(Path(m.path) / "decode") for m in models)
             + ": run `asrkit decode` first")
     table_rows, cols = rows(models), columns(models)

@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from asrkit import paper, workspace
+from asrkit.errors import AsrkitError, InputNotFound
 from asrkit.io import read_jsonl
 from asrkit.results import DecodeSummary, Recog
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
@@ -124,7 +125,7 @@ def load_model(model_dir: str | os.PathLike) -> ModelRun:
     """Read one model folder; missing files give empty fields, unreadable ones a problem line."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise FileNotFoundError(f"no model folder at {model_dir}")
+        raise InputNotFound(f"no model folder at {model_dir}")
     problems: list[str] = []
     recipe = _read_recipe(model_dir / "recipe.yaml", problems)
     labelled_raw = _find_key(recipe, ("split", "labelled_split", "labeled_split", "train_split", "subset"))
@@ -208,7 +209,7 @@ def _read_result(folder: Path, problems: list[str]) -> Result | None:
         if "wer" not in summary:
             try:
                 s = score(recogs)
-            except ValueError as e:
+            except AsrkitError as e:
                 problems.append(f"{folder / 'recogs.jsonl'}: {e}")
                 return None
             summary = {**dataclasses.asdict(s), **summary}
@@ -233,7 +234,7 @@ def _read_recogs(path: Path, problems: list[str]) -> list[Recog]:
         rows = read_jsonl(path)
         return [Recog(id=str(r["id"]), speaker=str(r.get("speaker", "")), duration=float(r.get("duration", 0.0)),
                       ref=str(r.get("ref", "")), hyp=str(r.get("hyp", ""))) for r in rows]
-    except (ValueError, KeyError, TypeError) as e:
+    except (AsrkitError, KeyError, TypeError, ValueError) as e:
         problems.append(f"{path}: unreadable ({e})")
         return []
 
