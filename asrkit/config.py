@@ -27,6 +27,8 @@ import yaml
 from asrkit.errors import InputNotFound, RecipeError
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+MASKS = ("fairseq", "transformers")
+ATTENTION_MASKS = ("always", "transformers")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,16 @@ class ModelConfig:
     # Zero-mean unit-variance audio per utterance (fairseq task.normalize: false for BASE,
     # true for LARGE). null: the checkpoint's own preprocessor setting, else true.
     normalize: bool | None = None
+    # How training draws its masks. "fairseq" (the paper): asrkit.masks, as fairseq
+    # fine-tuning does: at least 2 time spans per utterance, padding never masked, and every
+    # row cut to the batch's fewest masked frames (require_same_masks), channels likewise.
+    # "transformers": the model's own _compute_mask_indices, which keeps each row's count
+    # and so masks ~10% more frames and ~25% more channels at the same probabilities.
+    masks: str = "fairseq"
+    # Padding masks. "always" (fairseq): every model gets an attention mask in training,
+    # validation and inference, so padded frames are never attended to. "transformers": none
+    # for group-norm (BASE-style) models, transformers' convention for their checkpoints.
+    attention_mask: str = "always"
 
     def __post_init__(self):
         for name in ("mask_time_prob", "mask_feature_prob", "layerdrop", "activation_dropout",
@@ -75,6 +87,11 @@ class ModelConfig:
                 raise RecipeError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.freeze_transformer_updates < 0:
             raise RecipeError("model.freeze_transformer_updates must be >= 0")
+        if self.masks not in MASKS:
+            raise RecipeError(f"model.masks must be one of {', '.join(MASKS)}, got {self.masks!r}")
+        if self.attention_mask not in ATTENTION_MASKS:
+            raise RecipeError(f"model.attention_mask must be one of {', '.join(ATTENTION_MASKS)}, "
+                              f"got {self.attention_mask!r}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,10 @@ class DataConfig:
     num_workers: int = 2
     # Validation batches hold at most this many samples (padding included).
     valid_max_tokens: int = 3_200_000
+    # A training batch of more utterances than this closes at a multiple of it (fairseq
+    # dataset.required_batch_size_multiple, 8 by default): a 3.2M-sample batch of LibriSpeech
+    # utterances holds 8 or 16 of them, not the 14-15 that fit. 1: fill every batch.
+    batch_size_multiple: int = 8
 
     def __post_init__(self):
         if self.max_tokens < 16_000:
@@ -102,6 +123,8 @@ class DataConfig:
             raise RecipeError("data.update_tokens and data.valid_max_tokens must be positive (>= 16000 for the latter)")
         if self.num_workers < 0 or self.cache_hours < 0:
             raise RecipeError("data.num_workers and data.cache_hours must be >= 0")
+        if self.batch_size_multiple < 1:
+            raise RecipeError(f"data.batch_size_multiple must be >= 1, got {self.batch_size_multiple}")
 
 
 @dataclass(frozen=True)
@@ -119,8 +142,14 @@ class TrainConfig:
     init_lr_scale: float = 0.01
     final_lr_scale: float = 0.05
     clip_norm: float = 0.0  # 0: no clipping (fairseq default)
-    validate_after_updates: int = 10_000  # no validation before this update
-    validate_interval_updates: int = 1_000  # then every N updates, and at the end
+    # Validation follows fairseq's rule: from validate_after_updates on, at every multiple of
+    # validate_interval_updates, at the end of every validate_interval_epochs-th epoch, at
+    # every multiple of save_interval_updates that does not end an epoch (fairseq validates
+    # at its mid-epoch saves), and after the last update. 0 switches a rule off.
+    validate_after_updates: int = 10_000  # fairseq dataset.validate_after_updates
+    validate_interval_updates: int = 1_000  # fairseq dataset.validate_interval_updates
+    validate_interval_epochs: int = 0  # fairseq dataset.validate_interval
+    save_interval_updates: int = 0  # fairseq checkpoint.save_interval_updates
     # Score the model on dev before update 1, to show what fine-tuning gained. null: only when
     # the checkpoint's CTC head is kept (a new head starts near 100% CER, and a pass over a
     # full dev set costs minutes).
@@ -144,9 +173,13 @@ class TrainConfig:
         _check_range("train.final_lr_scale", self.final_lr_scale, 1e-12, 1.0)
         for b in self.adam_betas:
             _check_range("train.adam_betas", b, 0.0, 0.999999)
-        for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
+        for name in ("checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"train.{name} must be >= 1")
+        for name in ("validate_after_updates", "validate_interval_updates", "validate_interval_epochs",
+                     "save_interval_updates"):
+            if getattr(self, name) < 0:
+                raise RecipeError(f"train.{name} must be >= 0 (0: off)")
         if self.select_by not in ("wer", "cer"):
             raise RecipeError(f"train.select_by must be wer or cer, got {self.select_by!r}")
         if self.mixed_precision not in MIXED_PRECISION:
@@ -162,7 +195,11 @@ class Recipe:
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Recipe)}
-_SECTION_CLASSES = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _section_classes(kind: type) -> dict[str, type]:
+    """{"model": ModelConfig, ...} for a recipe class (Recipe or PretrainRecipe)."""
+    return typing.get_type_hints(kind)
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -216,8 +253,7 @@ def _coerce(value, tp, where: str):
     raise RecipeError(f"{where}: expected {tp.__name__}, got {value!r}")
 
 
-def _build_section(name: str, values: dict, source: str):
-    cls = _SECTION_CLASSES[name]
+def _build_section(cls: type, name: str, values: dict, source: str):
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(hints))
     if unknown:
@@ -230,8 +266,11 @@ def _build_section(name: str, values: dict, source: str):
         raise RecipeError(f"{source}: {e}") from None
 
 
-def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
-    """Build a Recipe from nested dicts, rejecting unknown sections and keys."""
+def recipe_from_dict(raw: dict, source: str = "recipe", kind: type = None):
+    """Build a Recipe (or another recipe class, `kind`) from nested dicts, rejecting unknown
+    sections and keys."""
+    kind = kind or Recipe
+    classes = _section_classes(kind)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -240,20 +279,20 @@ def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
     if unknown:
         raise RecipeError(f"{source}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
     sections = {}
-    for name in SECTIONS:
+    for name, cls in classes.items():
         values = raw.get(name) or {}
         if not isinstance(values, dict):
             raise RecipeError(f"{source}: section {name} must be a mapping of keys to values")
-        sections[name] = _build_section(name, values, source)
-    return Recipe(**sections)
+        sections[name] = _build_section(cls, name, values, source)
+    return kind(**sections)
 
 
-def recipe_to_dict(recipe: Recipe) -> dict:
+def recipe_to_dict(recipe) -> dict:
     """Nested plain dicts (tuples as lists), ready for YAML or JSON."""
     def plain(v):
         return list(v) if isinstance(v, tuple) else v
-    return {name: {k: plain(v) for k, v in dataclasses.asdict(getattr(recipe, name)).items()}
-            for name in SECTIONS}
+    return {f.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(recipe, f.name)).items()}
+            for f in dataclasses.fields(recipe)}
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
@@ -276,9 +315,11 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return out
 
 
-def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, object] | None = None) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, object] | None = None,
+                kind: type = None):
     """Read a YAML recipe, apply `section.key=value` overrides (YAML-typed) and then `values`
-    ({"model.name": "facebook/wav2vec2-base"}, taken as they are), and check every value."""
+    ({"model.name": "facebook/wav2vec2-base"}, taken as they are), and check every value.
+    `kind`: the recipe class (Recipe for fine-tuning, PretrainRecipe for pre-training)."""
     path = Path(path)
     if not path.is_file():
         raise InputNotFound(f"no recipe at {path}")
@@ -292,7 +333,7 @@ def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, o
         if section not in SECTIONS:
             raise RecipeError(f"unknown recipe section in {key!r}; known: {', '.join(SECTIONS)}")
         raw.setdefault(section, {})[name] = value
-    return recipe_from_dict(raw, source=str(path))
+    return recipe_from_dict(raw, source=str(path), kind=kind)
 
 
 class _RecipeDumper(yaml.SafeDumper):
@@ -302,7 +343,7 @@ class _RecipeDumper(yaml.SafeDumper):
 _RecipeDumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
-def dump_recipe(recipe: Recipe, header: str = "") -> str:
+def dump_recipe(recipe, header: str = "") -> str:
     """The resolved recipe as YAML (every key, defaults included)."""
     text = yaml.dump(recipe_to_dict(recipe), Dumper=_RecipeDumper, sort_keys=False)
     return (header.rstrip() + "\n" if header else "") + text
@@ -321,3 +362,143 @@ def recipe_for_split(split: str, size: str = "base") -> Path:
         known = sorted(p.stem for p in recipes_dir().glob("*.yaml"))
         raise InputNotFound(f"no recipe {path} for split {split!r}; recipes: {', '.join(known) or 'none'}")
     return path
+
+
+# ---------------------------------------------------------------- pre-training recipes
+# The same three sections and, where a setting means the same thing, the same key names as
+# fine-tuning (data.train_split, data.max_tokens, train.max_updates, train.lr, ...). The
+# fairseq names are in the comments, to compare with
+# examples/wav2vec/config/pretraining/wav2vec2_base_librispeech.yaml.
+
+
+@dataclass(frozen=True)
+class PretrainModelConfig:
+    # A checkpoint to continue from (hub id or folder: its quantiser is kept when it has one),
+    # or a random-init architecture: "base", "large" (the paper's) or "tiny" (asrkit.model).
+    name: str = "base"
+    # Time masks as fairseq draws them for pre-training (asrkit.masks): spans of
+    # mask_time_length frames starting with probability mask_time_prob, at least
+    # mask_min_masks spans, every row of a batch cut to the same number of masked frames.
+    mask_time_prob: float = 0.65
+    mask_time_length: int = 10
+    mask_min_masks: int = 2
+    require_same_masks: bool = True
+    num_negatives: int = 100  # distractors per masked frame, from the same utterance (n_negatives)
+    logit_temperature: float = 0.1  # cosine similarities are divided by this (logit_temp)
+    # Gumbel softmax temperature: max(start * decay**update, end) (fairseq latent_temp).
+    gumbel_temperature: tuple[float, float, float] = (2.0, 0.5, 0.999995)
+    diversity_loss_weight: float = 0.1  # loss_weights[0]
+    feature_penalty_weight: float = 10.0  # loss_weights[1]: mean squared CNN output
+    # The CNN's gradient is scaled by this (0 freezes it; fairseq feature_grad_mult).
+    feature_grad_mult: float = 0.1
+    layerdrop: float = 0.05  # encoder_layerdrop
+    hidden_dropout: float = 0.1  # dropout
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    feat_proj_dropout: float = 0.1  # dropout_input
+    feat_quantizer_dropout: float = 0.1  # dropout_features
+    # Random-init models only (a checkpoint keeps its own): codebooks and the dimension of
+    # the space where predictions meet targets (fairseq latent_groups, latent_vars, final_dim).
+    codevector_groups: int = 2
+    codevectors_per_group: int = 320
+    final_dim: int = 256
+    # Zero-mean unit-variance audio per utterance (fairseq task.normalize: false for BASE).
+    normalize: bool = False
+
+    def __post_init__(self):
+        for name in ("mask_time_prob", "layerdrop", "hidden_dropout", "attention_dropout",
+                     "activation_dropout", "feat_proj_dropout", "feat_quantizer_dropout"):
+            _check_range(f"model.{name}", getattr(self, name), 0.0, 1.0)
+        for name in ("mask_time_length", "num_negatives", "codevector_groups", "codevectors_per_group", "final_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.mask_min_masks < 0:
+            raise ValueError("model.mask_min_masks must be >= 0")
+        start, end, decay = self.gumbel_temperature
+        if not (start >= end > 0 and 0 < decay <= 1):
+            raise ValueError(f"model.gumbel_temperature must be [start, end, decay] with start >= end > 0 "
+                             f"and 0 < decay <= 1, got {list(self.gumbel_temperature)}")
+        _check_range("model.logit_temperature", self.logit_temperature, 1e-6, 100.0)
+        _check_range("model.feature_grad_mult", self.feature_grad_mult, 0.0, 1.0)
+        for name in ("diversity_loss_weight", "feature_penalty_weight"):
+            _check_range(f"model.{name}", getattr(self, name), 0.0, 1e6)
+
+
+@dataclass(frozen=True)
+class PretrainDataConfig:
+    # Manifests under --manifests (their text is never read); "a+b" joins several.
+    train_split: str = "train-clean-100+train-clean-360+train-other-500"
+    dev_split: str = "dev-other"  # held-out audio scored on the same losses; "none" for no validation
+    max_tokens: int = 1_400_000  # audio samples per device per forward pass (max_tokens)
+    # Samples per update over all devices and accumulation steps (64 GPUs x 1.4M in the paper).
+    update_tokens: int = 89_600_000
+    # Utterances are cut to at most max_sample_size samples and those under min_sample_size
+    # are left out (counted in the log), as fairseq's task.max_sample_size / min_sample_size.
+    max_sample_size: int = 250_000
+    min_sample_size: int = 32_000
+    # true: every utterance of a batch is cropped to the batch's shortest at a random offset,
+    # so nothing is padded (fairseq BASE pre-training, task.pad false); false: pad, with a
+    # padding mask that masks and distractors never touch.
+    crop: bool = True
+    cache_hours: float = 2.0  # splits up to this size are decoded once and kept in memory
+    num_workers: int = 2
+    valid_max_tokens: int = 1_400_000
+
+    def __post_init__(self):
+        if self.max_tokens < 16_000 or self.valid_max_tokens < 16_000:
+            raise ValueError("data.max_tokens and data.valid_max_tokens must hold at least 1 s (16000 samples)")
+        if self.update_tokens < 1:
+            raise ValueError("data.update_tokens must be positive")
+        if not 0 < self.min_sample_size <= self.max_sample_size <= self.max_tokens:
+            raise ValueError(f"need 0 < data.min_sample_size ({self.min_sample_size}) <= data.max_sample_size "
+                             f"({self.max_sample_size}) <= data.max_tokens ({self.max_tokens})")
+        if self.num_workers < 0 or self.cache_hours < 0:
+            raise ValueError("data.num_workers and data.cache_hours must be >= 0")
+
+
+@dataclass(frozen=True)
+class PretrainTrainConfig:
+    max_updates: int = 400_000  # max_update
+    lr: float = 5e-4  # peak learning rate
+    # fairseq polynomial_decay (power 1, end 0): linear warm-up from 0 over warmup_updates,
+    # then linear decay to 0 at max_updates.
+    warmup_updates: int = 32_000
+    adam_betas: tuple[float, float] = (0.9, 0.98)
+    adam_eps: float = 1e-6
+    weight_decay: float = 0.01
+    clip_norm: float = 0.0  # 0: no clipping (fairseq default)
+    validate_interval_updates: int = 10_000  # dev losses every N updates, and at the end
+    checkpoint_interval_updates: int = 25_000  # save_interval_updates
+    # Keep a copy of the model every N updates (0: none), to fine-tune points of the run.
+    snapshot_interval_updates: int = 0
+    log_interval_updates: int = 200
+    seed: int = 1
+    mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
+
+    def __post_init__(self):
+        if self.max_updates < 1:
+            raise ValueError("train.max_updates must be >= 1")
+        if not (self.lr > 0 and self.lr < float("inf")):
+            raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
+        if not 0 <= self.warmup_updates <= self.max_updates:
+            raise ValueError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
+        for b in self.adam_betas:
+            _check_range("train.adam_betas", b, 0.0, 0.999999)
+        _check_range("train.adam_eps", self.adam_eps, 1e-12, 1.0)
+        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("train.clip_norm", self.clip_norm, 0.0, 1e9)
+        for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1")
+        if self.snapshot_interval_updates < 0:
+            raise ValueError("train.snapshot_interval_updates must be >= 0")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                             f"got {self.mixed_precision!r}")
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
+    train: PretrainTrainConfig = field(default_factory=PretrainTrainConfig)

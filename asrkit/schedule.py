@@ -53,3 +53,22 @@ def schedule_from_recipe(train_cfg) -> TriStage:
     """The TriStage of a recipe's `train` section (asrkit.config.TrainConfig)."""
     return TriStage.from_ratios(train_cfg.lr, train_cfg.max_updates, train_cfg.phase_ratio,
                                 train_cfg.init_lr_scale, train_cfg.final_lr_scale)
+
+
+@dataclass(frozen=True)
+class PolynomialDecay:
+    """fairseq's polynomial_decay scheduler as the pre-training recipes use it (power 1,
+    end_learning_rate 0): the LR for the update after `update` completed updates is
+    lr * update / warmup during warm-up (the first update at lr / warmup, as fairseq sets it
+    before any step), then falls linearly to 0 at max_updates."""
+    peak_lr: float
+    warmup_updates: int
+    max_updates: int
+
+    def __call__(self, update: int) -> float:
+        if self.warmup_updates > 0 and update <= self.warmup_updates:
+            return self.peak_lr * max(update, 1) / self.warmup_updates
+        if update >= self.max_updates:
+            return 0.0
+        remaining = (self.max_updates - update) / (self.max_updates - self.warmup_updates)
+        return self.peak_lr * remaining

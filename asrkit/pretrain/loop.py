@@ -1,0 +1,502 @@
+"""The pre-training loop: unlabelled audio + a pre-training recipe -> a Wav2Vec2ForPreTraining
+folder, on the same machinery as fine-tuning (accelerate, batches by total audio, atomic
+resumable checkpoints, JSONL log, progress bar).
+
+    pretrain(options)
+      setup: model (random init or a checkpoint, asrkit.pretrain.model), audio, batches
+      for each update (world_size x update_freq micro-batches):
+          LR (polynomial decay), Gumbel temperature (start * decay**update, floored)
+          each micro-batch: crop, masks, distractors -> loss terms (asrkit.pretrain.objective)
+          gradients = d/dθ [sum over the update's masked frames] / [its masked frames]
+          log; validate (same losses on held-out audio, fixed masks); checkpoint; snapshot
+      the last model -> out_dir (save_pretrained) beside its feature extractor
+
+Output folder:
+
+    out_dir/
+      config.json, model.safetensors, preprocessor_config.json
+                            Wav2Vec2ForPreTraining.from_pretrained(out_dir) loads it;
+                            `asrkit finetune --model out_dir` fine-tunes it with a new CTC head
+      recipe.yaml           the resolved recipe and the command
+      train-log.jsonl       "train" rows per log interval, "valid" rows per validation
+      train-summary.json    written last
+      checkpoints/last/     resumable state (accelerate's + trainer_state.json)
+      snapshots/update-N/   the model every train.snapshot_interval_updates (if set)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asrkit.config import PretrainRecipe, dump_recipe, recipe_to_dict
+from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
+from asrkit.data.manifest import total_hours
+from asrkit.errors import DataError, TrainError
+from asrkit.io import write_json, write_text
+from asrkit.pretrain.data import Cropper, MaskSettings, PretrainBatch, Waveforms, samples_at_16k, usable
+from asrkit.pretrain.model import feature_extractor_for, load_pretraining_model
+from asrkit.pretrain.objective import PretrainObjective, gumbel_temperature
+from asrkit.schedule import PolynomialDecay
+from asrkit.train import (TrainLog, check_same_recipe, find_checkpoint, make_accelerator, read_split,
+                          save_checkpoint, _swap_in)
+
+log = logging.getLogger(__name__)
+
+NO_DEV = "none"
+_DEV_KEY = 7_919  # seeds the dev set's crops, masks and distractors: the same at every validation
+
+
+@dataclass(frozen=True)
+class PretrainOptions:
+    recipe: PretrainRecipe
+    out_dir: Path
+    manifests_dir: Path
+    command: str = ""  # the command line, recorded in recipe.yaml
+    restart: bool = False  # start over (the old run is moved aside, not deleted, until the new one checkpoints)
+    progress: bool = True
+    stop_after_updates: int | None = None  # tests: stop after this update's checkpoint, as if killed
+
+
+@dataclass
+class PretrainState:
+    """What a checkpoint adds to accelerate's state (trainer_state.json)."""
+    update: int = 0
+    epoch: int = 0
+    epoch_update: int = 0
+    audio_seconds: float = 0.0
+    train_seconds: float = 0.0
+    skipped_updates: int = 0  # updates whose gradients were not finite (skipped, as fairseq does)
+    world_size: int = 1
+    update_freq: int = 1
+
+
+@dataclass
+class Run:
+    options: PretrainOptions
+    accelerator: object
+    wrapper: torch.nn.Module  # PretrainObjective, prepared (DDP on several processes)
+    objective: PretrainObjective
+    feature_extractor: object
+    optimizer: torch.optim.Optimizer
+    cropper: Cropper
+    dev: tuple[Cropper, list[list[int]]] | None
+    planner: UpdatePlanner
+    schedule: PolynomialDecay
+    logger: TrainLog
+    state: PretrainState = field(default_factory=PretrainState)
+
+    @property
+    def recipe(self) -> PretrainRecipe:
+        return self.options.recipe
+
+    @property
+    def out_dir(self) -> Path:
+        return self.options.out_dir
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def model(self):
+        return self.objective.model
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def _audio(options: PretrainOptions, split: str, model, show: bool, desc: str) -> tuple[Cropper, np.ndarray]:
+    """The split's usable utterances as a Cropper, and their lengths for batching."""
+    data, m = options.recipe.data, options.recipe.model
+    utts, short = usable(read_split(options.manifests_dir, split), data.min_sample_size)
+    if show:
+        log.info("%s: %d utterances, %.2f h%s", split, len(utts), total_hours(utts),
+                 f"; left out {short} shorter than data.min_sample_size ({data.min_sample_size} samples)" if short else "")
+    if not utts:
+        raise DataError(f"{split}: no utterance of at least data.min_sample_size={data.min_sample_size} samples")
+    waves = Waveforms(utts, m.normalize, cache=total_hours(utts) <= data.cache_hours)
+    waves.preload(desc, show and options.progress)
+    frames_of = lambda n: model._get_feat_extract_output_lengths(torch.as_tensor(n)).numpy()  # noqa: E731
+    masks = MaskSettings(m.mask_time_prob, m.mask_time_length, m.mask_min_masks, m.require_same_masks, m.num_negatives)
+    cropper = Cropper(waves, frames_of, masks, data.max_sample_size, data.crop)
+    lengths = np.array([min(samples_at_16k(u), data.max_sample_size) for u in utts], dtype=np.int64)
+    return cropper, lengths
+
+
+def build_optimizer(model, cfg) -> torch.optim.Optimizer:
+    """fairseq's Adam: decoupled weight decay on every parameter."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+
+
+def setup(options: PretrainOptions, accelerator) -> Run:
+    from accelerate.utils import set_seed
+
+    recipe = options.recipe
+    main = accelerator.is_main_process
+    set_seed(recipe.train.seed)  # the same initial weights on every process
+    model, notes = load_pretraining_model(recipe.model)
+    set_seed(recipe.train.seed, device_specific=True)
+    if main:
+        total = sum(p.numel() for p in model.parameters())
+        log.info("model %s: %.1fM parameters, %d x %d codevectors, final_dim %d", recipe.model.name, total / 1e6,
+                 model.config.num_codevector_groups, model.config.num_codevectors_per_group,
+                 model.config.proj_codevector_dim)
+        for note in notes:
+            log.warning("recipe setting: %s", note)
+    cropper, lengths = _audio(options, recipe.data.train_split, model, main, "loading training audio")
+    dev = None
+    if recipe.data.dev_split != NO_DEV:
+        dev_cropper, dev_lengths = _audio(options, recipe.data.dev_split, model, main, "loading dev audio")
+        dev = (dev_cropper, sorted_batches(dev_lengths, recipe.data.valid_max_tokens))
+    world = accelerator.num_processes
+    freq = update_freq(recipe.data.update_tokens, recipe.data.max_tokens, world)
+    planner = UpdatePlanner(lengths, recipe.data.max_tokens, world, freq, recipe.train.seed)
+    if main:
+        per_update = world * freq * recipe.data.max_tokens
+        log.info("batching: <= %d samples (%.0f s) per forward; %d process(es) x update_freq %d = %.0f s per "
+                 "update (recipe: %.0f s); %d update(s) per epoch", recipe.data.max_tokens,
+                 recipe.data.max_tokens / 16_000, world, freq, per_update / 16_000,
+                 recipe.data.update_tokens / 16_000, planner.updates_per_epoch())
+    m = recipe.model
+    objective = PretrainObjective(model, m.diversity_loss_weight, m.feature_penalty_weight, m.feature_grad_mult,
+                                  m.logit_temperature)
+    optimizer = build_optimizer(model, recipe.train)
+    wrapper, optimizer = accelerator.prepare(objective, optimizer)
+    t = recipe.train
+    return Run(options, accelerator, wrapper, objective, feature_extractor_for(model, m), optimizer, cropper, dev,
+               planner, PolynomialDecay(t.lr, t.warmup_updates, t.max_updates),
+               TrainLog(options.out_dir, enabled=main), PretrainState(world_size=world, update_freq=freq))
+
+
+# ---------------------------------------------------------------- one update
+
+
+class _Terms:
+    """Sums of the loss terms over micro-batches, for logging (per masked frame)."""
+
+    KEYS = ("contrastive", "diversity", "feature_penalty", "prob_perplexity", "code_perplexity")
+
+    def __init__(self):
+        self.sums = dict.fromkeys(self.KEYS, 0.0)
+        self.masked = self.correct = self.batches = 0
+        self.samples = 0
+
+    def add(self, terms: dict, batch: PretrainBatch) -> None:
+        if not batch.weight:
+            return
+        for key in self.KEYS:
+            self.sums[key] += float(terms[key].detach())
+        self.masked += int(terms["masked"])
+        self.correct += int(terms["correct"])
+        self.batches += 1
+        self.samples += batch.samples
+
+    def merge(self, other: "_Terms") -> None:
+        for key in self.KEYS:
+            self.sums[key] += other.sums[key]
+        self.masked += other.masked
+        self.correct += other.correct
+        self.batches += other.batches
+        self.samples += other.samples
+
+    def summary(self, acc, weights) -> dict:
+        """Per-frame means over all processes (perplexities and per-batch terms: means over batches)."""
+        local = torch.tensor([*self.sums.values(), self.masked, self.correct, self.batches, self.samples],
+                             dtype=torch.float64, device=acc.device)
+        total = (acc.reduce(local, "sum") if acc.num_processes > 1 else local).tolist()
+        sums = dict(zip(self.KEYS, total[:len(self.KEYS)]))
+        masked, correct, batches, samples = total[len(self.KEYS):]
+        per_batch = {k: sums[k] / max(batches, 1) for k in self.KEYS[1:]}
+        contrastive = sums["contrastive"] / max(masked, 1)
+        loss = contrastive + weights[0] * per_batch["diversity"] + weights[1] * per_batch["feature_penalty"]
+        return {"loss": loss, "contrastive": contrastive, **per_batch, "accuracy": correct / max(masked, 1),
+                "masked_frames": int(masked), "audio_seconds": round(samples / 16_000, 2)}
+
+
+def set_lr(run: Run, update: int) -> float:
+    lr = run.schedule(update)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
+    """One optimizer update: gradients of the summed loss over the update's masked frames
+    (all processes) divided by their number, fairseq's sample_size normalisation. DDP
+    averages over processes, hence the world_size factor. Gradients that are not finite skip
+    the update (counted, as fairseq skips an overflowing step)."""
+    acc, st = run.accelerator, run.state
+    temperature = gumbel_temperature(st.update, *run.recipe.model.gumbel_temperature)
+    run.model.quantizer.temperature = temperature
+    lr = set_lr(run, st.update)
+    local = torch.tensor(float(sum(b.masked for b in batches)), device=acc.device)
+    masked = float(acc.reduce(local, "sum")) if acc.num_processes > 1 else float(local)
+    scale = acc.num_processes / max(masked, 1.0)
+    terms = _Terms()
+    for k, batch in enumerate(batches):
+        batch = batch.to(acc.device)
+        with nullcontext() if k == len(batches) - 1 else acc.no_sync(run.wrapper):
+            out = run.wrapper(batch.inputs, batch.attention_mask, batch.mask, batch.negatives)
+            acc.backward(run.objective.total(out) * (batch.weight * scale))
+        terms.add(out, batch)
+    clip = run.recipe.train.clip_norm
+    gnorm = float(acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf")))
+    if math.isfinite(gnorm):
+        run.optimizer.step()
+    else:
+        st.skipped_updates += 1
+        log.warning("update %d: gradient norm %s, update skipped (%d so far)", st.update + 1, gnorm,
+                    st.skipped_updates)
+    run.optimizer.zero_grad(set_to_none=True)
+    return terms, {"lr": lr, "gnorm": gnorm, "temperature": temperature}
+
+
+# ---------------------------------------------------------------- data stream
+
+
+class _MicroBatches(torch.utils.data.Dataset):
+    """Micro-batches as a map-style dataset, so DataLoader workers can read and crop ahead."""
+
+    def __init__(self, cropper: Cropper, items: list[tuple]):
+        self.cropper, self.items = cropper, items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, k):
+        indices, key, weight = self.items[k]
+        return self.cropper(indices, key, weight)
+
+
+def _identity(x):
+    return x
+
+
+def update_stream(run: Run, start: Position):
+    """Yield (position after, this process's PretrainBatches) per update from `start`. Each
+    batch's draws are keyed by (seed, epoch, update, rank, micro-step), so a resumed run
+    makes the very same batches."""
+    rank, seed = run.accelerator.process_index, run.recipe.train.seed
+    workers = 0 if run.cropper.waves.cache is not None else run.recipe.data.num_workers
+    epoch, index = start.epoch, start.update
+    while True:
+        updates = run.planner.epoch(epoch)[index:]
+        items = [(mb.indices, (seed, epoch, i, rank, j), mb.weight)
+                 for i, update in enumerate(updates, start=index) for j, mb in enumerate(update[rank])]
+        source = _MicroBatches(run.cropper, items)
+        if workers:
+            source = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers, collate_fn=_identity,
+                                                 prefetch_factor=4)
+        batches = iter(source)
+        for i, update in enumerate(updates, start=index):
+            after = Position(epoch, i + 1) if i + 1 < index + len(updates) else Position(epoch + 1, 0)
+            yield after, [next(batches) for _ in update[rank]]
+        epoch, index = epoch + 1, 0
+
+
+# ---------------------------------------------------------------- validation
+
+
+def evaluate(run: Run) -> dict:
+    """The loss terms and contrastive accuracy on the dev split, the model in eval mode
+    (argmax codevectors, no dropout) with the same crops, masks and distractors every time."""
+    acc = run.accelerator
+    cropper, batches = run.dev
+    terms = _Terms()
+    run.wrapper.eval()
+    with torch.no_grad(), acc.autocast():
+        for k in range(acc.process_index, len(batches), acc.num_processes):
+            batch = cropper(batches[k], (run.recipe.train.seed, _DEV_KEY, k))
+            if batch.weight:
+                batch = batch.to(acc.device)
+                terms.add(run.wrapper(batch.inputs, batch.attention_mask, batch.mask, batch.negatives), batch)
+    run.wrapper.train()
+    return terms.summary(acc, _weights(run))
+
+
+def _weights(run: Run) -> tuple[float, float]:
+    m = run.recipe.model
+    return m.diversity_loss_weight, m.feature_penalty_weight
+
+
+def validate(run: Run) -> None:
+    started = time.time()
+    result = evaluate(run)
+    row = {"kind": "valid", "update": run.state.update, "split": run.recipe.data.dev_split, **result,
+           "seconds": round(time.time() - started, 2)}
+    run.logger.write(row)
+    if run.main:
+        log.info("update %d: %s contrastive %.3f, accuracy %.3f, code perplexity %.0f", run.state.update,
+                 run.recipe.data.dev_split, result["contrastive"], result["accuracy"], result["code_perplexity"])
+
+
+# ---------------------------------------------------------------- saving
+
+
+def check_finite(model) -> None:
+    """A model with NaN or infinite weights is never saved as a result."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise TrainError(f"the model's weights are not finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+                         f"nothing was saved. Lower train.lr or set train.clip_norm, and check the audio")
+
+
+def save_model(run: Run, folder: Path) -> None:
+    """save_pretrained + the feature extractor, into `folder` atomically."""
+    run.accelerator.wait_for_everyone()
+    if run.main:
+        check_finite(run.model)
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        run.model.save_pretrained(tmp)
+        run.feature_extractor.save_pretrained(str(tmp))
+        _swap_in(tmp, folder)
+    run.accelerator.wait_for_everyone()
+
+
+def resume(run: Run, folder: Path) -> None:
+    saved = PretrainState(**json.loads((folder / "trainer_state.json").read_text()))
+    run.accelerator.load_state(str(folder))
+    if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
+        log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order restarts "
+                    "at epoch %d", run.state.world_size, run.state.update_freq, saved.world_size, saved.update_freq,
+                    saved.epoch + 1)
+        saved.epoch, saved.epoch_update = saved.epoch + 1, 0
+        saved.world_size, saved.update_freq = run.state.world_size, run.state.update_freq
+    run.state = saved
+    run.logger.truncate_after(saved.update)
+    if run.main:
+        log.info("resumed from %s at update %d (epoch %d)", folder, saved.update, saved.epoch)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train_loop(run: Run) -> str:
+    from tqdm import tqdm
+
+    cfg, st = run.recipe.train, run.state
+    bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc="pretrain", dynamic_ncols=True,
+               disable=not (run.main and run.options.progress))
+    window, window_start, extra = _Terms(), time.time(), {}
+    stream = update_stream(run, Position(st.epoch, st.epoch_update))
+    while st.update < cfg.max_updates:
+        after, batches = next(stream)
+        started = time.time()
+        terms, extra = train_update(run, batches)
+        st.update += 1
+        st.epoch, st.epoch_update = after.epoch, after.update
+        st.audio_seconds += terms.samples * st.world_size / 16_000
+        st.train_seconds += time.time() - started
+        window.merge(terms)
+        bar.update(1)
+        bar.set_postfix(loss=f"{terms.sums['contrastive'] / max(terms.masked, 1):.3f}",
+                        acc=f"{terms.correct / max(terms.masked, 1):.3f}", refresh=False)
+        if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
+            seconds = time.time() - window_start
+            row = window.summary(run.accelerator, _weights(run))
+            row["audio_s_per_s"] = round(row["audio_seconds"] / seconds, 2) if seconds > 0 else None
+            run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **row, **extra,
+                              "skipped_updates": st.skipped_updates})
+            window, window_start = _Terms(), time.time()
+        if run.dev is not None and (st.update % cfg.validate_interval_updates == 0 or st.update == cfg.max_updates):
+            validate(run)
+        if cfg.snapshot_interval_updates and st.update % cfg.snapshot_interval_updates == 0:
+            save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
+        if st.update % cfg.checkpoint_interval_updates == 0 or st.update == cfg.max_updates \
+                or st.update == run.options.stop_after_updates:
+            save_checkpoint(run)
+        if st.update == run.options.stop_after_updates:
+            bar.close()
+            return "stopped"
+    bar.close()
+    return "done"
+
+
+def write_recipe(options: PretrainOptions, run_info: dict) -> None:
+    header = "\n".join(["# Resolved recipe of this pre-training run (every key, defaults included).",
+                        f"# command: {options.command}" if options.command else "#",
+                        *(f"# {k}: {v}" for k, v in run_info.items())])
+    write_text(options.out_dir / "recipe.yaml", dump_recipe(options.recipe, header))
+
+
+def finish(run: Run, started: float) -> dict:
+    """The last model into out_dir (file by file, atomically), then train-summary.json."""
+    final = run.out_dir / "checkpoints" / "final"
+    save_model(run, final)
+    st = run.state
+    summary = {"status": "done", "kind": "pretrain", "updates": st.update, "epochs": st.epoch,
+               "skipped_updates": st.skipped_updates, "audio_seconds": round(st.audio_seconds, 1),
+               "train_seconds": round(st.train_seconds, 1),
+               "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
+               "wall_seconds_this_session": round(time.time() - started, 1), "processes": st.world_size,
+               "update_freq": st.update_freq, "bad_audio_files": sum(run.cropper.waves.bad.values())}
+    if run.main:
+        for item in sorted(final.iterdir()):
+            if item.is_file():
+                tmp = run.out_dir / f".{item.name}.tmp"
+                shutil.copyfile(item, tmp)
+                os.replace(tmp, run.out_dir / item.name)
+        write_json(run.out_dir / "train-summary.json", summary)
+    run.accelerator.wait_for_everyone()
+    return summary
+
+
+def _set_aside(out: Path) -> Path | None:
+    """--restart: move the previous run's files into out/.previous-run (replacing an older
+    one) so that nothing is lost before the new run has checkpointed."""
+    names = ("checkpoints", "snapshots", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
+    present = [n for n in names if (out / n).exists()]
+    if not present:
+        return None
+    aside = out / ".previous-run"
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir(parents=True)
+    for name in present:
+        os.replace(out / name, aside / name)
+    return aside
+
+
+def pretrain(options: PretrainOptions) -> dict:
+    """Pre-train as the recipe says into options.out_dir; resumes, or skips a finished run."""
+    started = time.time()
+    out = Path(options.out_dir)
+    accelerator = make_accelerator(options.recipe.train)
+    checkpoint = None if options.restart else find_checkpoint(out)
+    if checkpoint is not None and (out / "recipe.yaml").is_file():
+        check_same_recipe(options)
+        if (out / "train-summary.json").is_file():
+            log.info("%s: already pre-trained with this recipe (train-summary.json); --restart to redo", out)
+            return json.loads((out / "train-summary.json").read_text())
+    run = setup(options, accelerator)  # checks the recipe, the data and the model before anything moves
+    aside = None
+    if checkpoint is not None:
+        resume(run, checkpoint)
+    elif run.main:
+        aside = _set_aside(out) if options.restart else None
+        out.mkdir(parents=True, exist_ok=True)
+        write_recipe(options, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
+                               "updates_per_epoch": run.planner.updates_per_epoch(),
+                               "python": sys.version.split()[0], "torch": torch.__version__})
+        run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(options.recipe)})
+    run.accelerator.wait_for_everyone()
+    status = train_loop(run)
+    if aside is not None and find_checkpoint(out) is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    if status == "stopped":
+        return {"status": "stopped", "updates": run.state.update}
+    return finish(run, started)
+
