@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from asrkit.data import librispeech as ls
@@ -118,3 +120,69 @@ def test_chapter_without_transcript_file(tmp_path):
     assert scan.entries == []
     assert [p.reason for p in scan.problems] == [ls.NO_TRANSCRIPT]
     assert "any .trans.txt" in scan.problems[0].detail
+
+
+# ---- links, loops and folders that cannot be read: walked once, reported, never an abort
+
+
+def _reasons(scan):
+    return sorted((p.reason, os.path.basename(p.path)) for p in scan.problems)
+
+
+def test_links_back_to_a_parent_are_walked_once(tmp_path):
+    """Two links to the split's own folder: each real folder is read once, no false
+    duplicates, and both links are reported."""
+    split = tmp_path / "dev-clean"
+    write_chapter(split, "1", "2", {"0000": "HELLO", "0001": "WORLD"})
+    (split / "1" / "2" / "up").symlink_to("../..")
+    (split / "1" / "again").symlink_to(split)
+    scan = ls.scan_split((split,))
+    assert [e.id for e in scan.entries] == ["1-2-0000", "1-2-0001"]
+    assert _reasons(scan) == [(ls.WALKED, "again"), (ls.WALKED, "up")]
+    assert len(scan.files) == 3
+
+
+def test_a_linked_speaker_folder_elsewhere_is_taken(tmp_path):
+    elsewhere = write_chapter(tmp_path / "other-disk", "7", "8", {"0000": "HI THERE"}).parent
+    split = tmp_path / "dev-clean"
+    write_chapter(split, "1", "2", {"0000": "HELLO"})
+    (split / "7").symlink_to(elsewhere)
+    scan = ls.scan_split((split,))
+    assert [e.id for e in scan.entries] == ["1-2-0000", "7-8-0000"] and scan.problems == []
+
+
+def test_broken_and_self_referencing_links_are_reported_and_the_scan_goes_on(tmp_path):
+    split = tmp_path / "dev-clean"
+    chapter = write_chapter(split, "1", "2", {"0000": "HELLO", "0001": "WORLD"})
+    (chapter / "1-2-0001.flac").unlink()
+    (chapter / "1-2-0001.flac").symlink_to(tmp_path / "gone.flac")  # broken
+    (chapter / "loop.flac").symlink_to("loop.flac")  # points at itself
+    (split / "9").symlink_to(tmp_path / "no-such-speaker")  # a broken speaker folder
+    scan = ls.scan_split((split,))
+    assert [e.id for e in scan.entries] == ["1-2-0000"]
+    assert _reasons(scan) == [(ls.BROKEN_LINK, "1-2-0001.flac"), (ls.BROKEN_LINK, "9"),
+                              (ls.BROKEN_LINK, "loop.flac"), (ls.NO_AUDIO, "1-2.trans.txt:2")]
+    assert "gone.flac" in next(p.detail for p in scan.problems if p.path.endswith("1-2-0001.flac"))
+
+
+def test_unreadable_folder_and_stray_files_are_reported(tmp_path, monkeypatch):
+    """A speaker folder that cannot be listed (permissions; simulated, since root reads
+    everything) is a Problem, and the other speakers are still taken."""
+    split = tmp_path / "dev-clean"
+    write_chapter(split, "1", "2", {"0000": "HELLO"})
+    locked = write_chapter(split, "3", "4", {"0000": "WORLD"}).parent
+    (split / "1" / "2" / "notes.md").write_text("x")
+    os.mkfifo(split / "1" / "2" / "1-2-0005.flac")
+    scandir = os.scandir
+
+    def denying(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denying)
+    scan = ls.scan_split((split,))
+    assert [e.id for e in scan.entries] == ["1-2-0000"]
+    assert _reasons(scan) == [(ls.OTHER_FILE, "1-2-0005.flac"), (ls.OTHER_FILE, "notes.md"),
+                              (ls.UNREADABLE_FOLDER, "3")]
+    assert "Permission denied" in next(p.detail for p in scan.problems if p.reason == ls.UNREADABLE_FOLDER)

@@ -220,3 +220,19 @@ def test_cli_split_with_no_files_fails_with_what_it_looked_for(tmp_path, capsys)
     captured = capsys.readouterr()
     assert "FAILED" in captured.out
     assert "no audio or transcripts in" in captured.err and ".trans.txt" in captured.err
+
+
+def test_links_and_loops_are_listed_in_skipped_tsv_and_the_run_goes_on(tmp_path, capsys):
+    """A broken link, a self-referencing link and a link loop: each listed with its reason in
+    <split>.skipped.tsv and counted; the good utterances are prepared; exit status 0."""
+    split = make_librispeech(tmp_path / "corpus") / "LibriSpeech" / "dev-clean"
+    chapter = next((split / "1089").iterdir())
+    (chapter / "1089-9-0000.flac").symlink_to(tmp_path / "gone.flac")
+    (chapter / "self.flac").symlink_to("self.flac")
+    (split / "121" / "loop").symlink_to("..")
+    assert main(["prepare", "--data-root", str(tmp_path / "corpus"), "--out", str(tmp_path / "m")]) == 0
+    assert len(read_manifest(tmp_path / "m" / "dev-clean.jsonl")) == 4
+    rows = (tmp_path / "m" / "dev-clean.skipped.tsv").read_text().splitlines()[1:]
+    reasons = sorted((os.path.basename(r.split("\t")[0]), r.split("\t")[1]) for r in rows)
+    assert reasons == [("1089-9-0000.flac", ls.BROKEN_LINK), ("loop", ls.WALKED), ("self.flac", ls.BROKEN_LINK)]
+    assert "skipped 2 broken link, 1 folder reached twice through links" in capsys.readouterr().out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,12 @@ NO_AUDIO = "no audio file"
 MALFORMED = "malformed transcript line"
 DUPLICATE = "duplicate id"
 EMPTY_TEXT = "empty text"
+# Why a file or folder of the tree was not taken.
+UNREADABLE_FOLDER = "unreadable folder"
+UNREADABLE_FILE = "unreadable file"
+BROKEN_LINK = "broken link"
+WALKED = "folder reached twice through links"
+OTHER_FILE = "not audio or a transcript"
 
 
 @dataclass(frozen=True)
@@ -204,30 +211,104 @@ def read_transcripts(path: str | os.PathLike) -> tuple[list[tuple[int, str, str]
     return rows, problems
 
 
+def _entries(folder: str, scan: Scan) -> list[os.DirEntry] | None:
+    """The folder's entries sorted by name, or None (a Problem recorded) if it cannot be listed."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        scan.problems.append(Problem(folder, UNREADABLE_FOLDER, e.strerror or str(e)))
+        return None
+
+
+def _stat(entry: os.DirEntry, scan: Scan) -> os.stat_result | None:
+    """stat() through links; a broken or looping link is a Problem, not an abort."""
+    try:
+        return entry.stat()
+    except OSError as e:
+        if entry.is_symlink():
+            target = _readlink(entry.path)
+            scan.problems.append(Problem(entry.path, BROKEN_LINK, f"link to {target} ({e.strerror or e})"))
+        else:
+            scan.problems.append(Problem(entry.path, UNREADABLE_FILE, e.strerror or str(e)))
+        return None
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "?"
+
+
 def _walk(folder: Path, scan: Scan) -> dict[str, tuple[dict[str, str], list[str]]]:
-    """Directory -> (audio stem -> path, transcript files), recording every file's stat."""
+    """Directory -> (audio stem -> path, transcript files), recording every file's stat.
+
+    Links are followed, but each real folder is walked once: a link back to a folder already
+    walked (a loop, or a second link to the same place) is reported, not entered again.
+    Nothing found is dropped silently: unreadable folders, broken links and files that are
+    neither audio nor transcripts become Problems.
+    """
     dirs: dict[str, tuple[dict[str, str], list[str]]] = {}
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()
+    walked: dict[tuple[int, int], str] = {}
+    stack = [str(folder)]
+    while stack:
+        dirpath = stack.pop()
+        st = _stat_folder(dirpath, scan)
+        if st is None:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in walked:
+            scan.problems.append(Problem(dirpath, WALKED, f"the same folder as {walked[key]}"))
+            continue
+        walked[key] = dirpath
+        entries = _entries(dirpath, scan)
+        if entries is None:
+            continue
         audio: dict[str, str] = {}
         trans: list[str] = []
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            if name.endswith(TRANS_SUFFIX):
-                trans.append(path)
-            elif name.lower().endswith(AUDIO_SUFFIXES):
-                stem = name.rsplit(".", 1)[0]
-                if stem in audio:
-                    scan.problems.append(Problem(path, DUPLICATE, f"{stem} also at {audio[stem]}"))
-                else:
-                    audio[stem] = path
-            else:
+        subdirs = []
+        for entry in entries:
+            est = _stat(entry, scan)
+            if est is None:
                 continue
-            st = os.stat(path)
-            scan.files.append((path, st.st_size, st.st_mtime_ns))
+            if stat.S_ISDIR(est.st_mode):
+                subdirs.append(entry.path)
+                continue
+            _file(entry, est, audio, trans, scan)
+        stack.extend(reversed(subdirs))  # depth first, in name order
         if audio or trans:
             dirs[dirpath] = (audio, trans)
     return dirs
+
+
+def _stat_folder(path: str, scan: Scan) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError as e:
+        scan.problems.append(Problem(path, UNREADABLE_FOLDER, e.strerror or str(e)))
+        return None
+
+
+def _file(entry: os.DirEntry, st: os.stat_result, audio: dict[str, str], trans: list[str], scan: Scan) -> None:
+    """Sort one file into audio or transcripts (recording its stat), or report it."""
+    name, path = entry.name, entry.path
+    if not stat.S_ISREG(st.st_mode):
+        scan.problems.append(Problem(path, OTHER_FILE, "not a regular file (a fifo, socket or device)"))
+        return
+    if name.endswith(TRANS_SUFFIX):
+        trans.append(path)
+    elif name.lower().endswith(AUDIO_SUFFIXES):
+        stem = name.rsplit(".", 1)[0]
+        if stem in audio:
+            scan.problems.append(Problem(path, DUPLICATE, f"{stem} also at {audio[stem]}"))
+            return
+        audio[stem] = path
+    else:
+        scan.problems.append(Problem(path, OTHER_FILE, f"neither audio ({', '.join(AUDIO_SUFFIXES)}) "
+                                                       f"nor a transcript (*{TRANS_SUFFIX})"))
+        return
+    scan.files.append((path, st.st_size, st.st_mtime_ns))
 
 
 def scan_split(folders: tuple[Path, ...] | list[Path]) -> Scan:
