@@ -291,3 +291,50 @@ def test_cli(server, tmp_path, capsys):
     assert main(["download", "--list"]) == 0
     listing = capsys.readouterr().out
     assert "train-clean-100" in listing and "librispeech_finetuning" in listing
+
+
+# ---- what is already in the target folder is merged into, never removed
+
+
+@pytest.mark.parametrize("entry", [b"a file", ("sym", "elsewhere")], ids=["file", "symlink"])
+def test_an_archive_entry_never_replaces_an_existing_folder(tmp_path, entry):
+    """A LibriSpeech/ holding parts downloaded earlier survives an archive that has a file or
+    link of that name: the extraction is refused, naming the path, and nothing changes."""
+    target = tmp_path / "corpus"
+    earlier = target / "LibriSpeech" / "test-clean" / "1" / "1-1.trans.txt"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("1-1-0000 HI\n")
+    archive = tmp_path / "x.tar.gz"
+    archive.write_bytes(make_tar([("README", b"r"), ("LibriSpeech", entry)]))
+    with pytest.raises(dl.DownloadError, match=r"LibriSpeech is a folder; the archive has a (file|link)"):
+        dl.safe_extract(archive, target, progress=False)
+    assert earlier.read_text() == "1-1-0000 HI\n"
+    assert sorted(p.name for p in target.iterdir()) == ["LibriSpeech"]
+
+
+def test_a_symlinked_librispeech_folder_is_followed(server, tmp_path):
+    """LibriSpeech/ as a link to a folder elsewhere (another disk): the part lands there."""
+    data = dev_clean_tar()
+    server.files["/ls/dev-clean.tar.gz"] = data
+    disk = tmp_path / "disk2" / "LibriSpeech"
+    (disk / "test-clean").mkdir(parents=True)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "LibriSpeech").symlink_to(disk)
+    [result] = dl.download(opts(server, tmp_path, sha256={"dev-clean": sha(data)}))
+    assert (disk / "dev-clean/1/2/1-2-0000.flac").stat().st_size == 200_000
+    assert (disk / "test-clean").is_dir() and (tmp_path / "corpus" / "LibriSpeech").is_symlink()
+    assert result.folder.is_dir()
+
+
+@pytest.mark.parametrize("make", ["file", "broken link"])
+def test_a_target_that_cannot_hold_the_part_is_refused_before_the_download(server, tmp_path, make):
+    server.files["/ls/dev-clean.tar.gz"] = dev_clean_tar()
+    (tmp_path / "corpus").mkdir()
+    path = tmp_path / "corpus" / "LibriSpeech"
+    if make == "file":
+        path.write_text("not a folder")
+    else:
+        path.symlink_to(tmp_path / "unmounted-disk")
+    with pytest.raises(dl.DownloadError, match="is a file, not a folder|is a link to the missing"):
+        dl.download(opts(server, tmp_path))
+    assert server.requests == []

@@ -5,7 +5,8 @@ resumes with an HTTP Range request), checked against its published checksums, an
 extracted member by member into a staging folder inside <to>: a member with an absolute
 path, a ".." component, a link that leads outside, or a device file stops the extraction
 with an error, and nothing of that archive is moved into <to>. Only a fully extracted
-archive is merged in.
+archive is merged in: into the folders already there (a link to a folder, such as a
+LibriSpeech/ on another disk, is followed), never removing any of them.
 A finished part leaves <to>/.asrkit-download/<part>.json and is not fetched again.
 """
 
@@ -122,6 +123,7 @@ def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
     if marker.is_file() and folder.is_dir():
         log.info("%s: already in %s", part.name, folder)
         return PartResult(part.name, folder, False)
+    check_target(part, to)
     remote = remote_of(part, options)
     try:
         archive = fetch(remote, to / part.filename, progress=options.progress, timeout=options.timeout,
@@ -208,12 +210,60 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike, progress
 
 
 def _merge(src: Path, dst: Path) -> None:
-    """Move the tree `src` into `dst`, merging folders that both hold (LibriSpeech/)."""
+    """Move the tree `src` into `dst`, merging into the folders that exist there.
+
+    Nothing in `dst` is removed: a folder there, or a link to one (a LibriSpeech/ on another
+    disk), is merged into; only a file of the same name is replaced by the archive's copy.
+    An archive entry that would put a file or link where a folder is (or a folder where a
+    file is) stops the merge before anything moves.
+    """
+    clashes = list(_clashes(src, dst))
+    if clashes:
+        shown = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise DownloadError(f"extracting into {dst} would replace what is there ({shown}); nothing was "
+                            f"changed: move those paths aside, or extract with --to another folder")
+    _move_tree(src, dst)
+
+
+def _is_folder(path: Path) -> bool:
+    """A real folder, not a link: the archive's own entries (its links are never followed)."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def _clashes(src: Path, dst: Path):
+    """Why each entry of `src` cannot be moved to `dst` without removing something there."""
+    for child in sorted(src.iterdir()):
+        out = dst / child.name
+        if out.is_symlink() and not out.exists():
+            yield f"{out} is a link to the missing {os.readlink(out)}"
+        elif _is_folder(child):
+            if out.is_dir():
+                yield from _clashes(child, out)
+            elif out.exists():
+                yield f"{out} is a file; the archive has a folder there"
+        elif out.is_dir():
+            yield f"{out} is a folder; the archive has a {'link' if child.is_symlink() else 'file'} there"
+
+
+def _move_tree(src: Path, dst: Path) -> None:
     for child in src.iterdir():
         out = dst / child.name
-        if child.is_dir() and not child.is_symlink() and out.is_dir() and not out.is_symlink():
-            _merge(child, out)
+        if _is_folder(child) and out.is_dir():
+            _move_tree(child, out)
         else:
-            if out.is_dir() and not out.is_symlink():
-                shutil.rmtree(out)
-            os.replace(child, out)
+            # shutil.move: a rename, or copy and delete when dst is a link to another disk.
+            shutil.move(child, out)
+
+
+def check_target(part: Part, to: Path) -> None:
+    """Refuse before fetching when a folder the part extracts into is a file or a broken link
+    (else the error would come after the whole download, and again on every run)."""
+    path = to
+    for name in PurePosixPath(part.folder).parts:
+        path = path / name
+        if path.is_symlink() and not path.exists():
+            raise DownloadError(f"{path} is a link to the missing {os.readlink(path)}: {part.name} "
+                                f"extracts into it; mount or fix that folder, or remove the link")
+        if path.exists() and not path.is_dir():
+            raise DownloadError(f"{path} is a file, not a folder: {part.name} extracts into "
+                                f"{to / part.folder}; move that file aside")
