@@ -357,15 +357,15 @@ class BuildOptions:
 
 def _check_build_options(o: BuildOptions) -> None:
     if not 1 <= o.order <= 6:
-        raise LMError(f"--order {o.order}: KenLM here supports orders 1 to 6")
+        raise LMError(f"`order` {o.order}: KenLM here supports orders 1 to 6")
     if o.unit not in ("word", "letter"):
-        raise LMError(f"--unit {o.unit!r}: expected 'word' or 'letter'")
+        raise LMError(f"`unit` {o.unit!r}: expected 'word' or 'letter'")
     if o.prune and (len(o.prune) > o.order or any(p < 0 for p in o.prune)):
-        raise LMError(f"--prune {' '.join(map(str, o.prune))}: give at most {o.order} non-negative counts")
+        raise LMError(f"`prune` {' '.join(map(str, o.prune))}: give at most {o.order} non-negative counts")
     if o.prune and o.prune[0] != 0:
-        raise LMError("--prune: KenLM cannot prune unigrams; the first count must be 0")
+        raise LMError("`prune`: KenLM cannot prune unigrams; the first count must be 0")
     if o.binary_type not in ("probing", "trie"):
-        raise LMError(f"--binary-type {o.binary_type!r}: expected 'probing' or 'trie'")
+        raise LMError(f"`binary_type` {o.binary_type!r}: expected 'probing' or 'trie'")
 
 
 def _inputs_fingerprint(paths: list[Path]) -> list[dict]:
@@ -390,7 +390,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
     _check_build_options(options)
     paths = [Path(t) for t in texts]
     if not paths:
-        raise LMError("no --text files given")
+        raise LMError("no `text` files given")
     for p in paths:
         if not p.is_file():
             raise InputNotFound(f"no text corpus at {p}")

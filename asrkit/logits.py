@@ -60,10 +60,10 @@ class LogitsOptions:
 
     def check(self) -> None:
         if self.chunk_seconds <= 2 * self.stride_seconds:
-            raise SettingError(f"--chunk-seconds {self.chunk_seconds} must exceed twice --stride-seconds "
+            raise SettingError(f"`chunk_seconds` {self.chunk_seconds} must exceed twice `stride_seconds` "
                              f"{self.stride_seconds}, or no window keeps any frame")
         if self.stride_seconds < 0 or self.batch_seconds <= 0:
-            raise SettingError("--stride-seconds must be >= 0 and --batch-seconds > 0")
+            raise SettingError("`stride_seconds` must be >= 0 and `batch_seconds` > 0")
 
 
 # --------------------------------------------------------------------------- reading

@@ -254,7 +254,7 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
     for name in split.split("+"):
         path = Path(options.manifests_dir) / f"{name}.jsonl"
         if not path.is_file():
-            raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or pass --dev-split none "
+            raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or set `dev_split` to none "
                                     f"to train without validation")
     utts = read_split(options.manifests_dir, split)
     return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours,
@@ -656,7 +656,7 @@ def check_same_recipe(options: FinetuneOptions) -> None:
              for k, v in section.items() if saved.get(s, {}).get(k) != v]
     if diffs:
         raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
-                         f"use the same recipe to resume, or --restart to start over")
+                         f"use the same recipe to resume, or `restart` to start over")
 
 
 def finish(run: Run, status_started: float) -> dict:

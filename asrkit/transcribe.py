@@ -16,7 +16,7 @@ work/models/ works too. Each file is processed on its own, in the order given:
              LM; with --lm the flashlight lexicon decoder (or --decoder pyctcdecode /
              lexfree). LM weights tuned by `asrkit tune-lm` for this model and LM
              (<model>/lm-tuning.json) are used unless given on the command line, exactly
-             as `asrkit decode` picks them (asrkit.cli.decode.decoder_setup)
+             as `asrkit decode` picks them (asrkit.decode.setup)
 
 Output: one "<file>\\t<transcript>" line per file on stdout (the path as given);
 --out also writes JSON Lines, one row per file in order:
@@ -26,15 +26,20 @@ Output: one "<file>\\t<transcript>" line per file on stdout (the path as given);
      "error": "notes.wav: cannot read audio (Format not recognised.)"}
 
 duration is the audio's length in seconds; seconds the wall time spent on the file
-(read + model + decode). A file that is missing, not audio, empty or too short for one
-model frame gets a one-line error naming it on stderr, and the others are still
-transcribed; the command then ends with a count of failures and exit status 1.
+(read + model + decode). A file that is missing, not a regular file (a named pipe is
+never opened), not audio, truncated, empty, holding NaN or infinite samples, with a header
+claiming more samples than the file can hold, too short for one model frame, or one the
+model fails on gets a one-line error naming it on stderr, and the others are still
+transcribed; the command then ends with a count of failures and exit status 1. Memory per
+file is bounded by the audio it really holds (asrkit.data.audio.load_audio), whatever its
+header says.
 
 Transcripts are upper-case letters, apostrophes and spaces (the model's letter vocabulary).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -46,8 +51,10 @@ import numpy as np
 from asrkit.data.audio import load_audio
 from asrkit.decode import Vocabulary, make_decoder
 from asrkit.decode.greedy import GreedyOptions
-from asrkit.errors import AudioError
+from asrkit.errors import AsrkitError, AudioError
 from asrkit.logits import AcousticModel, LogitsOptions
+
+log = logging.getLogger(__name__)
 
 LONG_FILE_SECONDS = 300.0
 """Files longer than this get their own progress bar over audio seconds."""
@@ -57,7 +64,7 @@ LONG_FILE_SECONDS = 300.0
 class TranscribeOptions:
     logits: LogitsOptions = LogitsOptions()  # device, window length and stride for long files
     decoder: str = "greedy"  # one of asrkit.decode.DECODERS
-    # That decoder's options dataclass, e.g. from asrkit.decode.run.make_options (LM paths, weights).
+    # That decoder's options dataclass, e.g. from asrkit.decode.setup (LM paths, weights).
     decoder_options: object = field(default_factory=GreedyOptions)
 
 
@@ -124,8 +131,15 @@ class Transcriber:
             return Transcript(str(path), None, None, round(time.time() - started, 3), str(e))
         duration = len(wave) / self.sample_rate
         long_file = duration > LONG_FILE_SECONDS
-        x = self.log_probs(wave, progress=Path(path).name if long_file else None)
-        text = self.decoder.decode_one(x)
+        try:
+            x = self.log_probs(wave, progress=Path(path).name if long_file else None)
+            text = self.decoder.decode_one(x)
+        except (AsrkitError, ValueError, RuntimeError) as e:
+            # A file the model cannot take (a few samples for a filterbank front end) must not
+            # cost the other files; -v keeps the traceback.
+            log.debug("%s", path, exc_info=True)
+            return Transcript(str(path), None, round(duration, 3), round(time.time() - started, 3),
+                              f"{path}: the model could not run on it ({type(e).__name__}: {e})")
         return Transcript(str(path), text, round(duration, 3), round(time.time() - started, 3))
 
 

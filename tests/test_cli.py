@@ -44,3 +44,29 @@ def test_a_value_error_is_a_bug_with_a_traceback(monkeypatch):
     _command(monkeypatch, ValueError("operands could not be broadcast together"))
     with pytest.raises(ValueError, match="broadcast"):
         cli.main(["boom"])
+
+
+def test_settings_named_by_the_library_are_shown_as_the_commands_flags(tmp_path, capsys):
+    # The library says `min_words`; the user typed --min-words.
+    assert cli.main(["synth", "--root", str(tmp_path), "--min-words", "9", "--max-words", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err == "asrkit synth: error: need 1 <= --min-words <= --max-words, not 9, 3\n"
+
+
+def test_a_setting_without_a_flag_keeps_its_library_name():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--beam-threshold", type=float)
+    message = cli.user_message(AsrkitError("`beam_threshold` and `lm_weight`: run `asrkit lm`"), parser)
+    assert message == "--beam-threshold and `lm_weight`: run `asrkit lm`"
+
+
+def test_finetune_records_the_command_it_was_given(monkeypatch, tmp_path):
+    # main(argv) called from Python (as a test or a notebook does): the record is argv, not sys.argv.
+    import asrkit.train
+
+    seen = {}
+    monkeypatch.setattr(asrkit.train, "finetune", lambda options: seen.setdefault("options", options) and {"updates": 0})
+    monkeypatch.setattr("sys.argv", ["python", "-m", "pytest"])
+    argv = ["finetune", "--recipe", "recipes/demo.yaml", "--out", str(tmp_path / "m"), "--model", "tiny"]
+    assert cli.main(argv) == 0
+    assert seen["options"].command == f"asrkit finetune --recipe recipes/demo.yaml --out {tmp_path / 'm'} --model tiny"

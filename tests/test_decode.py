@@ -182,7 +182,7 @@ def test_lexicon_with_no_spellable_word(tmp_path, cat_lm):
 def test_options_are_checked_up_front():
     with pytest.raises(SettingError, match="needs a lexicon"):
         fl.FlashlightOptions(lm=None, lexicon=None).check()
-    with pytest.raises(SettingError, match="--beam"):
+    with pytest.raises(SettingError, match="`beam`"):
         pcd.PyctcdecodeOptions(beam=0).check()
 
 

@@ -13,7 +13,7 @@ from asrkit.vocab import build_tokenizer
 
 
 def test_stages_are_the_pipeline_in_order(tmp_path):
-    names = [name for name, _ in stages(DemoOptions(work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml"))]
+    names = [s.name for s in stages(DemoOptions(work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml"))]
     assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram", "report"]
 
 
@@ -21,14 +21,13 @@ def test_stages_are_the_pipeline_in_order(tmp_path):
 def test_demo_stages_connect_end_to_end(tmp_path):
     options = DemoOptions(
         work=tmp_path, model=str(EMBEDDED_CHECKPOINT), recipe=recipes_dir() / "demo.yaml", tune_trials=2, beam=8,
-        synth_args=("--fold-minutes", "1", "--dev-minutes", "0.4", "--test-minutes", "0.4",
-                    "--speaker-minutes", "0.2", "--no-progress"),
-        finetune_args=("--set", "train.max_updates=20", "--set", "train.validate_after_updates=10",
-                       "--set", "train.validate_interval_updates=10", "--set", "model.freeze_transformer_updates=15",
-                       "--no-progress"),
+        synth={"fold_minutes": 1, "dev_minutes": 0.4, "test_minutes": 0.4, "speaker_minutes": 0.2},
+        overrides=("train.max_updates=20", "train.validate_after_updates=10", "train.validate_interval_updates=10",
+                   "model.freeze_transformer_updates=15"),
+        progress=False,
     )
     timings = run_demo(options)
-    assert [t["stage"] for t in timings] == [name for name, _ in stages(options)]
+    assert [t["stage"] for t in timings] == [s.name for s in stages(options)]
     assert json.loads((tmp_path / "demo-timings.json").read_text()) == timings
 
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
@@ -41,6 +40,10 @@ def test_demo_stages_connect_end_to_end(tmp_path):
     assert rows["4gram"]["lm"] != "none"
     assert (tmp_path / "models" / "demo" / "lm-tuning.json").is_file()
     assert (tmp_path / "models" / "demo" / "README.md").is_file()  # the model card
+    # Each stage records the command that does its work, not `asrkit demo`.
+    assert "# command: asrkit finetune --recipe " in (tmp_path / "models" / "demo" / "recipe.yaml").read_text()
+    summary = json.loads((tmp_path / "models" / "demo" / "decode" / "dev-clean" / "4gram" / "wer-summary.json").read_text())
+    assert summary["command"].startswith("asrkit decode --model ")
     # The demo recipe starts from the checkpoint's encoder with a new CTC head (as the paper
     # does) and scores that start on dev. A model that outputs nothing scores CER 1.0, so
     # beating min(start, 1.0) means fine-tuning taught it characters. (Measured at this

@@ -188,7 +188,7 @@ def test_checksum_mismatch_is_an_error_and_nothing_is_extracted(server, tmp_path
     with pytest.raises(dl.DownloadError) as e:
         dl.download(opts(server, tmp_path, sha256={"dev-clean": "ab" * 32}))
     assert "sha256 checksum mismatch" in str(e.value) and sha(data) in str(e.value)
-    assert "run again to fetch it afresh" in str(e.value) and "--sha256 dev-clean=HEX" in str(e.value)
+    assert "run again to fetch it afresh" in str(e.value) and "`sha256` dev-clean=HEX" in str(e.value)
     corpus = tmp_path / "corpus"
     assert sorted(p.name for p in corpus.iterdir()) == []  # .part removed, nothing extracted
 

@@ -300,17 +300,17 @@ def test_plan_without_enough_speakers_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(folds=7), "--folds must be 0 to 6"),
-    (dict(fold_minutes=-1), "--fold-minutes must be a number of minutes >= 0"),
-    (dict(dev_minutes=float("nan")), "--dev-minutes"),
+    (dict(folds=7), "`folds` must be 0 to 6"),
+    (dict(fold_minutes=-1), "`fold_minutes` must be a number of minutes >= 0"),
+    (dict(dev_minutes=float("nan")), "`dev_minutes`"),
     (dict(engines=("flite", "say")), "unknown or none given \\(say\\)"),
-    (dict(speaker_minutes=0), "--speaker-minutes must be > 0"),
-    (dict(min_words=9, max_words=3), "--min-words <= --max-words"),
-    (dict(snr_db=500), "--snr-db"),
-    (dict(purpose="demo"), "--purpose must be one of finetune, pretrain, not 'demo'"),
-    (dict(train_other_500_minutes=-2), "--train-other-500-minutes must be"),
+    (dict(speaker_minutes=0), "`speaker_minutes` must be > 0"),
+    (dict(min_words=9, max_words=3), "`min_words` <= `max_words`"),
+    (dict(snr_db=500), "`snr_db`"),
+    (dict(purpose="demo"), "`purpose` must be one of finetune, pretrain, not 'demo'"),
+    (dict(train_other_500_minutes=-2), "`train_other_500_minutes` must be"),
 ])
-def test_bad_options_are_refused_with_the_flag_named(tmp_path, changes, message):
+def test_bad_options_are_refused_with_the_setting_named(tmp_path, changes, message):
     with pytest.raises(SettingError, match=message):
         synth.verify_options(SynthOptions(root=tmp_path, **changes))
 
@@ -368,7 +368,7 @@ def test_add_noise_reaches_the_asked_snr_against_speech_not_silence():
 def test_missing_engine_names_it_and_the_fix(monkeypatch):
     real = shutil.which
     monkeypatch.setattr(tts.shutil, "which", lambda exe: None if exe == "festival" else real(exe))
-    with pytest.raises(FileNotFoundError, match="`festival` is not installed.*--engines"):
+    with pytest.raises(FileNotFoundError, match="`festival` is not installed.*`engines`"):
         tts.check_engines(tts.VOICES)
 
 

@@ -247,7 +247,7 @@ def test_splits_join_with_a_plus(manifests):
 
 
 def test_missing_dev_manifest_is_a_clear_error(manifests, tmp_path):
-    with pytest.raises(FileNotFoundError, match="--dev-split none"):
+    with pytest.raises(FileNotFoundError, match="`dev_split` to none"):
         finetune(options(recipe(data={"dev_split": "dev-other"}), tmp_path, manifests))
 
 

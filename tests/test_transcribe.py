@@ -201,7 +201,7 @@ def tiny_lm(tmp_path, monkeypatch):
 @needs_kenlm
 def test_lm_decoding_uses_the_lexicon_and_tuned_weights(tmp_path, model_dir, tiny_lm, capsys):
     from asrkit.decode import Vocabulary, make_decoder
-    from asrkit.decode.run import make_options
+    from asrkit.decode.setup import make_options
     from asrkit.lm import read_words
 
     files = []

@@ -128,7 +128,7 @@ def test_tuning_errors(setup, tmp_path):
         tune("greedy", base, cache.log_probs(), references(cache), progress=False)
     with pytest.raises(DataError, match="empty split"):
         tune("flashlight", base, [], [], progress=False)
-    with pytest.raises(SettingError, match="--method"):
+    with pytest.raises(SettingError, match="`method`"):
         TuneOptions(method="bayes").check()
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "lm-tuning.json").write_text(json.dumps([1, 2]))

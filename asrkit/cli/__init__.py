@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 import traceback
 
@@ -46,15 +47,6 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """Keeps the layout of a subcommand's docstring (examples, tables) and shows defaults."""
 
 
-def _available():
-    for name, module in COMMANDS:
-        try:
-            yield name, importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a broken dependency, not a stage still to be written
-                raise
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asrkit",
@@ -63,12 +55,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _available():
+    for name, path in COMMANDS:
+        module = importlib.import_module(path)
         p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
                            formatter_class=HelpFormatter)
         module.add_arguments(p)
-        p.set_defaults(func=module.run)
+        p.set_defaults(func=module.run, command_parser=p)
     return parser
+
+
+def flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """{setting: flag} for a subcommand's options and those of its own subcommands:
+    {"beam_threshold": "--beam-threshold", "root": "--root", ...}. The library names a
+    setting by its dataclass field, which is the option's dest here."""
+    out: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out = {**flags(sub), **out}
+        elif action.option_strings and action.dest not in out:
+            out[action.dest] = next((s for s in action.option_strings if s.startswith("--")), action.option_strings[0])
+    return out
+
+
+def user_message(error: BaseException, parser: argparse.ArgumentParser | None) -> str:
+    """The error's message with each `setting` the command has a flag for shown as that flag:
+    "`beam` must be >= 1" -> "--beam must be >= 1". The one place settings become flags."""
+    known = flags(parser) if parser is not None else {}
+    return re.sub(r"`([a-z_]+)`", lambda m: known.get(m.group(1), m.group(0)), str(error))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         # else is a bug and propagates with its traceback.
         if args.verbose:
             traceback.print_exc()
-        print(f"asrkit {args.command}: error: {e}", file=sys.stderr)
+        print(f"asrkit {args.command}: error: {user_message(e, getattr(args, 'command_parser', None))}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"asrkit {args.command}: interrupted", file=sys.stderr)

@@ -20,8 +20,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 from asrkit.cli.logits import add_common, logits_options, splits_of
@@ -64,58 +62,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--setting", default=None, help="result name (default: greedy, <lm>, <lm>-<decoder>)")
 
 
-FLAG = {"beam": "--beam", "beam_threshold": "--beam-threshold", "beam_size_token": "--beam-size-token",
-        "lm_weight": "--lm-weight", "word_score": "--word-score", "sil_score": "--sil-score",
-        "alpha": "--alpha", "beta": "--beta", "beam_prune_logp": "--beam-prune-logp",
-        "token_min_logp": "--token-min-logp"}
+def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
+    """The decoder the flags of add_decoder_arguments ask for (asrkit.decode.setup applies it)."""
+    from asrkit.decode.setup import BEAM_SETTINGS, DecoderChoice
 
-
-def decoder_setup(args, model_dir, use_tuned: bool = True):
-    """(decoder name, LanguageModel or None, options, where the weights came from)."""
-    from asrkit.decode.run import make_options
-    from asrkit.errors import AsrkitError, SettingError
-    from asrkit.decode.tune import tuned_params
-    from asrkit.lm import resolve
-
-    lm = resolve(args.lm, args.lm_dir)
-    decoder = args.decoder or ("flashlight" if lm is not None else "greedy")
-    if decoder == "greedy" and lm is not None:
-        raise SettingError("--decoder greedy takes no LM: use --lm none")
-    if decoder == "flashlight" and lm is None:
-        raise SettingError("--decoder flashlight needs --lm (its words and lexicon)")
-    given = {k: getattr(args, k) for k in FLAG if getattr(args, k, None) is not None}
-    if decoder == "greedy" and given:
-        raise SettingError(f"{', '.join(FLAG[k] for k in given)} need a beam-search decoder (--lm NAME)")
-    tuned = tuned_params(model_dir, lm.name, decoder) if (lm is not None and use_tuned) else None
-    source = "tuned (lm-tuning.json)" if tuned else "defaults"
-    try:
-        options = make_options(decoder, lm, {**(tuned or {}), **given})
-    except AsrkitError as e:
-        message = str(e)
-        for k, flag in FLAG.items():  # name the command-line flag, not the dataclass field
-            message = message.replace(f"setting {k}", f"option {flag}")
-        raise type(e)(message) from None
-    return decoder, lm, options, source
+    return DecoderChoice(lm=args.lm, lm_dir=args.lm_dir, decoder=args.decoder, use_tuned=use_tuned,
+                         settings={k: getattr(args, k, None) for k in BEAM_SETTINGS})
 
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import logits, workspace
-    from asrkit.decode import Vocabulary, make_decoder
-    from asrkit.decode.run import decode_split, setting_name
+    from asrkit.decode.run import decode_splits
+    from asrkit.decode.setup import setup_decoder
+    from asrkit.provenance import command_line
 
     model_dir = logits.resolve_model(args.model)
-    decoder, lm, options, source = decoder_setup(args, model_dir, use_tuned=not args.no_tuned)
-    setting = args.setting or setting_name(decoder, lm)
-    command = "asrkit " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
-    manifests = args.manifests or workspace.manifests_dir()
-    if lm is not None:
-        print(f"decoder {decoder} with LM {lm.name} ({lm.path}); weights: {source}")
-    built = None  # one decoder (one LM load) for every split with the same vocabulary
-    for split in splits_of(args.split):
-        cache = logits.ensure(model_dir, split, manifests, logits_options(args))
-        if built is None or list(built.vocab.tokens) != cache.tokens:
-            built = make_decoder(decoder, options, Vocabulary.of(cache.tokens))
-        s = decode_split(model_dir, split, cache, decoder, options, setting, command, args.workers, built=built)
-        print(f"{split}\t{setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
+    setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
+    if setup.lm is not None:
+        print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}")
+    summaries = decode_splits(model_dir, splits_of(args.split), args.manifests or workspace.manifests_dir(), setup,
+                              logits_options(args), setting=args.setting, command=command_line(args.argv),
+                              workers=args.workers)
+    for s in summaries:
+        print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
               f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")
     return 0

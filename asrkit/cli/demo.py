@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
               f"a random-init 'tiny' model, so expect WER near 100%", flush=True)
 
     timings = run_demo(DemoOptions(work=args.work, model=args.model, recipe=args.recipe,
-                                   tune_trials=args.trials,
-                                   finetune_args=tuple(a for o in args.overrides for a in ("--set", o))))
+                                   tune_trials=args.trials, overrides=tuple(args.overrides)))
     print("\nstage timings (s): " + json.dumps({t["stage"]: t["seconds"] for t in timings}))
     print(f"full report: {args.work / 'reports'}")
     return 0

@@ -21,8 +21,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 HELP = "fine-tune a checkpoint with CTC following a wav2vec 2.0 recipe (accelerate)"
@@ -72,6 +70,7 @@ def resolve(args):
 def run(args: argparse.Namespace) -> int:
     from asrkit import workspace
     from asrkit.config import dump_recipe
+    from asrkit.provenance import command_line
     from asrkit.train import FinetuneOptions, finetune
 
     recipe, path = resolve(args)
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or workspace.models_dir() / path.stem.replace("_", "-")
     options = FinetuneOptions(
         recipe=recipe, out_dir=out, manifests_dir=args.manifests or workspace.manifests_dir(),
-        command=shlex.join(["asrkit", *sys.argv[1:]]), restart=args.restart, progress=not args.no_progress,
+        command=command_line(args.argv), restart=args.restart, progress=not args.no_progress,
     )
     summary = finetune(options)
     print(f"fine-tuned model: {out} ({summary['updates']} updates{_dev_result(summary, recipe)})")

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from asrkit.cli.decode import add_decoder_arguments
+from asrkit.cli.decode import add_decoder_arguments, decoder_choice
 from asrkit.cli.logits import add_common, logits_options
 
 HELP = "transcribe audio files with a fine-tuned model (and optionally a KenLM)"
@@ -39,18 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from asrkit import logits
+    from asrkit.decode.setup import setup_decoder
     from asrkit.errors import SettingError
-    from asrkit.cli.decode import decoder_setup
     from asrkit.io import write_jsonl
     from asrkit.transcribe import TranscribeOptions, transcribe
 
     if args.out is not None and args.out.is_dir():
-        raise SettingError(f"--out {args.out}: is a folder; give a file name such as transcripts.jsonl")
+        raise SettingError(f"`out` {args.out}: is a folder; give a file name such as transcripts.jsonl")
     model_dir = logits.resolve_model(args.model)
-    decoder, lm, decoder_options, source = decoder_setup(args, model_dir, use_tuned=not args.no_tuned)
-    if lm is not None:
-        print(f"decoder {decoder} with LM {lm.name} ({lm.path}); weights: {source}", file=sys.stderr)
-    options = TranscribeOptions(logits_options(args), decoder, decoder_options)
+    setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
+    if setup.lm is not None:
+        print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}",
+              file=sys.stderr)
+    options = TranscribeOptions(logits_options(args), setup.decoder, setup.options)
 
     rows, failed = [], 0
     for t in transcribe(args.files, model_dir, options):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from asrkit.cli.decode import add_decoder_arguments, decoder_setup
+from asrkit.cli.decode import add_decoder_arguments, decoder_choice
 from asrkit.cli.logits import add_common, logits_options
 
 HELP = "search LM weight and word score on a dev split (optuna TPE or grid)"
@@ -36,25 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import logits, workspace
-    from asrkit.errors import DataError, SettingError
-    from asrkit.decode import Vocabulary
-    from asrkit.decode.run import references
-    from asrkit.decode.tune import TuneOptions, save_tuning, tune
+    from asrkit.decode.setup import setup_decoder
+    from asrkit.decode.tune import TuneOptions, tune_split, tuning_path
 
     model_dir = logits.resolve_model(args.model)
-    decoder, lm, options, _ = decoder_setup(args, model_dir, use_tuned=False)
-    if lm is None:
-        raise SettingError("tune-lm needs --lm: there is no LM weight to tune without one")
-    cache = logits.ensure(model_dir, args.split, args.manifests or workspace.manifests_dir(), logits_options(args))
-    if len(cache) == 0:
-        raise DataError(f"{cache.folder}: the split {args.split!r} has no utterances to tune on")
-    topts = TuneOptions(method=args.method, trials=args.trials, weight_range=tuple(args.weight_range),
-                        score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)
-    result = tune(decoder, options, cache.log_probs(), references(cache), topts,
-                  vocab=Vocabulary.of(cache.tokens), lm_name=lm.name, split=args.split)
-    path = save_tuning(model_dir, result)
+    setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=False))
+    options = TuneOptions(method=args.method, trials=args.trials, weight_range=tuple(args.weight_range),
+                          score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)
+    result = tune_split(model_dir, args.split, args.manifests or workspace.manifests_dir(), setup, options,
+                        logits_options(args))
     w, s = result.params
     print(f"{args.split}: default {w}={result.default[w]:g} {s}={result.default[s]:g} WER "
           f"{100 * result.default_wer:.2f}% -> best {w}={result.best[w]:.3f} {s}={result.best[s]:.3f} "
-          f"WER {100 * result.best_wer:.2f}% ({len(result.trials)} trials, {result.seconds:.0f} s) -> {path}")
+          f"WER {100 * result.best_wer:.2f}% ({len(result.trials)} trials, {result.seconds:.0f} s) "
+          f"-> {tuning_path(model_dir)}")
     return 0

@@ -129,7 +129,7 @@ def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
         archive = fetch(remote, to / part.filename, progress=options.progress, timeout=options.timeout,
                         retries=options.retries)
     except MismatchError as e:
-        raise DownloadError(f"{e} (a mirror serving other bytes needs --sha256 {part.name}=HEX)") from None
+        raise DownloadError(f"{e} (a mirror serving other bytes needs `sha256` {part.name}=HEX)") from None
     safe_extract(archive, to, progress=options.progress)
     if not folder.is_dir():
         raise DownloadError(f"{archive}: extracted, but it held no {part.folder}/ folder")

@@ -112,35 +112,31 @@ class SynthOptions:
 
 
 def verify_options(o: SynthOptions) -> None:
-    """Raise ValueError saying which option is wrong and what it may be."""
+    """Raise SettingError saying which setting is wrong and what it may be."""
     if o.purpose not in PURPOSES:
-        raise SettingError(f"--purpose must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
+        raise SettingError(f"`purpose` must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
     for name in ("fold_minutes", "nine_hours_minutes", "train_clean_100_minutes",
                  "train_other_500_minutes", "dev_minutes", "test_minutes"):
         value = getattr(o, name)
         if not (value >= 0 and math.isfinite(value)):
-            raise SettingError(f"--{_flag(name)} must be a number of minutes >= 0, not {value}")
+            raise SettingError(f"`{name}` must be a number of minutes >= 0, not {value}")
     if not 0 <= o.folds <= FOLDS:
-        raise SettingError(f"--folds must be 0 to {FOLDS} (Libri-light's 1h set has six folds), "
+        raise SettingError(f"`folds` must be 0 to {FOLDS} (Libri-light's 1h set has six folds), "
                          f"not {o.folds}")
     if not o.speaker_minutes > 0:
-        raise SettingError(f"--speaker-minutes must be > 0, not {o.speaker_minutes}")
+        raise SettingError(f"`speaker_minutes` must be > 0, not {o.speaker_minutes}")
     if o.chapter_utterances < 1:
-        raise SettingError(f"--chapter-utterances must be >= 1, not {o.chapter_utterances}")
+        raise SettingError(f"`chapter_utterances` must be >= 1, not {o.chapter_utterances}")
     if not -20 <= o.snr_db <= 100:
-        raise SettingError(f"--snr-db must be between -20 and 100 dB, not {o.snr_db}")
+        raise SettingError(f"`snr_db` must be between -20 and 100 dB, not {o.snr_db}")
     unknown = [e for e in o.engines if e not in tts.ENGINES]
     if unknown or not o.engines:
-        raise SettingError(f"--engines: unknown or none given ({', '.join(unknown) or 'empty'}); "
+        raise SettingError(f"`engines`: unknown or none given ({', '.join(unknown) or 'empty'}); "
                          f"choose from {', '.join(tts.ENGINES)}")
     if not 1 <= o.min_words <= o.max_words:
-        raise SettingError(f"need 1 <= --min-words <= --max-words, not {o.min_words}, {o.max_words}")
+        raise SettingError(f"need 1 <= `min_words` <= `max_words`, not {o.min_words}, {o.max_words}")
     if o.jobs < 0:
-        raise SettingError(f"--jobs must be >= 0 (0 = one per CPU core), not {o.jobs}")
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+        raise SettingError(f"`jobs` must be >= 0 (0 = one per CPU core), not {o.jobs}")
 
 
 # ---------------------------------------------------------------------------- speakers
@@ -349,7 +345,7 @@ def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[S
             if n >= len(pool):
                 raise DataError(f"{part.folder} needs {n} speakers but only {len(pool)} "
                                  f"{subset} speakers are left with engines "
-                                 f"{', '.join(o.engines)}: raise --speaker-minutes or add engines")
+                                 f"{', '.join(o.engines)}: raise `speaker_minutes` or add `engines`")
             out[part.folder], pool = pool[:n], pool[n:]
         cursor = itertools.cycle(pool)
         for part in (p for p in mine if p.side == "train"):
@@ -408,18 +404,18 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
         old = json.loads(path.read_text(encoding="utf-8"))
         old_settings = old["settings"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{path}: not a synth report ({e}); remove it or choose another --root")
+        raise DataError(f"{path}: not a synth report ({e}); remove it or choose another `root`")
     if old.get("format") != FORMAT:
         raise DataError(f"{root} holds a corpus made by an older asrkit synth "
                          f"({old.get('format')!r}, now {FORMAT!r}) whose audio or sentences "
-                         f"differ from this version's; choose another --root, or delete "
+                         f"differ from this version's; choose another `root`, or delete "
                          f"{root} to remake it")
     new = o.settings()
     diff = [f"{k}: {old_settings.get(k)!r} there, {v!r} now" for k, v in new.items()
             if old_settings.get(k) != v]
     if diff:
         raise DataError(f"{root} holds a corpus made with other settings ({'; '.join(diff)}); "
-                         f"choose another --root, or delete {root} to remake it")
+                         f"choose another `root`, or delete {root} to remake it")
 
 
 def _missing_work(root: Path, seed: int, chapters: list[Chapter]):

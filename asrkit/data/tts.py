@@ -113,7 +113,7 @@ def check_engines(voices: Sequence[Voice]) -> None:
     if problems:
         raise InputNotFound(
             "cannot synthesise: " + "; ".join(problems)
-            + " (run scripts/setup.sh, or leave the engine out with --engines)")
+            + " (run scripts/setup.sh, or leave the engine out of `engines`)")
 
 
 def _missing_voices(voices: Sequence[Voice]) -> list[str]:

@@ -41,7 +41,7 @@ class FlashlightOptions:
         if not self.lexicon:
             raise SettingError("the flashlight lexicon decoder needs a lexicon (lexicon.txt beside the LM)")
         if self.beam < 1 or self.beam_threshold <= 0:
-            raise SettingError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
+            raise SettingError(f"`beam` ({self.beam}) must be >= 1 and `beam_threshold` ({self.beam_threshold}) > 0")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class LexiconFreeOptions:
 
     def check(self) -> None:
         if self.beam < 1 or self.beam_threshold <= 0:
-            raise SettingError(f"--beam ({self.beam}) must be >= 1 and --beam-threshold ({self.beam_threshold}) > 0")
+            raise SettingError(f"`beam` ({self.beam}) must be >= 1 and `beam_threshold` ({self.beam_threshold}) > 0")
 
 
 def _lib():

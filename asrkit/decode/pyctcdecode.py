@@ -36,7 +36,7 @@ class PyctcdecodeOptions:
 
     def check(self) -> None:
         if self.beam < 1:
-            raise SettingError(f"--beam {self.beam}: must be >= 1")
+            raise SettingError(f"`beam` {self.beam}: must be >= 1")
 
 
 def labels(vocab: Vocabulary) -> list[str]:

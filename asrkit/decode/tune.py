@@ -58,12 +58,12 @@ class TuneOptions:
 
     def check(self) -> None:
         if self.method not in ("tpe", "grid"):
-            raise SettingError(f"--method {self.method!r}: choose 'tpe' or 'grid'")
+            raise SettingError(f"`method` {self.method!r}: choose 'tpe' or 'grid'")
         if self.trials < 1:
-            raise SettingError("--trials must be at least 1")
-        for name, (lo, hi) in (("weight", self.weight_range), ("score", self.score_range)):
+            raise SettingError("`trials` must be at least 1")
+        for name, (lo, hi) in (("weight_range", self.weight_range), ("score_range", self.score_range)):
             if not lo <= hi:
-                raise SettingError(f"{name} range {lo}..{hi} is empty")
+                raise SettingError(f"`{name}` {lo}..{hi} is empty")
 
 
 @dataclass
@@ -156,6 +156,24 @@ def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: Tune
         default={w_name: default[0], s_name: default[1]}, default_wer=trials[0]["wer"],
         beam=getattr(base_options, "beam", 0), trials=trials, seconds=round(time.time() - started, 1),
     )
+
+
+def tune_split(model_dir: str | os.PathLike, split: str, manifests: str | os.PathLike, setup,
+               options: TuneOptions = TuneOptions(), logits_options=None, progress: bool = True) -> TuningResult:
+    """Tune `setup`'s decoder (asrkit.decode.setup.DecoderSetup) on one split, its log-probs
+    cached first when missing or stale, and save the result in <model_dir>/lm-tuning.json."""
+    from asrkit import logits
+    from asrkit.decode.run import references
+
+    if setup.lm is None:
+        raise SettingError("tune-lm needs `lm`: there is no LM weight to tune without one")
+    cache = logits.ensure(model_dir, split, manifests, logits_options or logits.LogitsOptions())
+    if len(cache) == 0:
+        raise DataError(f"{cache.folder}: the split {split!r} has no utterances to tune on")
+    result = tune(setup.decoder, setup.options, cache.log_probs(), references(cache), options,
+                  vocab=Vocabulary.of(cache.tokens), lm_name=setup.lm.name, split=split, progress=progress)
+    save_tuning(model_dir, result)
+    return result
 
 
 # --------------------------------------------------------------------------- persistence
