@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".opus", ".mp3")
 FOLDER_TRAIN, FOLDER_DEV = "unlabelled-train", "unlabelled-dev"
-DEV_SHARE = 100  # one file in this many (by a hash of its path) is held out for dev
+DEV_SHARE = 100  # one file in this many is held out for dev
 
 
 def samples_at_16k(utt: Utterance) -> int:
@@ -79,23 +79,27 @@ def _utterance(path: Path, root: Path) -> Utterance:
 
 
 def scan_audio_folder(root: Path, out_dir: Path) -> dict:
-    """Write <out_dir>/unlabelled-train.jsonl and unlabelled-dev.jsonl (about one file in
-    100, chosen by a hash of its path, so the split is stable as files are added) from the
+    """Write <out_dir>/unlabelled-train.jsonl and unlabelled-dev.jsonl (one file in 100,
+    chosen by a hash of its path) from the
     audio files under `root`, and unlabelled.skipped.tsv naming each file not taken and why.
     Returns counts."""
     root = Path(root)
     if not root.is_dir():
         raise InputNotFound(f"no audio folder at {root}")
     skipped: list[tuple[str, str]] = []
-    train, dev = [], []
+    utts = []
     for path in _audio_files(root, skipped):
         try:
-            utt = _utterance(path, root)
+            utts.append(_utterance(path, root))
         except AudioError as e:
             skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
-            continue
-        digest = int(hashlib.sha1(utt.id.encode()).hexdigest(), 16)
-        (dev if digest % DEV_SHARE == 0 else train).append(utt)
+    # The dev files: the 1% (at least one, when there are two or more) with the smallest
+    # hash of their id, so the choice does not depend on the order the files were found.
+    held_out = max(1, round(len(utts) / DEV_SHARE)) if len(utts) > 1 else 0
+    by_hash = sorted(utts, key=lambda u: hashlib.sha1(u.id.encode()).hexdigest())
+    dev_ids = {u.id for u in by_hash[:held_out]}
+    train = [u for u in utts if u.id not in dev_ids]
+    dev = [u for u in utts if u.id in dev_ids]
     if not train:
         raise DataError(f"{root}: no readable audio files ({', '.join(AUDIO_SUFFIXES)}) found"
                         + (f"; {len(skipped)} skipped, see {out_dir / 'unlabelled.skipped.tsv'}" if skipped else ""))
