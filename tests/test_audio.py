@@ -89,7 +89,7 @@ def _bad_files(tmp_path):
 
 
 @pytest.mark.parametrize("name, message", [
-    ("missing.flac", "cannot read audio"),
+    ("missing.flac", "no such file"),
     ("garbage.flac", "cannot read audio"),
     ("empty.flac", "cannot read audio"),
     ("truncated.flac", "cannot read audio"),
@@ -108,3 +108,62 @@ def test_audio_info_on_bad_files(tmp_path, name):
     _bad_files(tmp_path)
     with pytest.raises(AudioError, match="cannot read audio header"):
         audio_info(tmp_path / name)
+
+
+# ---- hostile files: memory bounded by what is really read, nothing blocks, NaN refused
+
+
+def _forged_flac(tmp_path, frames: int):
+    """A real 0.1 s FLAC whose STREAMINFO claims `frames` samples (36 bits, as the format allows)."""
+    path = tmp_path / "forged.flac"
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(1600)).astype(np.float32), 16000)
+    data = bytearray(path.read_bytes())
+    info = 8 + 10  # "fLaC", block header, then min/max block and frame sizes
+    packed = int.from_bytes(data[info:info + 8], "big")
+    packed = (packed & ~((1 << 36) - 1)) | frames  # the low 36 bits are the total samples
+    data[info:info + 8] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_header_claiming_2_36_samples_is_refused_before_allocating(tmp_path):
+    """Reading it whole would allocate 256 GiB; the file is 3 kB."""
+    path = _forged_flac(tmp_path, (1 << 36) - 1)
+    assert sf.info(str(path)).frames == (1 << 36) - 1
+    with pytest.raises(AudioError, match=r"forged.flac: the header claims 68719476735 samples"):
+        load_audio(path)
+
+
+def test_a_header_claiming_more_than_the_file_holds_reads_what_is_there(tmp_path):
+    """A plausible but wrong count: only the real samples are decoded, and the file is named
+    (libsndfile reports the failed seek past the end; a reader that stops quietly is caught
+    by the count)."""
+    path = _forged_flac(tmp_path, 50_000)
+    with pytest.raises(AudioError, match=r"forged.flac: (truncated|cannot read audio)"):
+        load_audio(path)
+
+
+def test_a_named_pipe_is_refused_without_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.wav")  # opening it for reading would wait for a writer forever
+    with pytest.raises(AudioError, match="pipe.wav: not a regular file"):
+        load_audio(tmp_path / "pipe.wav")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
+    wave = np.full(1600, 0.1, np.float32)
+    wave[[10, 20]] = bad
+    sf.write(tmp_path / "bad.wav", wave, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="bad.wav: 2 of 1600 samples are NaN or infinite"):
+        load_audio(tmp_path / "bad.wav")
+
+
+def test_long_multichannel_file_is_read_in_chunks_and_equals_a_whole_read(tmp_path, monkeypatch):
+    from asrkit.data import audio
+
+    wave = (0.1 * np.random.default_rng(1).standard_normal((5000, 3))).astype(np.float32)
+    sf.write(tmp_path / "x.wav", wave, 16000, subtype="FLOAT")
+    monkeypatch.setattr(audio, "CHUNK_FRAMES", 1024)
+    np.testing.assert_allclose(load_audio(tmp_path / "x.wav"), wave.mean(axis=1), rtol=1e-6)
