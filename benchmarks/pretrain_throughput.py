@@ -1,0 +1,189 @@
+"""Pre-training throughput: asrkit's step (batches by total audio, every utterance cropped to
+the batch's shortest, fairseq masks and distractors, asrkit.pretrain.objective) against
+transformers' pre-training example's step (random batches of the same mean size padded to
+the longest, _compute_mask_indices, _sample_negative_indices, Wav2Vec2ForPreTraining.forward),
+measured in the same run on the same model and audio.
+
+On CPU the two take turns step by step, so a shared machine's load hits them alike; on CUDA
+they run one after the other (bf16 autocast) so each gets its own peak memory. Reported per
+condition: audio seconds the model saw per wall second (real audio only: padding is not
+counted, cropped-away audio is not counted), padding fraction, and on CUDA the peak memory
+and the model FLOP utilisation (FLOPs of one step counted by torch's FlopCounterMode,
+against --peak-tflops).
+
+Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, clipped to
+2-15.6 s) with random-noise audio: throughput does not depend on what is said.
+
+    .venv/bin/python benchmarks/pretrain_throughput.py                         # tiny, CPU, 40 s batches
+    python3 benchmarks/pretrain_throughput.py --device cuda --config base --max-tokens 1400000 --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asrkit.config import PretrainModelConfig  # noqa: E402
+from asrkit.data.batching import length_bucketed_batches  # noqa: E402
+from asrkit.masks import compute_mask_indices  # noqa: E402
+from asrkit.pretrain.model import load_pretraining_model  # noqa: E402
+from asrkit.pretrain.objective import PretrainObjective, sample_negatives  # noqa: E402
+
+SR = 16_000
+
+
+def lengths(n: int, seed: int) -> np.ndarray:
+    seconds = np.clip(np.random.default_rng(seed).normal(12.7, 3.5, n), 2.0, 15.6)
+    return (seconds * SR).astype(np.int64)
+
+
+class Condition:
+    """One way of making batches and computing the loss, timed step by step."""
+
+    def __init__(self, name, model, batches, make_step, device, dtype, warmup: int):
+        self.name, self.model, self.batches, self.make_step = name, model, batches, make_step
+        self.device, self.dtype, self.warmup = device, dtype, warmup
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        self.seconds = self.audio = self.padded = self.real = 0.0
+        self.flops = None
+
+    def step(self, k: int) -> None:
+        inputs, real_samples, loss_fn = self.make_step(self.batches[k % len(self.batches)], k)
+        sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        with torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
+            loss = loss_fn()
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        sync()
+        if k >= self.warmup:
+            self.seconds += time.perf_counter() - start
+            self.audio += real_samples / SR
+            self.padded += inputs.numel()
+            self.real += real_samples
+
+    def count_flops(self) -> None:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        inputs, real, loss_fn = self.make_step(self.batches[0], 0)
+        with FlopCounterMode(display=False) as counter:
+            with torch.autocast(self.device, dtype=self.dtype, enabled=self.dtype is not None):
+                loss = loss_fn()
+            loss.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.flops = counter.get_total_flops() / (real / SR)  # per second of audio
+
+    def result(self) -> dict:
+        return {"audio_s_per_s": self.audio / self.seconds, "padding": 1 - self.real / max(self.padded, 1)}
+
+
+def asrkit_condition(model, lens, max_tokens, device, seed):
+    """Length-bucketed batches, crop to the shortest, asrkit's masks and objective."""
+    objective = PretrainObjective(model, 0.1, 10.0, 0.1, 0.1).to(device)
+    batches = length_bucketed_batches(lens, max_tokens, seed, 0)
+
+    def make(batch, k):
+        rng = np.random.default_rng([seed, k])
+        size = int(min(lens[i] for i in batch))
+        inputs = torch.from_numpy(rng.standard_normal((len(batch), size), dtype=np.float32)).to(device)
+        frames = int(model._get_feat_extract_output_lengths(torch.tensor(size)))
+        mask = compute_mask_indices((len(batch), frames), None, 0.65, 10, min_masks=2, rng=rng)
+        negatives = torch.from_numpy(sample_negatives(mask, model.config.num_negatives, rng)).to(device)
+        mask = torch.from_numpy(mask).to(device)
+        return inputs, len(batch) * size, lambda: objective.total(objective(inputs, None, mask, negatives)) / mask.sum()
+    return batches, make
+
+
+def hf_condition(model, lens, mean_size, device, seed):
+    """transformers' example: random batches padded to the longest, its helpers, model.forward."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
+
+    order = np.random.default_rng(seed).permutation(len(lens))
+    batches = [order[i:i + mean_size].tolist() for i in range(0, len(order) - mean_size + 1, mean_size)]
+    needs_mask = model.config.feat_extract_norm == "layer"
+
+    def make(batch, k):
+        rng = np.random.default_rng([seed, k])
+        size = int(max(lens[i] for i in batch))
+        inputs = np.zeros((len(batch), size), dtype=np.float32)
+        attention = np.zeros((len(batch), size), dtype=np.int64)
+        for b, i in enumerate(batch):
+            inputs[b, :lens[i]] = rng.standard_normal(lens[i], dtype=np.float32)
+            attention[b, :lens[i]] = 1
+        attention_t = torch.from_numpy(attention)
+        frames = int(model._get_feat_extract_output_lengths(torch.tensor(size)))
+        frame_mask = model._get_feature_vector_attention_mask(frames, attention_t)
+        mask = _compute_mask_indices((len(batch), frames), 0.65, 10, attention_mask=frame_mask, min_masks=2)
+        negatives = _sample_negative_indices((len(batch), frames), model.config.num_negatives, mask)
+        inputs_t = torch.from_numpy(inputs).to(device)
+        mask_t, neg_t = torch.from_numpy(mask).to(device), torch.from_numpy(negatives).to(device)
+        am = attention_t.to(device) if needs_mask else None
+        real = int(sum(lens[i] for i in batch))
+        return inputs_t, real, lambda: model(inputs_t, attention_mask=am, mask_time_indices=mask_t,
+                                             sampled_negative_indices=neg_t).loss / mask_t.sum()
+    return batches, make
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--config", default="tiny", choices=["tiny", "base", "large"])
+    p.add_argument("--max-tokens", type=int, default=640_000, help="samples per asrkit batch (BASE: 1,400,000)")
+    p.add_argument("--utterances", type=int, default=400)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per condition")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model, _ = load_pretraining_model(PretrainModelConfig(name=args.config))
+    model.to(args.device).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    lens = lengths(args.utterances, args.seed)
+    dtype = torch.bfloat16 if args.device == "cuda" else None
+    ours, make_ours = asrkit_condition(model, lens, args.max_tokens, args.device, args.seed)
+    mean_size = max(1, round(np.mean([len(b) for b in ours])))
+    theirs, make_theirs = hf_condition(model, lens, mean_size, args.device, args.seed)
+    conditions = {"asrkit": Condition("asrkit", model, ours, make_ours, args.device, dtype, args.warmup),
+                  "transformers example": Condition("hf", model, theirs, make_theirs, args.device, dtype, args.warmup)}
+    total = args.steps + args.warmup
+    results = {}
+    if args.device == "cpu":
+        for k in range(total):
+            for c in conditions.values():
+                c.step(k)
+                model.load_state_dict(state)
+        results = {name: c.result() for name, c in conditions.items()}
+    else:
+        for name, c in conditions.items():
+            model.load_state_dict(state)
+            torch.cuda.reset_peak_memory_stats()
+            for k in range(total):
+                c.step(k)
+            c.count_flops()
+            results[name] = {**c.result(), "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30,
+                             "mfu": c.flops * c.result()["audio_s_per_s"] / (args.peak_tflops * 1e12)}
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"{args.config} ({params:.1f}M parameters) on {args.device}, asrkit batches <= {args.max_tokens} samples "
+          f"({args.max_tokens / SR:.0f} s), transformers example batches of {mean_size} utterances, "
+          f"{args.steps} timed steps each")
+    base = results["transformers example"]["audio_s_per_s"]
+    for name, r in results.items():
+        extra = (f", peak {r['peak_gib']:.1f} GiB, MFU {100 * r['mfu']:.1f}%" if "peak_gib" in r else "")
+        print(f"  {name:22s} {r['audio_s_per_s']:8.1f} audio-s/s  padding {100 * r['padding']:5.1f}%  "
+              f"x{r['audio_s_per_s'] / base:.2f}{extra}")
+
+
+if __name__ == "__main__":
+    main()
