@@ -236,3 +236,17 @@ def test_links_and_loops_are_listed_in_skipped_tsv_and_the_run_goes_on(tmp_path,
     reasons = sorted((os.path.basename(r.split("\t")[0]), r.split("\t")[1]) for r in rows)
     assert reasons == [("1089-9-0000.flac", ls.BROKEN_LINK), ("loop", ls.WALKED), ("self.flac", ls.BROKEN_LINK)]
     assert "skipped 2 broken link, 1 folder reached twice through links" in capsys.readouterr().out
+
+
+def test_nan_or_infinite_audio_is_skipped_and_counted(tmp_path):
+    split = make_librispeech(tmp_path / "corpus") / "LibriSpeech" / "dev-clean"
+    chapter = next((split / "1089").iterdir())
+    flac = sorted(chapter.glob("*.flac"))[0]
+    wave = tone(1.0)
+    wave[[5, 500]] = [np.nan, np.inf]
+    flac.unlink()
+    sf.write(flac.with_suffix(".wav"), wave, 16_000, subtype="FLOAT")
+    _, [report] = prep.prepare(options(tmp_path))
+    assert report.utterances == 3 and report.skipped == {prep.NON_FINITE: 1}
+    [problem] = report.problems
+    assert problem.path.endswith(flac.stem + ".wav") and problem.detail == "2 of 16000 samples"

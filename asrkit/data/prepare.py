@@ -8,7 +8,8 @@ write <out>/<split>.jsonl (asrkit.data.manifest) with, beside it,
     <split>.skipped.tsv   path, reason, detail for every skipped utterance
 
 Audio is checked cheaply: the header (frames, rate) and the last sample, which a
-truncated FLAC cannot deliver. `verify=True` decodes every file instead.
+truncated FLAC cannot deliver; float files (the only ones that can hold NaN or Inf) are
+decoded to check every sample is finite. `verify=True` decodes every file instead.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from asrkit.text import out_of_vocabulary
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when manifests change meaning, so old ones are redone
+FORMAT_VERSION = 2  # bump when manifests change meaning, so old ones are redone
 
 UNREADABLE = "unreadable audio"
 EMPTY_AUDIO = "empty audio"
 TRUNCATED = "truncated audio"
 OUT_OF_VOCABULARY = "characters outside the vocabulary"
 TOO_SHORT = "audio too short for its label"
+NON_FINITE = "NaN or infinite samples"
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only sample formats that can hold NaN or Inf
 
 # The feature encoder of every wav2vec 2.0 / HuBERT / WavLM checkpoint:
 # (kernel, stride) per conv layer, 320 samples per output frame at 16 kHz.
@@ -122,7 +125,20 @@ def probe_audio(path: str, verify: bool = False) -> Probe:
             return Probe(frames, rate, (TRUNCATED, f"header says {frames} samples; reading failed ({e})"))
         if got != frames:
             return Probe(frames, rate, (TRUNCATED, f"header says {frames} samples, decoded {got}"))
+        if f.subtype in FLOAT_SUBTYPES:
+            bad = _non_finite(f)
+            if bad:
+                return Probe(frames, rate, (NON_FINITE, f"{bad} of {frames * f.channels} samples"))
     return Probe(frames, rate)
+
+
+def _non_finite(f: sf.SoundFile) -> int:
+    """NaN or infinite samples in a float file (they would make every loss and weight NaN)."""
+    import numpy as np
+
+    f.seek(0)
+    return sum(int(np.count_nonzero(~np.isfinite(block)))
+               for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True))
 
 
 def fingerprint(files: list[tuple[str, int, int]], verify: bool) -> str:
