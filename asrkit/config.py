@@ -142,6 +142,13 @@ class TrainConfig:
     init_lr_scale: float = 0.01
     final_lr_scale: float = 0.05
     clip_norm: float = 0.0  # 0: no clipping (fairseq default)
+    # Parameters that get no gradient in an update (the frozen transformer, a layer skipped
+    # by layerdrop). "torch": Adam skips them, so each keeps its own step count and its bias
+    # correction starts afresh when the transformer unfreezes. "fairseq": they step with a
+    # zero gradient, as in fairseq's fp16 optimizer over flattened parameters: one shared
+    # step count (no bias correction after unfreezing: steps 5-50 move up to 1.5x further)
+    # and momentum that carries a skipped layer on. Measured: BENCHMARKS.md.
+    adam_missing_grads: str = "torch"
     # Validation follows fairseq's rule: from validate_after_updates on, at every multiple of
     # validate_interval_updates, at the end of every validate_interval_epochs-th epoch, at
     # every multiple of save_interval_updates that does not end an epoch (fairseq validates
@@ -180,6 +187,8 @@ class TrainConfig:
                      "save_interval_updates"):
             if getattr(self, name) < 0:
                 raise RecipeError(f"train.{name} must be >= 0 (0: off)")
+        if self.adam_missing_grads not in ("torch", "fairseq"):
+            raise RecipeError(f"train.adam_missing_grads must be torch or fairseq, got {self.adam_missing_grads!r}")
         if self.select_by not in ("wer", "cer"):
             raise RecipeError(f"train.select_by must be wer or cer, got {self.select_by!r}")
         if self.mixed_precision not in MIXED_PRECISION:

@@ -12,20 +12,30 @@ log-mel filterbanks stacked in pairs, from SeamlessM4TFeatureExtractor, no CNN).
     "tiny", "tiny-layernorm", "tiny-w2v-bert"
         -> random-init models of 4-6M parameters, for tests and the demo
 
-Base-style models (config.feat_extract_norm == "group") were pre-trained without attention
-masks: they get none, and batches hold utterances of similar length so that little zero
-padding reaches them (transformers issue 21534). Large-style models (layer norm) and the
-filterbank family get attention masks.
+Padding masks: fairseq fine-tuning passes a padding mask to the encoder for every model,
+BASE (group norm) included, so padded frames are zeroed and never attended to; asrkit does
+the same (model.attention_mask: always), in training, validation and the saved processor.
+transformers' convention for group-norm checkpoints is no attention mask (transformers issue
+21534: they were pre-trained on unpadded crops), available as model.attention_mask:
+transformers. With a mask, a layer-norm model's log-probs for an utterance do not depend on
+what it is batched with; a group-norm CNN still normalises over the padded length, so a
+BASE-style model's output moves with its batch either way (less with the mask), and batches
+of similar length keep that small.
+
+Training masks: with model.masks: fairseq (the paper's recipes), CTCTrainer draws time and
+channel masks with asrkit.masks as fairseq's Wav2Vec2Model.apply_mask does and applies them
+to the encoder's input; with "transformers" the model draws its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -66,17 +76,19 @@ class ModelInfo:
         return self.input_name == "input_values"
 
 
-def uses_attention_mask(config) -> bool:
-    """False only for group-norm (BASE-style) feature encoders, trained without masks."""
-    return getattr(config, "feat_extract_norm", "layer") != "group"
+def uses_attention_mask(config, setting: str = "always") -> bool:
+    """Whether batches carry an attention mask (model.attention_mask): always as fairseq, or
+    with "transformers" all but group-norm (BASE-style) feature encoders."""
+    return setting == "always" or getattr(config, "feat_extract_norm", "layer") != "group"
 
 
-def _style(config) -> str:
+def _style(config, attention_mask: bool) -> str:
     if config.model_type == "wav2vec2-bert":
         return "filterbank input (log-mel, no CNN), attention masks"
-    if uses_attention_mask(config):
-        return "large-style (layer norm feature encoder, attention masks)"
-    return "base-style (group norm feature encoder, no attention mask: batches of similar length)"
+    norm = "group" if getattr(config, "feat_extract_norm", "layer") == "group" else "layer"
+    kind = "base" if norm == "group" else "large"
+    masks = "attention masks" if attention_mask else "no attention mask: batches of similar length"
+    return f"{kind}-style ({norm} norm feature encoder, {masks})"
 
 
 def _checkpoint_file(name: str, filename: str) -> str | None:
@@ -196,8 +208,9 @@ def load_ctc_model(model_cfg, tokenizer):
         if head == "re-initialised":
             reset_head(model)
     config.architectures = [type(model).__name__]
+    masked = uses_attention_mask(config, model_cfg.attention_mask)
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
-                     attention_mask=uses_attention_mask(config), style=_style(config), head=head)
+                     attention_mask=masked, style=_style(config, masked), head=head)
     notes += freeze_for_recipe(model, model_cfg)
     if model_cfg.attention_off:
         notes.append(f"self-attention switched off in {switch_attention_off(model)} layers "
@@ -267,31 +280,113 @@ def count_parameters(model) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
+@dataclass(frozen=True)
+class Masking:
+    """fairseq fine-tuning's mask settings (wav2vec2_asr.py -> Wav2Vec2Model.apply_mask)."""
+    time_prob: float  # mask_prob
+    time_length: int  # mask_length
+    channel_prob: float  # mask_channel_prob
+    channel_length: int  # mask_channel_length
+    time_min_masks: int = 2  # apply_mask passes min_masks=2 for time, nothing (0) for channels
+
+    @classmethod
+    def from_recipe(cls, model_cfg) -> "Masking | None":
+        """The recipe's masks when drawn the fairseq way; None for model.masks: transformers."""
+        if model_cfg.masks != "fairseq":
+            return None
+        return cls(model_cfg.mask_time_prob, model_cfg.mask_time_length, model_cfg.mask_feature_prob,
+                   model_cfg.mask_feature_length)
+
+    def draw(self, frames: torch.Tensor, t: int, channels: int,
+             rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(time mask (B, T') or None, channel mask (B, C) or None), True = masked, for a
+        batch whose utterances have `frames` real frames of `t`. require_same_masks holds for
+        both, as in fairseq (its default; apply_mask does not override it for channels)."""
+        from asrkit.masks import compute_mask_indices
+
+        b = len(frames)
+        time = channel = None
+        if self.time_prob > 0:
+            padding = np.arange(t)[None, :] >= frames.cpu().numpy()[:, None]
+            time = compute_mask_indices((b, t), padding, self.time_prob, self.time_length,
+                                        min_masks=self.time_min_masks, rng=rng)
+        if self.channel_prob > 0:
+            channel = compute_mask_indices((b, channels), None, self.channel_prob, self.channel_length, rng=rng)
+        return time, channel
+
+
 class CTCTrainer(nn.Module):
     """Wraps an XForCTC model for training: the encoder runs without gradients while the
     transformer is frozen (only the CTC head trains, as fairseq's freeze_finetune_updates),
     and the logits come back without the model's own loss, which asrkit computes in fp32.
+    With `masking` (fairseq masks), training forward passes draw time and channel masks with
+    asrkit.masks and put them on the encoder's input in place of the model's own.
 
-    forward(inputs, attention_mask, frozen) -> logits (B, T', V); T' = frames (20 ms each).
+    forward(inputs, attention_mask, frozen, input_lengths) -> logits (B, T', V); T' = frames
+    (20 ms each); input_lengths (B,) is needed for fairseq masks.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, masking: Masking | None = None):
         super().__init__()
         for attr in ("lm_head", "dropout"):
             if not isinstance(getattr(model, attr, None), nn.Module):
                 raise ModelError(f"{type(model).__name__} has no {attr}: not a supported CTC model")
         self.model = model
         self.input_name = model.main_input_name
+        self.masking = masking if masking and (masking.time_prob > 0 or masking.channel_prob > 0) else None
 
     def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                frozen: bool = False) -> torch.Tensor:
+                frozen: bool = False, input_lengths: torch.Tensor | None = None) -> torch.Tensor:
         kwargs = {self.input_name: inputs}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
+        own_masks = self.masking is not None and self.training
+        if own_masks and input_lengths is None:
+            raise ValueError("CTCTrainer with fairseq masks needs input_lengths")
         # Still in train mode while frozen: masking, layerdrop and dropout apply as in fairseq.
         with torch.no_grad() if frozen else nullcontext():
-            hidden = self.model.base_model(**kwargs).last_hidden_state
+            with self._fairseq_masks(input_lengths) if own_masks else nullcontext():
+                hidden = self.model.base_model(**kwargs).last_hidden_state
         return self.model.lm_head(self.model.dropout(hidden))
+
+    @contextmanager
+    def _fairseq_masks(self, input_lengths: torch.Tensor):
+        """The model's own masking off (apply_spec_augment) and ours applied to the encoder's
+        input, where transformers' _mask_hidden_states would put it: time masks first (the
+        learned mask embedding), then channel masks (zeros), as fairseq's apply_mask."""
+        base = self.model.base_model
+        frames = _frames_before_adapter(self.model, input_lengths)
+        # Seeded from torch's generator, so that a resumed run (accelerate restores it) draws
+        # the same masks.
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+
+        def apply(module, args, kwargs):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            time, channel = self.masking.draw(frames, hidden.shape[1], hidden.shape[2], rng)
+            if time is not None:
+                mask = torch.from_numpy(time).to(hidden.device)[..., None]
+                hidden = torch.where(mask, base.masked_spec_embed.to(hidden.dtype), hidden)
+            if channel is not None:
+                hidden = hidden.masked_fill(torch.from_numpy(channel).to(hidden.device)[:, None, :], 0.0)
+            return ((hidden, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": hidden})
+
+        saved = getattr(base.config, "apply_spec_augment", True)
+        base.config.apply_spec_augment = False
+        # prepend: the masks belong to the encoder's input, before any other hook sees it.
+        handle = base.encoder.register_forward_pre_hook(apply, with_kwargs=True, prepend=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+            base.config.apply_spec_augment = saved
+
+
+def _frames_before_adapter(model, input_lengths: torch.Tensor) -> torch.Tensor:
+    """Real encoder frames per utterance (the CNN's output, before any adapter)."""
+    try:
+        return model._get_feat_extract_output_lengths(input_lengths, add_adapter=False).to(torch.long)
+    except TypeError:  # families without adapters take no add_adapter argument
+        return model._get_feat_extract_output_lengths(input_lengths).to(torch.long)
 
 
 def output_lengths(model, input_lengths: torch.Tensor) -> torch.Tensor:

@@ -53,8 +53,8 @@ from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, enc
 from asrkit.data.manifest import Utterance, read_manifest, total_hours
 from asrkit.errors import DataError, InputNotFound, TrainError
 from asrkit.io import read_jsonl, write_json, write_jsonl, write_text
-from asrkit.model import (CTCTrainer, build_processor_for, count_parameters, load_ctc_model, output_lengths,
-                          transformer_frozen, transformer_parameters)
+from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
+                          output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,8 @@ def make_dataset(utts: list[Utterance], processor, waveform_input: bool, cache_h
 def build_optimizer(model, train_cfg) -> torch.optim.Optimizer:
     """Adam (fairseq's, i.e. decoupled weight decay, 0 by default) with two groups: the
     encoder at lr x transformer_lr_scale and the CTC head at lr. Parameters without a
-    gradient in an update (frozen transformer) are skipped by the step, as in fairseq."""
+    gradient in an update (frozen transformer, layerdrop) are skipped by the step, or step
+    with a zero gradient as in fairseq (train.adam_missing_grads)."""
     body, head = transformer_parameters(model)
     groups = [{"params": body, "lr_scale": train_cfg.transformer_lr_scale, "name": "encoder"},
               {"params": head, "lr_scale": 1.0, "name": "ctc_head"}]
@@ -218,11 +219,12 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     dev_set = load_dev_set(options, processor, info, main)
     world = accelerator.num_processes
     freq = update_freq(recipe.data.update_tokens, recipe.data.max_tokens, world)
-    planner = UpdatePlanner(lengths, recipe.data.max_tokens, world, freq, recipe.train.seed)
+    planner = UpdatePlanner(lengths, recipe.data.max_tokens, world, freq, recipe.train.seed,
+                            recipe.data.batch_size_multiple)
     if main:
         describe_batching(recipe, lengths, planner, world, freq)
     optimizer = build_optimizer(model, recipe.train)
-    wrapper, optimizer = accelerator.prepare(CTCTrainer(model), optimizer)
+    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model)), optimizer)
     logger = TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
@@ -266,8 +268,8 @@ def describe_model(model, info, notes: list[str], recipe: Recipe) -> None:
     log.info("model %s: %s, %.1fM parameters (%.1fM can train), CTC head %s (%d outputs)",
              recipe.model.name, info.family, total / 1e6, trainable / 1e6, info.head, model.config.vocab_size)
     log.info("model style: %s", info.style)
-    log.info("masking: time p=%g span %d, channel p=%g span %d; layerdrop %g; transformer frozen for the "
-             "first %d updates", recipe.model.mask_time_prob, recipe.model.mask_time_length,
+    log.info("masking (%s): time p=%g span %d, channel p=%g span %d; layerdrop %g; transformer frozen for "
+             "the first %d updates", recipe.model.masks, recipe.model.mask_time_prob, recipe.model.mask_time_length,
              recipe.model.mask_feature_prob, recipe.model.mask_feature_length, recipe.model.layerdrop,
              recipe.model.freeze_transformer_updates)
     for note in notes:
@@ -277,11 +279,13 @@ def describe_model(model, info, notes: list[str], recipe: Recipe) -> None:
 def describe_batching(recipe: Recipe, lengths: np.ndarray, planner: UpdatePlanner, world: int, freq: int) -> None:
     batches = sum(1 for update in planner.epoch(0) for rank in update for mb in rank if not mb.dummy)
     effective = world * freq * recipe.data.max_tokens
-    log.info("batching: %d utterances (%.0f s) in %d batches of <= %d samples (%.0f s) per device; "
-             "%d process(es) x update_freq %d = %d samples (%.0f s) per update (recipe: %d); "
-             "%d update(s) per epoch", len(lengths), lengths.sum() / SAMPLE_RATE, batches,
-             recipe.data.max_tokens, recipe.data.max_tokens / SAMPLE_RATE, world, freq, effective,
-             effective / SAMPLE_RATE, recipe.data.update_tokens, planner.updates_per_epoch())
+    per_epoch = planner.updates_per_epoch()
+    log.info("batching: %d utterances (%.0f s) in %d batches of <= %d samples (%.0f s) per device, closed at "
+             "multiples of %d utterances; %d process(es) x update_freq %d = %d samples (%.0f s) per update at "
+             "most (recipe: %d), %.0f s of audio on average; %d update(s) per epoch", len(lengths),
+             lengths.sum() / SAMPLE_RATE, batches, recipe.data.max_tokens, recipe.data.max_tokens / SAMPLE_RATE,
+             recipe.data.batch_size_multiple, world, freq, effective, effective / SAMPLE_RATE,
+             recipe.data.update_tokens, lengths.sum() / SAMPLE_RATE / per_epoch, per_epoch)
 
 
 # ---------------------------------------------------------------- one update
@@ -302,7 +306,7 @@ def ctc_loss_sum(logits: torch.Tensor, frame_lengths: torch.Tensor, labels: torc
 
 def microbatch_loss(run: Run, batch: Batch, frozen: bool) -> torch.Tensor:
     """CTC loss summed over one micro-batch (weight 0 for dummies)."""
-    logits = run.wrapper(batch.inputs, batch.attention_mask, frozen=frozen)
+    logits = run.wrapper(batch.inputs, batch.attention_mask, frozen=frozen, input_lengths=batch.input_lengths)
     frames = output_lengths(run.model, batch.input_lengths)
     loss = ctc_loss_sum(logits, frames, batch.labels, batch.label_lengths, run.model.config.pad_token_id)
     return loss * batch.weight
@@ -313,6 +317,15 @@ def set_lr(run: Run, update: int) -> float:
     for group in run.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
     return lr
+
+
+def zero_missing_grads(optimizer: torch.optim.Optimizer) -> None:
+    """A zero gradient for every parameter that got none, so that Adam steps all of them
+    with one shared step count, as fairseq's fp16 optimizer (train.adam_missing_grads)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
 
 
 def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
@@ -337,6 +350,8 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
         chars += int(batch.label_lengths.sum()) if batch.weight else 0
     clip = run.recipe.train.clip_norm
     gnorm = acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf"))
+    if run.recipe.train.adam_missing_grads == "fairseq":
+        zero_missing_grads(run.optimizer)
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     real = [mb for rank in update for mb in rank if not mb.dummy]
@@ -618,7 +633,7 @@ def train_loop(run: Run) -> str:
         if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
             run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **window.summary(run.accelerator)})
             window = Window()
-        if run.dev_set is not None and validation_due(cfg, st.update):
+        if run.dev_set is not None and validation_due(cfg, st.update, st.epoch if after.update == 0 else None):
             validate(run)
         if st.update % cfg.checkpoint_interval_updates == 0 or st.update == cfg.max_updates \
                 or st.update == run.options.stop_after_updates:
@@ -630,10 +645,19 @@ def train_loop(run: Run) -> str:
     return "done"
 
 
-def validation_due(train_cfg, update: int) -> bool:
-    if update == train_cfg.max_updates:
-        return True
-    return update >= train_cfg.validate_after_updates and update % train_cfg.validate_interval_updates == 0
+def validation_due(train_cfg, update: int, epoch_ended: int | None = None) -> bool:
+    """fairseq's validate_and_save rule (see TrainConfig) after `update` updates;
+    `epoch_ended` is the number of epochs completed when this update ended one, else None."""
+    cfg = train_cfg
+    if update < cfg.validate_after_updates:
+        return False
+
+    def every(n: int, k: int) -> bool:
+        return n > 0 and k % n == 0
+
+    mid_epoch_save = epoch_ended is None and every(cfg.save_interval_updates, update)
+    epoch_due = epoch_ended is not None and every(cfg.validate_interval_epochs, epoch_ended)
+    return update == cfg.max_updates or mid_epoch_save or epoch_due or every(cfg.validate_interval_updates, update)
 
 
 def write_recipe(options: FinetuneOptions, run_info: dict) -> None:

@@ -56,6 +56,53 @@ def test_an_utterance_over_max_tokens_is_an_error():
         length_bucketed_batches([100, 20_000], 16_000, 0, 0)
 
 
+def batches_by_rule(lengths, max_tokens, multiple):
+    """fairseq's required_batch_size_multiple rule written independently, by brute force:
+    from each start in the longest-first order, count the utterances whose padded cost fits,
+    keep a multiple of `multiple` when more than `multiple` fit, start again after them."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        fit = 0
+        while start + fit < len(order) and (fit + 1) * max(lengths[i] for i in order[start:start + fit + 1]) <= max_tokens:
+            fit += 1
+        ends_the_list = start + fit == len(order)
+        if fit > multiple and not ends_the_list:
+            fit -= fit % multiple
+        batches.append(order[start:start + fit])
+        start += fit
+    return batches
+
+
+@pytest.mark.parametrize("multiple", [1, 8, 3])
+def test_batches_match_an_independent_implementation_of_fairseqs_rule(multiple):
+    lengths = [int(x) for x in lengths_like_librispeech(n=600, seed=5)]
+    ours = length_bucketed_batches(lengths, 3_200_000, seed=1, epoch=0, multiple=multiple)
+    assert sorted(map(sorted, ours)) == sorted(map(sorted, batches_by_rule(lengths, 3_200_000, multiple)))
+
+
+def test_multiple_of_8_makes_librispeech_batches_of_8_or_16_utterances():
+    # fairseq's required_batch_size_multiple 8 at max_tokens 3.2M on LibriSpeech-like lengths
+    # (12.7 +- 3.5 s): ~10.8 utterances and ~137 s per batch, ~1,100 s per update of 8
+    # batches; filling every batch gives ~15 utterances and ~193 s.
+    secs = np.clip(np.random.default_rng(0).normal(12.7, 3.5, 5_000), 1.0, 24.5)
+    lengths = (secs * 16_000).astype(int)
+    for multiple, utterances, seconds in ((8, 10.8, 137), (1, 15.2, 193)):
+        batches = length_bucketed_batches(lengths, 3_200_000, seed=1, epoch=0, multiple=multiple)
+        assert np.mean([len(b) for b in batches]) == pytest.approx(utterances, abs=0.3)
+        assert lengths.sum() / 16_000 / len(batches) == pytest.approx(seconds, abs=5)
+    sizes = [len(b) for b in length_bucketed_batches(lengths, 3_200_000, seed=1, epoch=0, multiple=8)]
+    assert sum(n % 8 != 0 for n in sizes) <= 1  # only the last batch (shortest utterances) is kept whole
+    assert sizes.count(8) + sizes.count(16) > 0.95 * len(sizes)
+
+
+def test_batches_are_formed_once_and_shuffled_each_epoch():
+    lengths = lengths_like_librispeech()
+    a = length_bucketed_batches(lengths, 800_000, seed=1, epoch=0, multiple=8)
+    b = length_bucketed_batches(lengths, 800_000, seed=1, epoch=1, multiple=8)
+    assert a != b and sorted(a) == sorted(b)
+
+
 @pytest.mark.parametrize("tokens,max_tokens,world,expected", [
     (25_600_000, 3_200_000, 1, 8), (25_600_000, 3_200_000, 2, 4), (25_600_000, 1_600_000, 2, 8),
     (25_600_000, 3_200_000, 3, 3),  # 2.67 rounds to 3 (9 batches, 1,800 s)

@@ -9,8 +9,8 @@ import torch
 
 from asrkit.config import ModelConfig
 from asrkit.errors import ModelError
-from asrkit.model import (CTCTrainer, TINY_CONFIGS, build_processor_for, count_parameters, load_ctc_model,
-                          output_lengths, transformer_frozen, uses_attention_mask)
+from asrkit.model import (CTCTrainer, TINY_CONFIGS, Masking, build_processor_for, count_parameters,
+                          load_ctc_model, output_lengths, transformer_frozen, uses_attention_mask)
 from asrkit.vocab import build_tokenizer, letter_vocab
 
 torch.set_num_threads(1)
@@ -131,16 +131,88 @@ def test_settings_that_do_not_apply_are_reported(tokenizer):
     assert any("no CNN feature encoder" in n and "freeze_feature_encoder" in n for n in notes)
 
 
-def test_attention_mask_convention_follows_feat_extract_norm(tokenizer):
+def test_attention_masks_always_as_fairseq_or_by_transformers_convention(tokenizer):
     from transformers import Wav2Vec2Config
 
-    assert not uses_attention_mask(Wav2Vec2Config(feat_extract_norm="group"))
-    assert uses_attention_mask(Wav2Vec2Config(feat_extract_norm="layer"))
-    base = build_processor_for(cfg("tiny"), load_ctc_model(cfg("tiny"), tokenizer)[1])
-    large = build_processor_for(cfg("tiny-layernorm"), load_ctc_model(cfg("tiny-layernorm"), tokenizer)[1])
-    assert base.feature_extractor.return_attention_mask is False
-    assert large.feature_extractor.return_attention_mask is True
+    group, layer = Wav2Vec2Config(feat_extract_norm="group"), Wav2Vec2Config(feat_extract_norm="layer")
+    assert uses_attention_mask(group) and uses_attention_mask(layer)  # "always", the default
+    assert not uses_attention_mask(group, "transformers") and uses_attention_mask(layer, "transformers")
+    for setting, base_masked in (("always", True), ("transformers", False)):
+        base = build_processor_for(cfg("tiny"), load_ctc_model(cfg("tiny", attention_mask=setting), tokenizer)[1])
+        large = build_processor_for(cfg("tiny-layernorm"),
+                                    load_ctc_model(cfg("tiny-layernorm", attention_mask=setting), tokenizer)[1])
+        assert base.feature_extractor.return_attention_mask is base_masked
+        assert large.feature_extractor.return_attention_mask is True
     assert TINY_CONFIGS["tiny"][1]["feat_extract_norm"] == "group"
+
+
+def encoder_inputs(model, run):
+    """What the encoder receives during run(): (hidden states (B, T', C), attention mask)."""
+    seen = []
+    handle = model.base_model.encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append((args[0].detach().clone(), kwargs.get("attention_mask"))),
+        with_kwargs=True)
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+def test_fairseq_masks_reach_the_encoder_input(tokenizer):
+    c = cfg("tiny", mask_time_prob=0.65, mask_time_length=10, mask_feature_prob=0.25, mask_feature_length=64,
+            layerdrop=0.0)
+    model, _, _ = load_ctc_model(c, tokenizer)
+    wrapper = CTCTrainer(model, Masking.from_recipe(c)).train()
+    lengths = torch.tensor([48_000, 32_000, 40_000])
+    x = torch.randn(3, 48_000) * (torch.arange(48_000)[None, :] < lengths[:, None])
+    mask = (torch.arange(48_000)[None, :] < lengths[:, None]).long()
+    torch.manual_seed(3)
+    hidden, _ = encoder_inputs(model, lambda: wrapper(x, mask, input_lengths=lengths))
+    frames = output_lengths(model, lengths)
+    embed = model.wav2vec2.masked_spec_embed.detach()
+    zero_channels = (hidden == 0).all(dim=1)  # (B, C): channels masked over every frame
+    time_masked = torch.stack([(hidden[b][:, ~zero] == embed[~zero]).all(dim=-1)  # (B, T')
+                               for b, zero in enumerate(zero_channels)])
+    counts = time_masked.sum(dim=1)
+    assert len(set(counts.tolist())) == 1 and counts[0] >= 2 * 10 - 10  # same count per row
+    for b, n in enumerate(frames.tolist()):
+        assert not time_masked[b, n:].any()  # padding is never masked
+    assert len(set(zero_channels.sum(dim=1).tolist())) == 1 and zero_channels.sum() > 0
+    assert model.config.apply_spec_augment  # the model's own masking is back on afterwards
+
+
+def test_fairseq_masks_only_in_training_and_transformers_masks_on_request(tokenizer):
+    c = cfg("tiny", layerdrop=0.0)
+    model, _, _ = load_ctc_model(c, tokenizer)
+    x, lengths = torch.randn(2, 16_000), torch.tensor([16_000, 16_000])
+    wrapper = CTCTrainer(model, Masking.from_recipe(c)).eval()
+    hidden, _ = encoder_inputs(model, lambda: wrapper(x, input_lengths=lengths))
+    assert not (hidden == model.wav2vec2.masked_spec_embed.detach()).all(dim=-1).any()
+    assert Masking.from_recipe(cfg("tiny", masks="transformers")) is None
+    with pytest.raises(ValueError, match="input_lengths"):
+        wrapper.train()(x)
+
+
+def test_log_probs_do_not_depend_on_batch_company_with_attention_masks(tokenizer):
+    """A layer-norm model with attention masks gives an utterance the same log-probs alone
+    and padded beside a longer one. (A group-norm CNN normalises over the padded length, so
+    BASE-style models differ even with masks: see BENCHMARKS.md, padding masks.)"""
+    torch.manual_seed(0)
+    model, info, _ = load_ctc_model(cfg("tiny-layernorm"), tokenizer)
+    model.eval()
+    a, b = torch.randn(1, 24_000) * 0.1, torch.randn(1, 40_000) * 0.1
+    x = torch.zeros(2, 40_000)
+    x[0, :24_000], x[1] = a[0], b[0]
+    mask = torch.ones(2, 40_000, dtype=torch.long)
+    mask[0, 24_000:] = 0
+    with torch.no_grad():
+        alone = model(a).logits.log_softmax(-1)[0]
+        masked = model(x, attention_mask=mask).logits.log_softmax(-1)[0, :len(alone)]
+        unmasked = model(x).logits.log_softmax(-1)[0, :len(alone)]
+    assert info.attention_mask
+    assert torch.allclose(masked, alone, atol=1e-4)
+    assert not torch.allclose(unmasked, alone, atol=1e-2)  # the test can fail: padding does leak without
 
 
 def test_transformer_frozen_for_the_first_updates():

@@ -218,12 +218,12 @@ def test_output_folder_layout(manifests, tmp_path):
     assert weights(tmp_path).keys() == weights(tmp_path / "checkpoints" / "best").keys()
     recipe_text = (tmp_path / "recipe.yaml").read_text()
     assert "update_freq: 1" in recipe_text and "max_updates: 2" in recipe_text
-    # transformers' ASR pipeline loads the folder as it is (model + processor), base-style
-    # model without attention masks.
+    # transformers' ASR pipeline loads the folder as it is (model + processor); a base-style
+    # model gets attention masks, as fairseq gives it padding masks (model.attention_mask).
     from transformers import pipeline
 
     asr = pipeline("automatic-speech-recognition", model=str(tmp_path), device="cpu")
-    assert asr.feature_extractor.return_attention_mask is False
+    assert asr.feature_extractor.return_attention_mask is True
     assert isinstance(asr(np.zeros(16_000, np.float32))["text"], str)
 
 
@@ -331,3 +331,32 @@ def test_finetune_prints_the_best_by_the_select_by_metric_and_the_start():
     assert _dev_result({**summary, "start_cer": None, "start_wer": None}, recipe()) == (
         ", best dev WER 91.45% (CER 50.22%) at update 200")
     assert _dev_result({"best_wer": None}, recipe()) == ""
+
+
+def validated_updates(train: dict, updates_per_epoch: int) -> list[int]:
+    """The updates at which the loop validates, for epochs of a fixed number of updates."""
+    from asrkit.config import TrainConfig
+    from asrkit.train import validation_due
+
+    cfg = TrainConfig(**train)
+    return [u for u in range(1, cfg.max_updates + 1)
+            if validation_due(cfg, u, u // updates_per_epoch if u % updates_per_epoch == 0 else None)]
+
+
+def test_validation_follows_fairseqs_rule():
+    # base_1h: save_interval_updates 1000, validate_interval 1000 epochs, after 10k updates;
+    # 3 updates per epoch: mid-epoch saves at 10k, 11k and 13k (the last update), and 12k
+    # ends epoch 4,000, a multiple of 1,000.
+    base_1h = dict(max_updates=13_000, validate_after_updates=10_000, validate_interval_updates=0,
+                   validate_interval_epochs=1_000, save_interval_updates=1_000)
+    assert validated_updates(base_1h, 3) == [10_000, 11_000, 12_000, 13_000]
+    # vox_1h: saves every 50 updates; fairseq skips those that end an epoch (not a 1,000th one).
+    vox_1h = dict(base_1h, save_interval_updates=50)
+    got = validated_updates(vox_1h, 3)
+    assert got[:4] == [10_000, 10_100, 10_150, 10_250] and 10_050 not in got and got[-1] == 13_000
+    # base_10m: one update per epoch, so every update ends one: only every 1,000th epoch.
+    assert validated_updates(dict(base_1h, save_interval_updates=50), 1) == [10_000, 11_000, 12_000, 13_000]
+    # base_100h: every epoch from the start, nothing else.
+    base_100h = dict(max_updates=1_000, validate_after_updates=0, validate_interval_updates=0,
+                     validate_interval_epochs=1)
+    assert validated_updates(base_100h, 230) == [230, 460, 690, 920, 1_000]

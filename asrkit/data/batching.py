@@ -5,8 +5,12 @@ asrkit.data.collate turns a batch of indices into tensors.
 The wav2vec 2.0 recipes (fairseq) bound each forward pass by max_tokens audio samples,
 padding included: n utterances padded to the longest one, of L samples, cost n * L. The
 utterances are sorted by length (random order among equal lengths) and packed greedily, so
-a batch holds utterances of similar length and little padding; the batches are shuffled
-each epoch. One update gathers world_size x update_freq batches:
+a batch holds utterances of similar length and little padding. As fairseq's batch_by_size
+with required_batch_size_multiple m (8 in every wav2vec 2.0 recipe), a batch that fits more
+than m utterances keeps only a multiple of m of them and the rest open the next batch:
+3.2M samples of 13 s utterances hold 15, of which 8 stay. Batches are formed once (seed
+only) and shuffled each epoch, as fairseq reuses its batches across epochs. One update
+gathers world_size x update_freq batches:
 
     epoch batches (shuffled) -> chunks of world_size * update_freq -> one update each
     chunk -> batch j goes to rank j % world_size, as micro-step j // world_size
@@ -27,16 +31,19 @@ import numpy as np
 from asrkit.errors import DataError
 
 
-def length_bucketed_batches(lengths: Sequence[int], max_tokens: int, seed: int, epoch: int) -> list[list[int]]:
-    """fairseq-style batches: sorted by length (longest first, random ties), packed while
-    len(batch) * longest <= max_tokens, then shuffled. Every index must fit max_tokens."""
+def length_bucketed_batches(lengths: Sequence[int], max_tokens: int, seed: int, epoch: int,
+                            multiple: int = 1) -> list[list[int]]:
+    """fairseq-style batches: sorted by length (longest first, ties in an order that depends
+    on the seed only), packed while len(batch) * longest <= max_tokens with batches of more
+    than `multiple` utterances cut to a multiple of it, then shuffled for the epoch. Every
+    index must fit max_tokens."""
     lengths = np.asarray(lengths, dtype=np.int64)
     if len(lengths) and lengths.max() > max_tokens:
         raise DataError(f"an utterance of {lengths.max()} samples exceeds max_tokens={max_tokens}")
-    rng = np.random.default_rng([seed, epoch])
-    order = np.lexsort((rng.permutation(len(lengths)), lengths))[::-1]
-    batches = _pack(order, lengths, max_tokens)
-    return [batches[j] for j in rng.permutation(len(batches))]
+    ties = np.random.default_rng(seed).permutation(len(lengths))
+    order = np.lexsort((ties, lengths))[::-1]
+    batches = _pack(order, lengths, max_tokens, multiple)
+    return [batches[j] for j in np.random.default_rng([seed, epoch]).permutation(len(batches))]
 
 
 def fixed_size_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -51,14 +58,18 @@ def sorted_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
     return _pack(np.argsort(-lengths, kind="stable"), lengths, max_tokens)
 
 
-def _pack(order: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[list[int]]:
+def _pack(order: np.ndarray, lengths: np.ndarray, max_tokens: int, multiple: int = 1) -> list[list[int]]:
     """Greedy packing of indices sorted longest first: the first index of a batch is its
-    longest, so a batch of n costs n * lengths[batch[0]] samples."""
+    longest, so a batch of n costs n * lengths[batch[0]] samples. A full batch of more than
+    `multiple` indices keeps the largest multiple of it; the rest carry over (they still fit:
+    fewer of them, none longer). The last batch is kept whole, as fairseq did when the paper
+    was trained (fairseq drops it since December 2022 when its size is not a multiple)."""
     batches, current = [], []
     for i in order.tolist():
         if current and (len(current) + 1) * int(lengths[current[0]]) > max_tokens:
-            batches.append(current)
-            current = []
+            keep = len(current) if len(current) <= multiple else len(current) - len(current) % multiple
+            batches.append(current[:keep])
+            current = current[keep:]
         current.append(i)
     if current:
         batches.append(current)
@@ -127,16 +138,18 @@ class UpdatePlanner:
     """Deterministic stream of updates: epoch e's order depends only on (seed, e), so a
     resumed run that knows its Position continues with exactly the same batches."""
 
-    def __init__(self, lengths: Sequence[int], max_tokens: int, world_size: int, freq: int, seed: int):
+    def __init__(self, lengths: Sequence[int], max_tokens: int, world_size: int, freq: int, seed: int,
+                 multiple: int = 1):
         if len(lengths) == 0:
             raise DataError("no training utterances to batch")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.max_tokens, self.world_size, self.freq, self.seed = max_tokens, world_size, freq, seed
+        self.multiple = multiple
         self._cache: tuple[int, list[Update]] | None = None
 
     def epoch(self, epoch: int) -> list[Update]:
         if self._cache is None or self._cache[0] != epoch:
-            batches = length_bucketed_batches(self.lengths, self.max_tokens, self.seed, epoch)
+            batches = length_bucketed_batches(self.lengths, self.max_tokens, self.seed, epoch, self.multiple)
             self._cache = (epoch, plan_updates(batches, self.world_size, self.freq, self.lengths))
         return self._cache[1]
 
