@@ -17,6 +17,7 @@ be compared with examples/wav2vec/config/finetuning/*.yaml line by line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -172,8 +173,12 @@ class TrainConfig:
     def __post_init__(self):
         if self.max_updates < 1:
             raise RecipeError("train.max_updates must be >= 1")
-        if self.lr <= 0:
-            raise RecipeError(f"train.lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < float("inf"):
+            raise RecipeError(f"train.lr must be a positive finite number, got {self.lr}")
+        _check_range("train.transformer_lr_scale", self.transformer_lr_scale, 0.0, 1e3)
+        _check_range("train.adam_eps", self.adam_eps, 1e-12, 1.0)
+        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("train.clip_norm", self.clip_norm, 0.0, 1e9)
         if len(self.phase_ratio) != 3 or abs(sum(self.phase_ratio) - 1.0) > 1e-6 or min(self.phase_ratio) < 0:
             raise RecipeError(f"train.phase_ratio must be 3 non-negative fractions summing to 1, got {self.phase_ratio}")
         _check_range("train.init_lr_scale", self.init_lr_scale, 0.0, 1.0)
@@ -246,14 +251,20 @@ def _coerce(value, tp, where: str):
         if isinstance(value, float) and value.is_integer():
             return int(value)  # 3.2e6 written for readability
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # PyYAML reads 5e-5 (no dot) as a string; accept it as the number it means.
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            # .nan / .inf pass every "x > 0" check and then train a model of NaN weights.
+            if not math.isfinite(number):
+                raise RecipeError(f"{where}: expected a finite number, got {value!r}")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -336,6 +347,13 @@ def load_recipe(path: str | Path, overrides: list[str] = (), values: dict[str, o
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: not valid YAML ({e})") from None
+    if raw is None:
+        # An empty file would silently be every default, which is not what anyone wrote.
+        raise RecipeError(f"{path}: the recipe is empty; a recipe maps sections to settings "
+                          f"(see recipes/demo.yaml)")
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe maps sections to settings (see recipes/demo.yaml), "
+                          f"not a YAML {type(raw).__name__}")
     raw = apply_overrides(raw, list(overrides))
     for key, value in (values or {}).items():
         section, _, name = key.partition(".")

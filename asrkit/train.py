@@ -345,11 +345,13 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
         sync = k == len(batches) - 1
         with nullcontext() if sync else acc.no_sync(run.wrapper):
             loss = microbatch_loss(run, batch, frozen)
+            check_finite("CTC loss", loss, run, batch.ids)
             acc.backward(loss * scale)
         loss_sum += loss.item()
         chars += int(batch.label_lengths.sum()) if batch.weight else 0
     clip = run.recipe.train.clip_norm
     gnorm = acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf"))
+    check_finite("gradient norm", gnorm, run, [i for b in batches for i in b.ids])
     if run.recipe.train.adam_missing_grads == "fairseq":
         zero_missing_grads(run.optimizer)
     run.optimizer.step()
@@ -358,6 +360,27 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
     samples = int(sum(run.lengths[i] for mb in real for i in mb.indices))
     return {"loss_sum": loss_sum, "sentences": sum(b.size for b in batches if b.weight), "chars": chars,
             "lr": lr, "gnorm": float(gnorm), "frozen": frozen, "audio_seconds": samples / SAMPLE_RATE}
+
+
+def check_finite(what: str, value: torch.Tensor, run: Run, ids: list[str]) -> None:
+    """Stop at the update whose loss or gradient is NaN or infinite, naming its utterances:
+    one such step makes every weight NaN, and the run would still end "fine-tuned" (fairseq
+    likewise raises FloatingPointError on a non-finite gradient norm)."""
+    if bool(torch.isfinite(value).all()):
+        return
+    shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+    raise TrainError(f"{what} is {float(value.detach())} at update {run.state.update + 1}, on utterance(s) {shown}: "
+                     f"check their audio and the recipe's train.lr and train.adam_eps; nothing of this "
+                     f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
+
+
+def check_weights(run: Run, folder: Path) -> None:
+    """A model with NaN or infinite weights is never saved as the best or the final one."""
+    model = run.accelerator.unwrap_model(run.wrapper).model
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainError(f"after update {run.state.update} {len(bad)} weight tensor(s) hold NaN or "
+                         f"infinite values ({', '.join(bad[:3])}); not saving them to {folder}")
 
 
 # ---------------------------------------------------------------- data stream
@@ -496,6 +519,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
 
 def save_model(run: Run, folder: Path) -> None:
     """Model + processor in HF format (save_pretrained), written atomically."""
+    check_weights(run, folder)
     run.accelerator.wait_for_everyone()
     if run.main:
         tmp = folder.with_name(f".{folder.name}.tmp")
@@ -520,6 +544,7 @@ def save_checkpoint(run: Run) -> None:
     if run.main:
         write_json(tmp / "trainer_state.json", dataclasses.asdict(run.state))
         _swap_in(tmp, folder)
+        drop_previous(run.out_dir)
     acc.wait_for_everyone()
 
 
@@ -532,9 +557,48 @@ def find_checkpoint(out_dir: Path) -> Path | None:
     return None
 
 
+def check_checkpoint_files(folder: Path) -> None:
+    """Name the file when one of a checkpoint's is damaged (truncated by a full disk, say):
+    the loaders' own errors do not say which file they were reading."""
+    import zipfile
+
+    from safetensors import safe_open
+
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), "pt"):
+                    pass
+            elif path.suffix in (".bin", ".pt", ".pth") and path.stat().st_size:
+                zipfile.ZipFile(path).close()  # torch.save's format; a cut file loses its index
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except Exception as e:  # whatever the loader raises, the file is unusable
+            raise TrainError(f"{path}: damaged or truncated ({type(e).__name__}: {e})") from None
+
+
+def load_checkpoint(run: Run, folder: Path) -> TrainState:
+    """TrainState and accelerate state from `folder`, else from an older checkpoint beside it."""
+    candidates = [folder] + [Path(run.out_dir) / "checkpoints" / n for n in (".last.old",)
+                             if Path(run.out_dir) / "checkpoints" / n != folder]
+    errors = []
+    for candidate in (c for c in candidates if c.is_dir()):
+        try:
+            check_checkpoint_files(candidate)
+            saved = TrainState(**json.loads((candidate / "trainer_state.json").read_text()))
+            run.accelerator.load_state(str(candidate))
+        except (TrainError, TypeError, OSError) as e:
+            errors.append(str(e))
+            continue
+        for error in errors:
+            log.warning("%s; resuming from the previous checkpoint %s", error, candidate)
+        return saved
+    raise TrainError(f"cannot resume from {folder}: {'; '.join(errors)}. Pass --restart to start over "
+                     f"(the damaged run is kept aside until the new one's first checkpoint)")
+
+
 def resume(run: Run, folder: Path) -> None:
-    saved = TrainState(**json.loads((folder / "trainer_state.json").read_text()))
-    run.accelerator.load_state(str(folder))
+    saved = load_checkpoint(run, folder)
     if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
         # Another number of processes: the batch order differs, so start the next epoch afresh.
         log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order "
@@ -710,14 +774,64 @@ def finish(run: Run, status_started: float) -> dict:
     return summary
 
 
-def discard_run(out: Path) -> None:
-    """--restart: remove what a previous run left (the fine-tuned model files are replaced at the end)."""
-    for name in ("checkpoints", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard"):
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+RUN_FILES = ("checkpoints", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
+PREVIOUS = ".previous-run"  # --restart keeps the old run's RUN_FILES here until the first checkpoint
+
+
+def check_splits(options: FinetuneOptions) -> None:
+    """The training and dev manifests exist and hold utterances: checked before --restart
+    moves anything, so that a typo in a split name costs nothing."""
+    read_split(options.manifests_dir, options.recipe.data.train_split)
+    if options.recipe.data.dev_split != NO_DEV:
+        read_split(options.manifests_dir, options.recipe.data.dev_split)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def set_aside(out: Path) -> None:
+    """--restart: move the previous run's files into out/.previous-run (the fine-tuned model
+    files stay where they are until the new run replaces them at its end)."""
+    aside = out / PREVIOUS
+    if aside.is_dir() and find_checkpoint(out) is not None:
+        shutil.rmtree(aside)  # the run that set it aside got its checkpoint; it is now the old run
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if aside.is_dir():
+        # An earlier --restart stopped before its first checkpoint: what it left is no run;
+        # the run worth keeping is the one already aside.
+        for name in present:
+            _remove(out / name)
+        return
+    if not present:
+        return
+    staging = out / f"{PREVIOUS}.tmp"
+    staging.mkdir(exist_ok=True)
+    for name in present:
+        os.replace(out / name, staging / name)
+    os.replace(staging, aside)
+    log.info("--restart: the previous run is in %s until the new one writes its first checkpoint", aside)
+
+
+def restore_previous(out: Path) -> None:
+    """Put a set-aside run back, when the restart failed before its first checkpoint."""
+    aside = out / PREVIOUS
+    if not aside.is_dir():
+        return
+    for name in RUN_FILES:
+        if (aside / name).exists():
+            _remove(out / name)
+            os.replace(aside / name, out / name)
+    shutil.rmtree(aside)
+    log.info("restored the previous run in %s", out)
+
+
+def drop_previous(out: Path) -> None:
+    """The new run has a checkpoint of its own: the set-aside one is no longer needed."""
+    shutil.rmtree(Path(out) / PREVIOUS, ignore_errors=True)
 
 
 def finetune(options: FinetuneOptions) -> dict:
@@ -725,8 +839,10 @@ def finetune(options: FinetuneOptions) -> dict:
     started = time.time()
     out = Path(options.out_dir)
     accelerator = make_accelerator(options.recipe.train)
-    if options.restart and accelerator.is_main_process and out.exists():
-        discard_run(out)
+    if options.restart:
+        check_splits(options)
+        if accelerator.is_main_process and out.exists():
+            set_aside(out)
     accelerator.wait_for_everyone()
     checkpoint = find_checkpoint(out)
     if checkpoint is not None and (out / "recipe.yaml").is_file():
@@ -734,7 +850,13 @@ def finetune(options: FinetuneOptions) -> dict:
         if (out / "train-summary.json").is_file():
             log.info("%s: already fine-tuned with this recipe (train-summary.json); --restart to redo", out)
             return json.loads((out / "train-summary.json").read_text())
-    run = setup(options, accelerator)
+    try:
+        run = setup(options, accelerator)
+    except BaseException:
+        # A model that does not load (or any other set-up failure) must not cost the old run.
+        if options.restart and accelerator.is_main_process:
+            restore_previous(out)
+        raise
     if checkpoint is not None:
         resume(run, checkpoint)
     elif run.main:
