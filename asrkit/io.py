@@ -9,7 +9,20 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from asrkit.errors import DataError
+from asrkit.errors import DataError, SettingError
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """Create the folder `path` and its parents; when a file stands where a folder must be
+    (an output option naming a file), say which, instead of a FileExistsError traceback."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise SettingError(f"cannot make the folder {path}: {blocker} is a file, not a folder; "
+                           f"choose another output folder") from None
+    return path
 
 
 @contextlib.contextmanager
@@ -19,7 +32,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     A reader never sees a half-written file, and an interrupted writer leaves the old one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asrkit.io import make_dir
     from asrkit.vocab import save_processor
 
-    processor = save_processor(args.out, return_attention_mask=not args.no_attention_mask)
+    processor = save_processor(make_dir(args.out), return_attention_mask=not args.no_attention_mask)
     print(f"wrote a processor with {len(processor.tokenizer)} tokens to {args.out}")
     return 0

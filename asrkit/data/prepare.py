@@ -29,7 +29,7 @@ from asrkit.data.librispeech import (ALL_SPLITS, Corpus, Entry, Problem, find_co
                                      scan_split)
 from asrkit.data.manifest import Utterance, read_manifest, write_manifest
 from asrkit.errors import InputNotFound, SettingError
-from asrkit.io import write_json, write_text
+from asrkit.io import make_dir, write_json, write_text
 from asrkit.text import out_of_vocabulary
 
 log = logging.getLogger(__name__)
@@ -312,6 +312,7 @@ def resolve_splits(corpus: Corpus, wanted: tuple[str, ...]) -> list[str]:
 
 def prepare(options: PrepareOptions) -> tuple[Corpus, list[SplitReport]]:
     """Prepare every requested split; returns the corpus found and one report per split."""
+    make_dir(options.out_dir)  # an --out that is a file fails now, not after every header is read
     corpus = find_corpus(options.data_root)
     for line in corpus.describe():
         log.info("%s", line)

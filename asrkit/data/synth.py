@@ -52,7 +52,7 @@ from asrkit.data import texts, tts
 from asrkit.data.texts import Sentence
 from asrkit.data.tts import Speaker
 from asrkit.errors import DataError, SettingError
-from asrkit.io import write_json, write_text
+from asrkit.io import make_dir, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def _speaker_count(part: Part, o: SynthOptions) -> int:
 def synthesize(o: SynthOptions, progress: bool = True) -> dict:
     """Make (or complete) the corpus under o.root and return the synth report."""
     verify_options(o)
-    root = Path(o.root)
+    root = make_dir(o.root)
     _check_settings(root, o)
     chapters = plan(o)
     tts.check_engines(sorted({c.speaker.voice for c in chapters}, key=lambda v: v.name))
