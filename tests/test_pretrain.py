@@ -304,3 +304,22 @@ def test_an_empty_folder_is_an_error_naming_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty"):
         scan_audio_folder(tmp_path / "empty", tmp_path / "manifests")
+
+
+def test_contrastive_loss_equals_transformers_forward_on_the_same_draws():
+    """The same masks and distractors through Wav2Vec2ForPreTraining.forward (eval mode: argmax
+    codevectors, no dropout) give the same summed contrastive loss."""
+    torch.manual_seed(0)
+    model, _ = load_pretraining_model(tiny_recipe().model)
+    model.eval()
+    inputs = torch.randn(2, 16_000)
+    mask = torch.zeros(2, 49, dtype=torch.bool)
+    mask[0, 3:20] = mask[1, 10:27] = True
+    negatives = sample_negatives(mask.numpy(), 10, np.random.default_rng(0))
+    positions = np.flatnonzero(mask.numpy().reshape(-1))  # masked frame n -> flat index b * T' + t
+    hf_negatives = np.zeros((2, 49, 10), dtype=np.int64)
+    hf_negatives.reshape(-1, 10)[positions] = positions[negatives]
+    with torch.no_grad():
+        ours = PretrainObjective(model, 0.1, 10.0, 0.1, 0.1)(inputs, None, mask, torch.from_numpy(negatives))
+        theirs = model(inputs, mask_time_indices=mask, sampled_negative_indices=torch.from_numpy(hf_negatives))
+    assert float(ours["contrastive"]) == pytest.approx(float(theirs.contrastive_loss), rel=1e-4)
