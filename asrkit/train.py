@@ -69,7 +69,7 @@ class FinetuneOptions:
     out_dir: Path
     manifests_dir: Path
     command: str = ""  # the command line, recorded in recipe.yaml
-    restart: bool = False  # discard checkpoints in out_dir and start over
+    restart: bool = False  # start over; the old run waits in out_dir/.previous-run until the first checkpoint
     progress: bool = True  # tqdm progress bar
     # Tests: stop right after the checkpoint at this update, as if killed there.
     stop_after_updates: int | None = None

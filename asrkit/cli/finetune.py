@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "(dev-other, as in the paper)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. --set train.lr=3e-5 (repeatable)")
-    parser.add_argument("--restart", action="store_true", help="discard checkpoints in --out and start over")
+    parser.add_argument("--restart", action="store_true",
+                        help="start over: after the recipe, splits and model are checked, the previous run "
+                             "moves to OUT/.previous-run, removed once the new run's first checkpoint is written")
     parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

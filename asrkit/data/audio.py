@@ -37,8 +37,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
 
     Returns shape (T,). Channels are averaged; other rates are resampled with soxr (HQ).
     Memory is bounded by the audio the file really holds, not by what its header claims:
-    about 8 bytes per mono sample at the peak (the decoded chunks and their concatenation),
-    plus the resampled copy and one chunk.
+    8 bytes per frame at the file's own rate at the peak (the mono chunks and their
+    concatenation; the 16 kHz copy is made after the chunks are freed), plus one chunk.
     Raises AudioError, naming the file, for one that is missing, not a regular file (a named
     pipe would block the reader), not audio, truncated, empty, or holding NaN or infinite
     samples (which would make every loss and weight NaN).
