@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes read per iteration
 
+OPENSLR = "https://www.openslr.org/resources"
+"""OpenSLR, where LibriSpeech (resource 12) and its LMs (resource 11) are published."""
+OPENSLR_MIRRORS = ("https://us.openslr.org/resources", "https://openslr.elda.org/resources",
+                   "https://openslr.magicdatatech.com/resources")
+
+
+def openslr(resource: int, site: str = OPENSLR) -> str:
+    """The URL of an OpenSLR resource's folder, on the main site or a mirror."""
+    return f"{site}/{resource}"
+
 
 class MismatchError(DownloadError):
     """A whole download whose size or checksum differs from the expected one."""

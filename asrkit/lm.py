@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import json
 import logging
 import os
@@ -36,10 +35,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from asrkit import workspace
+from asrkit.download import file_hash, openslr
 from asrkit.errors import InputNotFound, LMError
 from asrkit.io import atomic_path, write_json
 from asrkit.text import LETTERS, normalize
-from asrkit.vocab import WORD_DELIMITER
+from asrkit.vocab import spelled
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,7 @@ def corpus_lines(paths: Iterable[str | os.PathLike], unit: str = "word") -> Iter
                 text = normalize(line)
                 if not text:
                     continue
-                yield spell_line(text) if unit == "letter" else text
-
-
-def spell(word: str) -> str:
-    """The letters of `word` separated by spaces, then the word delimiter: "H I |"."""
-    return " ".join(word) + " " + WORD_DELIMITER
-
-
-def spell_line(text: str) -> str:
-    return " ".join(spell(w) for w in text.split())
+                yield spelled(text) if unit == "letter" else text
 
 
 # --------------------------------------------------------------------------- ARPA
@@ -225,7 +216,7 @@ def write_lexicon(words: list[str], path: Path) -> int:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for w in words:
             if w and set(w) <= allowed:
-                f.write(f"{w}\t{spell(w)}\n")
+                f.write(f"{w}\t{spelled(w)}\n")
                 n += 1
     return n
 
@@ -339,7 +330,7 @@ def lexicon_words(lm: LanguageModel) -> dict[str, list[list[str]]]:
     words = [w for w in lm.read_unigrams() if set(w) <= allowed] if lm.unigrams else []
     if not words:
         raise LMError(f"{lm.path}: no lexicon.txt beside it and no vocabulary to spell one from")
-    return {w: [spell(w).split()] for w in words}
+    return {w: [spelled(w).split()] for w in words}
 
 
 # --------------------------------------------------------------------------- build
@@ -369,15 +360,7 @@ def _check_build_options(o: BuildOptions) -> None:
 
 
 def _inputs_fingerprint(paths: list[Path]) -> list[dict]:
-    return [{"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return [{"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_hash(p)} for p in paths]
 
 
 def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOptions = BuildOptions(),
@@ -475,9 +458,9 @@ def finish_arpa(arpa: Path, name: str, info: dict, binary_type: str = "probing")
 
 # --------------------------------------------------------------------------- download
 
-OPENSLR_URL = "https://www.openslr.org/resources/11"
-"""OpenSLR resource 11, the LibriSpeech LM resources. Mirrors: https://openslr.elda.org/resources/11,
-https://us.openslr.org/resources/11 (pass one as base_url / --base-url)."""
+LM_RESOURCE = 11  # OpenSLR's LibriSpeech language models
+LM_URL = openslr(LM_RESOURCE)
+"""Where the LibriSpeech LMs are; asrkit.download.OPENSLR_MIRRORS serve them too (base_url)."""
 
 # md5 as published for OpenSLR resource 11 (copied in Sean Robertson's LibriSpeech
 # preparation script, adapted from Kaldi) and sizes from Kaldi's
@@ -506,7 +489,7 @@ def _remote(filename: str, base_url: str):
     return Remote(url=f"{base_url.rstrip('/')}/{filename}", md5=md5, size=size)
 
 
-def download(name: str = "4gram", base_url: str = OPENSLR_URL, corpus: bool = False,
+def download(name: str = "4gram", base_url: str = LM_URL, corpus: bool = False,
              out_root: str | os.PathLike | None = None, binary_type: str = "probing",
              progress: bool = True) -> LanguageModel:
     """Fetch a LibriSpeech n-gram from OpenSLR 11 into <lm_dir>/<name>/ and finish it there.
@@ -516,7 +499,7 @@ def download(name: str = "4gram", base_url: str = OPENSLR_URL, corpus: bool = Fa
     corpus=True the LM training text (librispeech-lm-norm.txt.gz, about 1.5 GB) is also
     fetched into <lm_dir>/corpus/, for `asrkit lm build`. Done files are not fetched again.
     """
-    from asrkit.download import download as fetch, file_hash
+    from asrkit.download import download as fetch
 
     if name not in DOWNLOADABLE:
         raise LMError(f"cannot download {name!r}: OpenSLR 11 offers {', '.join(DOWNLOADABLE)}")

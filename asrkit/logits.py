@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.manifest import Utterance, read_manifest
 from asrkit.errors import CacheError, DataError, InputNotFound, ModelError, SettingError
 from asrkit.io import atomic_path, write_json
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 INDEX = "index.json"
 ARRAY = "log_probs.npy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: index.json holds the array's sha256; the fingerprint reads only weights, config, processor
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class LogitsOptions:
     stride_seconds: float = 5.0  # context each window sees beyond the frames it keeps, per side
     batch_seconds: float = 160.0  # padded audio per forward pass (batch x longest window)
     device: str = "auto"  # "cpu", "cuda" or "auto" (cuda when available)
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
 
     def check(self) -> None:
         if self.chunk_seconds <= 2 * self.stride_seconds:
@@ -77,11 +78,36 @@ class LogitsCache:
         index_path = self.folder / INDEX
         if not index_path.is_file():
             raise CacheError(f"no logits cache at {self.folder}: run `asrkit logits` first")
-        self.index = json.loads(index_path.read_text(encoding="utf-8"))
-        self.utterances: list[dict] = self.index["utterances"]
-        self.tokens: list[str] = self.index["tokens"]
-        self.seconds_per_frame: float = self.index["seconds_per_frame"]
-        self._array = np.load(self.folder / ARRAY, mmap_mode="r") if self.utterances else None
+        try:
+            self.index = json.loads(index_path.read_text(encoding="utf-8"))
+            self.utterances: list[dict] = self.index["utterances"]
+            self.tokens: list[str] = self.index["tokens"]
+            self.seconds_per_frame: float = self.index["seconds_per_frame"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise self.damaged(index_path, f"not a cache index ({type(e).__name__}: {e})") from None
+        self._array = self._load_array() if self.utterances else None
+
+    def damaged(self, path: Path, why: str) -> CacheError:
+        return CacheError(f"{path}: {why}; the logits cache in {self.folder} is damaged: delete that "
+                          f"folder (or run `asrkit logits --force`) and it is computed again")
+
+    def _load_array(self) -> np.ndarray:
+        """The (sum of T_b, V) array, after its checksum and shape are checked against the index:
+        random bytes inside it or a shorter file would otherwise decode to wrong words."""
+        path = self.folder / ARRAY
+        expected = self.index.get("sha256")
+        if expected is not None:
+            with open(path, "rb") as f:
+                if hashlib.file_digest(f, "sha256").hexdigest() != expected:
+                    raise self.damaged(path, "its checksum differs from the one written with it")
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as e:
+            raise self.damaged(path, f"not a readable array ({e})") from None
+        frames = sum(u["frames"] for u in self.utterances)
+        if array.ndim != 2 or array.shape != (frames, len(self.tokens)):
+            raise self.damaged(path, f"shape {array.shape}, but the index says ({frames}, {len(self.tokens)})")
+        return array
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -113,9 +139,16 @@ def cache_dir(model_dir: str | os.PathLike, split: str) -> Path:
 # --------------------------------------------------------------------------- fingerprint
 
 
+# What the log-probs depend on: the weights, the model config and the processor (feature
+# extractor and tokenizer). Not lm-tuning.json, train-summary.json, the model card or
+# anything else written beside them: tune-lm then decode must reuse the cache.
+PROCESSOR_FILES = ("config.json", "preprocessor_config.json", "processor_config.json", "vocab.json",
+                   "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.json")
+
+
 def _model_files(model_dir: Path) -> list[Path]:
     return sorted(p for p in model_dir.iterdir()
-                  if p.is_file() and (p.suffix in (".safetensors", ".bin", ".json", ".txt")
+                  if p.is_file() and (p.suffix in (".safetensors", ".bin") or p.name in PROCESSOR_FILES
                                       or p.name.endswith(".index.json")))
 
 
@@ -212,13 +245,11 @@ def _frame_counts(model, inputs, lengths: list[int], t_out: int) -> list[int]:
     """Valid output frames per batch item (the rest is padding)."""
     import torch
 
+    from asrkit.model import output_lengths
+
     mask = inputs.get("attention_mask")
     in_lengths = mask.sum(-1) if mask is not None else torch.tensor(lengths)
-    if hasattr(model, "_get_feat_extract_output_lengths"):
-        counts = model._get_feat_extract_output_lengths(in_lengths)
-        return [min(int(c), t_out) for c in counts]
-    longest = max(lengths)
-    return [min(t_out, math.ceil(t_out * n / longest)) for n in lengths]
+    return [min(int(c), t_out) for c in output_lengths(model, in_lengths)]
 
 
 # --------------------------------------------------------------------------- compute
@@ -244,11 +275,13 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     if not utts:
         raise DataError(f"{manifest}: the split is empty (no utterances); nothing to run the model on")
     fp = fingerprint(model_dir, manifest, options)
-    if not force and (out / INDEX).is_file():
-        old = LogitsCache(out)
-        if old.index.get("fingerprint") == fp:
-            log.info("%s: cached log-probs are up to date", out)
-            return old
+    if (out / INDEX).is_file():
+        old = _previous(out)
+        if old is not None:
+            check_same_manifest(old, manifest, model_dir, split)
+            if not force and old.index.get("fingerprint") == fp:
+                log.info("%s: cached log-probs are up to date", out)
+                return old
     acoustic = AcousticModel(model_dir, options)
 
     audio: dict[int, np.ndarray] = {}
@@ -272,6 +305,28 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
                   str(model_dir), str(manifest), len(bad))
 
 
+def _previous(out: Path) -> LogitsCache | None:
+    """The cache already in `out`, or None when it is damaged (it is then computed again)."""
+    try:
+        return LogitsCache(out)
+    except CacheError as e:
+        log.warning("%s; computing it again", e)
+        return None
+
+
+def check_same_manifest(old: LogitsCache, manifest: Path, model_dir: Path, split: str) -> None:
+    """Results and caches are keyed by split name: a second manifest of the same name (a
+    user's own "test-clean" in another folder) would overwrite the first one's log-probs and
+    its decode results, so it is refused. The same manifest rewritten is an update."""
+    earlier = old.index.get("manifest")
+    if not earlier or not Path(earlier).is_file() or os.path.samefile(earlier, manifest):
+        return
+    raise CacheError(f"{old.folder} holds the log-probs of {earlier}, another manifest named {split!r}; "
+                     f"running {manifest} under the same name would overwrite them and the results in "
+                     f"{Path(model_dir) / 'decode' / split}. Rename one manifest (its file name is the split "
+                     f"name), or move those two folders aside")
+
+
 class AcousticModel:
     """A CTC model loaded for inference with LogitsOptions' chunking: waveforms in, log-probs out.
 
@@ -285,6 +340,9 @@ class AcousticModel:
         options.check()
         self.model_dir, self.options = Path(model_dir), options
         self.device = options.device if options.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SettingError(f"`device` is {self.device}, but torch sees no GPU here (torch {torch.__version__}); "
+                               f"use cpu, or auto to take a GPU only when there is one")
         self.model, processor = load_model(model_dir, self.device)
         self.tokens = model_tokens(processor)
         check_vocabulary(self.model, self.tokens, model_dir)
@@ -297,6 +355,17 @@ class AcousticModel:
     @property
     def seconds_per_frame(self) -> float:
         return self.ratio / self.options.sample_rate
+
+    def frames(self, n_samples: int) -> int:
+        """Output frames for `n_samples` of audio: the model's own framing (asrkit.model.output_lengths),
+        of the waveform or of the stacked filterbank frames w2v-BERT reads."""
+        import torch
+
+        from asrkit.data.collate import input_length
+        from asrkit.model import output_lengths
+
+        waveform = self.model.main_input_name == "input_values"
+        return int(output_lengths(self.model, torch.tensor([input_length(n_samples, waveform)]))[0])
 
     def run(self, audio: dict[int, np.ndarray], progress: str | None = None) -> dict[int, np.ndarray]:
         """{key: (T_k,) waveform at options.sample_rate} -> {key: (T_k frames, V) float32 log-probs}.
@@ -352,8 +421,11 @@ def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tok
     with atomic_path(out / ARRAY) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, (np.concatenate(arrays) if arrays else np.zeros((0, len(tokens)))).astype(np.float16))
+        with open(tmp, "rb") as f:
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
     write_json(out / INDEX, {
         "format": FORMAT_VERSION, "fingerprint": fp, "model": model_dir, "manifest": manifest,
+        "sha256": sha256,
         "tokens": tokens, "seconds_per_frame": seconds_per_frame,
         "inference_seconds": round(seconds, 3), "skipped": skipped, "utterances": rows,
     })

@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asrkit.errors import DataError
 from asrkit.io import read_jsonl, write_json, write_jsonl
 
 
@@ -59,7 +60,14 @@ def write_recogs(out_dir: str | os.PathLike, recogs: list[Recog]) -> None:
 
 
 def read_recogs(out_dir: str | os.PathLike) -> list[Recog]:
-    return [Recog(**row) for row in read_jsonl(Path(out_dir) / "recogs.jsonl")]
+    """The recogs.jsonl of a result folder. A row needs an id; speaker, duration, ref and hyp
+    default to empty. DataError names the file for a row that is not such an object."""
+    path = Path(out_dir) / "recogs.jsonl"
+    try:
+        return [Recog(id=str(r["id"]), speaker=str(r.get("speaker", "")), duration=float(r.get("duration", 0.0)),
+                      ref=str(r.get("ref", "")), hyp=str(r.get("hyp", ""))) for r in read_jsonl(path)]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"{path}: not a recogs file: a row lacks an id or has a bad value ({e!r})") from None
 
 
 def write_summary(out_dir: str | os.PathLike, summary: DecodeSummary) -> None:
@@ -73,6 +81,3 @@ def read_summary(out_dir: str | os.PathLike) -> DecodeSummary:
     return DecodeSummary(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def find_results(model_dir: str | os.PathLike) -> list[Path]:
-    """Every <split>/<setting> folder under <model_dir>/decode that holds a summary."""
-    return sorted(p.parent for p in Path(model_dir).glob("decode/*/*/wer-summary.json"))

@@ -48,18 +48,21 @@ import torch.nn.functional as F
 from asrkit.config import Recipe, dump_recipe, recipe_to_dict
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, encode_text, input_length,
-                                 min_frames, samples_at_16k)
-from asrkit.data.manifest import Utterance, read_manifest, total_hours
+                                 samples_at_16k)
+from asrkit.data.manifest import Utterance, read_split, split_manifests, total_hours
+from asrkit.decode import Vocabulary
+from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound, TrainError
 from asrkit.io import read_jsonl, write_json, write_jsonl, write_text
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
+from asrkit.vocab import ctc_min_frames
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 NO_DEV = "none"
 
 
@@ -146,17 +149,6 @@ def make_accelerator(train_cfg):
     return accelerator
 
 
-def read_split(manifests_dir: Path, split: str) -> list[Utterance]:
-    """The utterances of `split`; "a+b" joins manifests (e.g. train-clean-100+train-other-500)."""
-    utts = []
-    for name in split.split("+"):
-        part = read_manifest(Path(manifests_dir) / f"{name}.jsonl")
-        if not part:
-            raise DataError(f"{Path(manifests_dir) / f'{name}.jsonl'}: the manifest holds no utterances")
-        utts.extend(part)
-    return utts
-
-
 def filter_trainable(utts: list[Utterance], model, vocab: dict, waveform_input: bool,
                      max_tokens: int) -> tuple[list[Utterance], dict[str, int]]:
     """Leave out utterances CTC cannot learn from, with counts per reason: an empty transcript,
@@ -171,7 +163,7 @@ def filter_trainable(utts: list[Utterance], model, vocab: dict, waveform_input: 
             dropped["empty transcript"] += 1
         elif n > max_tokens:
             dropped["longer than max_tokens"] += 1
-        elif min_frames(labels) > t:
+        elif ctc_min_frames(labels) > t:
             dropped["label longer than its frames"] += 1
         else:
             keep.append(utt)
@@ -253,8 +245,7 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
         if show:
             log.warning("no dev split (data.dev_split: none): no validation, the last model is kept")
         return None
-    for name in split.split("+"):
-        path = Path(options.manifests_dir) / f"{name}.jsonl"
+    for path in split_manifests(options.manifests_dir, split):
         if not path.is_file():
             raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or set `dev_split` to none "
                                     f"to train without validation")
@@ -428,20 +419,22 @@ def update_stream(run: Run, start: Position):
 # ---------------------------------------------------------------- validation
 
 
-def greedy_decode(model, tokenizer, logits: torch.Tensor, frames: torch.Tensor) -> list[str]:
-    """Best path: argmax per frame, repeats merged, blanks removed (the tokenizer's CTC decode)."""
-    ids = logits.argmax(dim=-1).cpu()
-    return [tokenizer.decode(ids[b, :int(frames[b])].tolist()) for b in range(ids.shape[0])]
+def greedy_decode(vocab: Vocabulary, logits: torch.Tensor, frames: torch.Tensor) -> list[str]:
+    """Best path (asrkit.decode.greedy) over each utterance's real frames; logits (B, T, V)."""
+    ids = logits.argmax(dim=-1).cpu().numpy()
+    return [best_path(ids[b, :int(frames[b])], vocab) for b in range(ids.shape[0])]
 
 
 def evaluate(run: Run):
     """Greedy WER/CER on the dev split, each process decoding its share of the batches."""
     from accelerate.utils import gather_object
 
+    from asrkit.logits import model_tokens
     from asrkit.results import Recog
     from asrkit.score import score
 
     acc, model, dataset = run.accelerator, run.model, run.dev_set
+    vocab = Vocabulary.of(model_tokens(run.processor))
     lengths = [samples_at_16k(u) for u in dataset.utterances]
     batches = sorted_batches(lengths, run.recipe.data.valid_max_tokens)[acc.process_index::acc.num_processes]
     recogs = []
@@ -451,7 +444,7 @@ def evaluate(run: Run):
             batch = run.collator([dataset[i] for i in indices]).to(acc.device)
             kwargs = {model.main_input_name: batch.inputs, "attention_mask": batch.attention_mask}
             logits = model(**{k: v for k, v in kwargs.items() if v is not None}).logits
-            hyps = greedy_decode(model, run.processor.tokenizer, logits, output_lengths(model, batch.input_lengths))
+            hyps = greedy_decode(vocab, logits, output_lengths(model, batch.input_lengths))
             for i, hyp in zip(indices, hyps):
                 u = dataset.utterances[i]
                 recogs.append(Recog(u.id, u.speaker, u.duration, u.text, hyp))

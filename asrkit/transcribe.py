@@ -105,19 +105,10 @@ class Transcriber:
         if not p.exists():
             raise AudioError(f"{path}: no such file")
         wave = load_audio(p, self.sample_rate)
-        if self._frames(len(wave)) < 1:
+        if self.acoustic.frames(len(wave)) < 1:
             raise AudioError(f"{path}: too short ({1000 * len(wave) / self.sample_rate:.0f} ms) "
                              "for the model to give one frame")
         return wave
-
-    def _frames(self, n_samples: int) -> int:
-        """Output frames of the model for n_samples of audio (its conv stack, when it says)."""
-        model = self.acoustic.model
-        if hasattr(model, "_get_feat_extract_output_lengths"):
-            import torch
-
-            return int(model._get_feat_extract_output_lengths(torch.tensor(n_samples)))
-        return n_samples // self.acoustic.ratio
 
     def log_probs(self, wave: np.ndarray, progress: str | None = None) -> np.ndarray:
         """(T, V) float32 log-probs of one waveform, long ones in overlapping windows."""

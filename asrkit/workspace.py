@@ -9,6 +9,8 @@
         lm-tuning.json         asrkit tune-lm: best LM weights per (lm, decoder), every trial
         decode/<split>/<setting>/{recogs.jsonl,errs.txt,wer-summary.json}
       reports/                 asrkit report
+
+and how many cores the stages use when not told (cpu_cores).
 """
 
 from __future__ import annotations
@@ -39,3 +41,8 @@ def models_dir() -> Path:
 
 def reports_dir() -> Path:
     return root() / "reports"
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on: the default worker count of decoding and synth."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

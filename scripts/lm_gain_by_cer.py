@@ -10,42 +10,38 @@ Reads <model>/decode/<split>/{greedy,<lm>}/recogs.jsonl as `asrkit decode` write
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import jiwer
+from asrkit.results import Recog, read_recogs
+from asrkit.score import score
 
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, float("inf"))
 
 
-def read_recogs(path: Path) -> dict[str, dict]:
-    with open(path, encoding="utf-8") as f:
-        return {row["id"]: row for row in map(json.loads, f)}
-
-
-def paired(model: Path, lm: str) -> list[tuple[str, str, str]]:
-    """(reference, greedy hypothesis, LM hypothesis) for every utterance decoded both ways."""
+def paired(model: Path, lm: str) -> list[tuple[Recog, Recog]]:
+    """(greedy, LM) recognitions of every utterance decoded both ways."""
     out = []
     for split in sorted(p for p in (model / "decode").iterdir() if p.is_dir()):
         if not ((split / "greedy" / "recogs.jsonl").is_file() and (split / lm / "recogs.jsonl").is_file()):
             continue
-        greedy, with_lm = read_recogs(split / "greedy" / "recogs.jsonl"), read_recogs(split / lm / "recogs.jsonl")
-        out += [(row["ref"], row["hyp"], with_lm[uid]["hyp"]) for uid, row in greedy.items() if uid in with_lm]
+        with_lm = {r.id: r for r in read_recogs(split / lm)}
+        out += [(r, with_lm[r.id]) for r in read_recogs(split / "greedy") if r.id in with_lm]
     if not out:
         raise SystemExit(f"{model}/decode: no split decoded both greedy and with {lm!r}")
     return out
 
 
-def table(rows: list[tuple[str, str, str]], lm: str) -> str:
+def table(rows: list[tuple[Recog, Recog]], lm: str) -> str:
+    """WER and CER as asrkit.score computes them (normalised), greedy CER binned per utterance."""
     lines = [f"| greedy CER bin | utterances | greedy CER | greedy WER | {lm} WER |", "| --- | ---: | ---: | ---: | ---: |"]
-    cers = [jiwer.cer(ref, greedy) for ref, greedy, _ in rows]  # once per utterance, not per bin
+    cers = [score([greedy]).cer for greedy, _ in rows]  # once per utterance, not per bin
     for lo, hi in zip(BINS, BINS[1:]):
         chosen = [r for r, cer in zip(rows, cers) if lo <= cer < hi]
         if not chosen:
             continue
-        refs, greedy, with_lm = (list(column) for column in zip(*chosen))
-        lines.append(f"| [{lo:.1f}, {hi:.1f}) | {len(chosen)} | {100 * jiwer.cer(refs, greedy):.1f} | "
-                     f"{100 * jiwer.wer(refs, greedy):.1f} | {100 * jiwer.wer(refs, with_lm):.1f} |")
+        greedy, with_lm = score([g for g, _ in chosen]), score([w for _, w in chosen])
+        lines.append(f"| [{lo:.1f}, {hi:.1f}) | {len(chosen)} | {100 * greedy.cer:.1f} | "
+                     f"{100 * greedy.wer:.1f} | {100 * with_lm.wer:.1f} |")
     return "\n".join(lines)
 
 

@@ -7,9 +7,9 @@ import pytest
 from asrkit.data.batching import (MicroBatch, Position, UpdatePlanner, fixed_size_batches,
                                   length_bucketed_batches, padding_fraction, plan_updates, sentences_in,
                                   sorted_batches, update_freq)
-from asrkit.data.collate import Collator, Example, encode_text, input_length, min_frames
+from asrkit.data.collate import Collator, Example, encode_text, input_length
 from asrkit.errors import DataError
-from asrkit.vocab import letter_vocab
+from asrkit.vocab import ctc_min_frames, letter_vocab
 
 
 def lengths_like_librispeech(n=300, seed=0):
@@ -148,8 +148,8 @@ def test_encode_text_and_ctc_frame_needs():
     ids = encode_text("IT'S A BOOK", vocab)
     assert ids.tolist() == [vocab[c] for c in "IT'S|A|BOOK"]
     assert encode_text("É", vocab).tolist() == [vocab["<unk>"]]
-    assert min_frames(encode_text("BOOK", vocab)) == 5  # O O needs a blank between them
-    assert min_frames(encode_text("AB", vocab)) == 2
+    assert ctc_min_frames(encode_text("BOOK", vocab)) == 5  # O O needs a blank between them
+    assert ctc_min_frames(encode_text("AB", vocab)) == 2
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # 400 samples = 1 frame: its variance is NaN

@@ -7,7 +7,7 @@ import pytest
 
 from asrkit.text import normalize
 from asrkit.vocab import (BLANK, UNK, WORD_DELIMITER, build_feature_extractor, build_processor,
-                          build_tokenizer, letter_vocab, save_processor)
+                          build_tokenizer, ctc_min_frames, letter_vocab, letters, save_processor, spelled)
 
 HELLO_WORLD = [11, 8, 15, 15, 18, 2, 26, 18, 21, 15, 7]  # H E L L O | W O R L D
 
@@ -94,3 +94,17 @@ def test_save_pretrained_and_from_pretrained(tmp_path, tok, mask):
 
 def test_build_processor_passes_do_normalize():
     assert build_processor(do_normalize=False).feature_extractor.do_normalize is False
+
+
+@pytest.mark.parametrize("text, label, spelling, frames", [
+    ("HI YOU", "HI|YOU", "H I | Y O U |", 6),
+    ("HELLO WORLD", "HELLO|WORLD", "H E L L O | W O R L D |", 12),  # the LL needs a blank between
+    ("A", "A", "A |", 1),
+    ("", "", "", 0),
+])
+def test_one_spelling_of_words_into_letters(text, label, spelling, frames):
+    # The CTC label, fairseq's .ltr / KenLM lexicon spelling and the frames CTC needs,
+    # each defined once in asrkit.vocab and used by prepare, collate, lm and train.
+    assert "".join(letters(text)) == label
+    assert spelled(text) == spelling
+    assert ctc_min_frames(letters(text)) == frames

@@ -22,15 +22,17 @@ HELP = "download LibriSpeech parts and the Libri-light fine-tuning sets"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from asrkit.data.download import DEFAULT_PARTS, LIBRILIGHT_URL, OPENSLR_MIRRORS, OPENSLR_URL
+    from asrkit.data.download import DEFAULT_PARTS, LIBRILIGHT_URL, LIBRISPEECH_RESOURCE, LIBRISPEECH_URL
+    from asrkit.download import OPENSLR_MIRRORS, openslr
 
     parser.add_argument("--parts", default=",".join(DEFAULT_PARTS),
                         help="comma-separated LibriSpeech parts (see --list); 'none' for none")
     parser.add_argument("--librilight", action="store_true",
                         help="also fetch librispeech_finetuning.tgz (10min, 1h, 10h splits)")
     parser.add_argument("--to", type=Path, default=workspace.corpus_dir(), help="target folder")
-    parser.add_argument("--base-url", default=OPENSLR_URL,
-                        help=f"where the LibriSpeech parts are; mirrors: {', '.join(OPENSLR_MIRRORS)}")
+    parser.add_argument("--base-url", default=LIBRISPEECH_URL,
+                        help="where the LibriSpeech parts are; mirrors: "
+                             f"{', '.join(openslr(LIBRISPEECH_RESOURCE, site) for site in OPENSLR_MIRRORS)}")
     parser.add_argument("--librilight-url", default=LIBRILIGHT_URL,
                         help="where librispeech_finetuning.tgz is")
     parser.add_argument("--sha256", action="append", default=[], metavar="PART=HEX",

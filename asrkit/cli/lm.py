@@ -54,14 +54,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = sub.add_parser("download", help="fetch a LibriSpeech n-gram from OpenSLR resource 11",
                        description="Download (resumable, md5-checked) and finish a LibriSpeech LM: "
                                    "unpack, binarise, write unigrams.txt, lexicon.txt, info.json.")
-    from asrkit.lm import DOWNLOADABLE, OPENSLR_URL
+    from asrkit.download import OPENSLR_MIRRORS, openslr
+    from asrkit.lm import DOWNLOADABLE, LM_RESOURCE, LM_URL
 
     d.add_argument("name", nargs="?", default="4gram", choices=sorted(DOWNLOADABLE), help="which LM (default 4gram)")
     d.add_argument("--corpus", action="store_true",
                    help="also fetch the LM training text librispeech-lm-norm.txt.gz (1.5 GB)")
-    d.add_argument("--base-url", default=OPENSLR_URL,
-                   help=f"where the files are (default {OPENSLR_URL}); mirrors: https://openslr.elda.org/resources/11, "
-                        "https://us.openslr.org/resources/11")
+    d.add_argument("--base-url", default=LM_URL,
+                   help=f"where the files are (default {LM_URL}); mirrors: "
+                        f"{', '.join(openslr(LM_RESOURCE, site) for site in OPENSLR_MIRRORS)}")
     d.add_argument("--binary-type", choices=["probing", "trie"], default="probing",
                    help="KenLM binary structure: probing (default) is fastest, trie smallest")
     d.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")

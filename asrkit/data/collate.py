@@ -42,7 +42,7 @@ import torch
 
 from asrkit.data.audio import SAMPLE_RATE, load_audio
 from asrkit.data.manifest import Utterance
-from asrkit.vocab import UNK, WORD_DELIMITER
+from asrkit.vocab import UNK, letters
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,7 @@ class Batch:
 def encode_text(text: str, vocab: dict[str, int]) -> np.ndarray:
     """Token ids of a normalised transcript: letters as themselves, spaces as "|"."""
     unk = vocab[UNK]
-    return np.array([vocab.get(WORD_DELIMITER if c == " " else c, unk) for c in text], dtype=np.int64)
-
-
-def min_frames(labels: np.ndarray) -> int:
-    """Frames CTC needs for `labels`: one per token plus a blank between each repeated pair."""
-    repeats = int(np.sum(labels[1:] == labels[:-1])) if len(labels) > 1 else 0
-    return len(labels) + repeats
+    return np.array([vocab.get(t, unk) for t in letters(text)], dtype=np.int64)
 
 
 def samples_at_16k(utt: Utterance) -> int:

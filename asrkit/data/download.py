@@ -22,17 +22,15 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from asrkit.download import MismatchError, Remote
+from asrkit.download import MismatchError, Remote, openslr
 from asrkit.download import download as fetch
 from asrkit.errors import DownloadError, SettingError
 
 log = logging.getLogger(__name__)
 
-OPENSLR_URL = "https://www.openslr.org/resources/12"
+LIBRISPEECH_RESOURCE = 12  # OpenSLR's LibriSpeech corpus
+LIBRISPEECH_URL = openslr(LIBRISPEECH_RESOURCE)
 LIBRILIGHT_URL = "https://dl.fbaipublicfiles.com/librilight/data"
-# OpenSLR's mirrors of resource 12, for --base-url.
-OPENSLR_MIRRORS = ("https://us.openslr.org/resources/12", "https://openslr.elda.org/resources/12",
-                   "https://openslr.magicdatatech.com/resources/12")
 MARKERS = ".asrkit-download"
 
 
@@ -80,7 +78,7 @@ class UnsafeArchiveError(DownloadError):
 class DownloadOptions:
     parts: tuple[str, ...]  # names from PARTS
     to: Path  # target folder: LibriSpeech/ and librispeech_finetuning/ appear inside
-    base_url: str = OPENSLR_URL  # where <part>.tar.gz is fetched from
+    base_url: str = LIBRISPEECH_URL  # where <part>.tar.gz is fetched from
     librilight_url: str = LIBRILIGHT_URL  # where librispeech_finetuning.tgz is fetched from
     sha256: dict[str, str] = field(default_factory=dict)  # part -> checksum, for a mirror's own files
     keep_archives: bool = False  # keep <part>.tar.gz after extraction

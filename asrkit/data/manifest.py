@@ -58,6 +58,22 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
     return out
 
 
+def split_manifests(manifests_dir: str | os.PathLike, split: str) -> list[Path]:
+    """The manifests of `split`: "a+b" joins several (e.g. train-clean-100+train-other-500)."""
+    return [Path(manifests_dir) / f"{name}.jsonl" for name in split.split("+")]
+
+
+def read_split(manifests_dir: str | os.PathLike, split: str) -> list[Utterance]:
+    """The utterances of `split` (see split_manifests); an empty manifest is an error."""
+    utts = []
+    for path in split_manifests(manifests_dir, split):
+        part = read_manifest(path)
+        if not part:
+            raise DataError(f"{path}: the manifest holds no utterances")
+        utts.extend(part)
+    return utts
+
+
 def total_hours(utterances: list[Utterance]) -> float:
     """Total audio in hours."""
     return sum(u.duration for u in utterances) / 3600

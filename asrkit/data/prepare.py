@@ -25,12 +25,14 @@ from pathlib import Path
 
 import soundfile as sf
 
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.librispeech import (ALL_SPLITS, Corpus, Entry, Problem, find_corpus,
                                      scan_split)
 from asrkit.data.manifest import Utterance, read_manifest, write_manifest
 from asrkit.errors import InputNotFound, SettingError
 from asrkit.io import make_dir, write_json, write_text
 from asrkit.text import out_of_vocabulary
+from asrkit.vocab import ctc_min_frames, letters, spelled
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only sample formats that can hold Na
 # The feature encoder of every wav2vec 2.0 / HuBERT / WavLM checkpoint:
 # (kernel, stride) per conv layer, 320 samples per output frame at 16 kHz.
 WAV2VEC2_CONV = ((10, 5), (3, 2), (3, 2), (3, 2), (3, 2), (2, 2), (2, 2))
-MODEL_RATE = 16_000
 SHOWN_PROBLEMS = 20  # per split on the console; all go to <split>.skipped.tsv
 
 
@@ -92,16 +93,6 @@ def wav2vec2_frames(samples: int) -> int:
     for kernel, stride in WAV2VEC2_CONV:
         samples = (samples - kernel) // stride + 1 if samples >= kernel else 0
     return samples
-
-
-def ctc_min_frames(text: str) -> int:
-    """Fewest frames a CTC alignment of `text` needs: one per label, one blank between repeats.
-
-    The label is the letters with "|" between words (asrkit.vocab), so "HELLO WORLD" needs
-    11 + 1 (the LL) = 12 frames.
-    """
-    label = text.replace(" ", "|")
-    return len(label) + sum(a == b for a, b in zip(label, label[1:]))
 
 
 def probe_audio(path: str, verify: bool = False) -> Probe:
@@ -158,8 +149,8 @@ def _check_text(entry: Entry) -> Problem | None:
 
 
 def _check_length(entry: Entry, probe: Probe) -> Problem | None:
-    samples_16k = probe.frames * MODEL_RATE // probe.sample_rate
-    frames, need = wav2vec2_frames(samples_16k), ctc_min_frames(entry.text)
+    samples_16k = probe.frames * SAMPLE_RATE // probe.sample_rate
+    frames, need = wav2vec2_frames(samples_16k), ctc_min_frames(letters(entry.text))
     if frames < need:
         return Problem(entry.audio, TOO_SHORT,
                        f"{probe.frames / probe.sample_rate:.2f} s gives {frames} frames, "
@@ -221,7 +212,7 @@ def write_fairseq(utterances: list[Utterance], out_dir: str | os.PathLike, split
         f"{os.path.relpath(u.audio, root)}\t{u.samples}\n" for u in utterances))
     write_text(out_dir / f"{split}.wrd", "".join(u.text + "\n" for u in utterances))
     write_text(out_dir / f"{split}.ltr", "".join(
-        " ".join(u.text.replace(" ", "|")) + " |\n" for u in utterances))
+        spelled(u.text) + "\n" for u in utterances))
 
 
 def _paths(out_dir: Path, split: str) -> tuple[Path, Path, Path]:

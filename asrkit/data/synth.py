@@ -38,7 +38,6 @@ import itertools
 import json
 import logging
 import math
-import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from asrkit.data.texts import Sentence
 from asrkit.data.tts import Speaker
 from asrkit.errors import DataError, SettingError
 from asrkit.io import make_dir, write_json, write_text
+from asrkit.workspace import cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -456,8 +456,7 @@ def _run_work(root: Path, o: SynthOptions, chapters: list[Chapter], work, progre
     for chapter in chapters:
         if not left[chapter.id]:
             _write_if_changed(chapter.trans_path(root), chapter.trans_text())
-    jobs = o.jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1)
+    jobs = o.jobs or cpu_cores()
     args = [(i, chapter.speaker, items, o.snr_db) for i, (chapter, items) in enumerate(work)]
     bar = tqdm(total=sum(len(items) for _, items in work), unit="utt", desc="synth",
                disable=not progress or not work)

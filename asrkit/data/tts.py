@@ -25,10 +25,10 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.errors import InputNotFound, SettingError, SynthError
 from asrkit.io import atomic_path
 
-SAMPLE_RATE = 16_000
 ENGINES = ("flite", "festival", "espeak-ng")
 _EXECUTABLES = {"flite": "flite", "festival": "festival", "espeak-ng": "espeak-ng"}
 # Silence around each utterance (seconds), as a reader pauses between sentences.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from asrkit.errors import DecodeError, SettingError
 from asrkit.vocab import BLANK, UNK, WORD_DELIMITER, letter_vocab
+from asrkit.workspace import cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +110,6 @@ def _decode_index(i: int) -> str:
     return decoder.decode_one(batch[i])
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def parallel_decode(decoder: Decoder, batch: list[np.ndarray], workers: int | None = None,
                     progress: bool = False) -> list[str]:
     """decoder.decode_one over the batch on `workers` processes (default: every core).
@@ -122,7 +118,7 @@ def parallel_decode(decoder: Decoder, batch: list[np.ndarray], workers: int | No
     workers copy-on-write; each worker decodes whole utterances, longest first.
     """
     global _WORK
-    workers = min(workers or default_workers(), len(batch))
+    workers = min(workers or cpu_cores(), len(batch))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [decoder.decode_one(x) for x in _progress(batch, progress)]
     order = sorted(range(len(batch)), key=lambda i: -len(batch[i]))  # long ones first: less idle tail

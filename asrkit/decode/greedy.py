@@ -22,7 +22,12 @@ class Decoder:
 
     def decode_one(self, log_probs: np.ndarray) -> str:
         """(T, V) log-probs -> transcript."""
-        return self.vocab.text(collapse(log_probs.argmax(axis=-1), self._blank))
+        return best_path(log_probs.argmax(axis=-1), self.vocab)
+
+
+def best_path(ids: np.ndarray, vocab: Vocabulary) -> str:
+    """The transcript of (T,) frame-wise best token ids: runs merged, blanks dropped."""
+    return vocab.text(collapse(ids, vocab.blank_id))
 
 
 def collapse(best: np.ndarray, blank: int) -> list[int]:

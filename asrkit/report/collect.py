@@ -33,8 +33,7 @@ import yaml
 
 from asrkit import paper, workspace
 from asrkit.errors import AsrkitError, InputNotFound
-from asrkit.io import read_jsonl
-from asrkit.results import DecodeSummary, Recog
+from asrkit.results import DecodeSummary, Recog, read_recogs
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
 _SUMMARY_FIELDS = {f.name for f in dataclasses.fields(DecodeSummary)}
@@ -200,7 +199,7 @@ def _read_result(folder: Path, problems: list[str]) -> Result | None:
             summary = {}
     summary = {k: v for k, v in summary.items() if k in _SUMMARY_FIELDS}
 
-    recogs = _read_recogs(folder / "recogs.jsonl", problems)
+    recogs = _read_recogs(folder, problems)
     extras = {}
     if recogs:
         utts = utterance_errors(recogs)
@@ -227,15 +226,13 @@ def _read_result(folder: Path, problems: list[str]) -> Result | None:
     )
 
 
-def _read_recogs(path: Path, problems: list[str]) -> list[Recog]:
-    if not path.is_file():
+def _read_recogs(folder: Path, problems: list[str]) -> list[Recog]:
+    if not (folder / "recogs.jsonl").is_file():
         return []
     try:
-        rows = read_jsonl(path)
-        return [Recog(id=str(r["id"]), speaker=str(r.get("speaker", "")), duration=float(r.get("duration", 0.0)),
-                      ref=str(r.get("ref", "")), hyp=str(r.get("hyp", ""))) for r in rows]
-    except (AsrkitError, KeyError, TypeError, ValueError) as e:
-        problems.append(f"{path}: unreadable ({e})")
+        return read_recogs(folder)
+    except AsrkitError as e:
+        problems.append(f"{folder / 'recogs.jsonl'}: unreadable ({e})")
         return []
 
 
