@@ -148,7 +148,8 @@ class TrainConfig:
     # correction starts afresh when the transformer unfreezes. "fairseq": they step with a
     # zero gradient, as in fairseq's fp16 optimizer over flattened parameters: one shared
     # step count (no bias correction after unfreezing: steps 5-50 move up to 1.5x further)
-    # and momentum that carries a skipped layer on. Measured: BENCHMARKS.md.
+    # and momentum that carries a skipped layer on. The paper recipes use "fairseq": on a
+    # short run it trained faster right after unfreezing (BENCHMARKS.md).
     adam_missing_grads: str = "torch"
     # Validation follows fairseq's rule: from validate_after_updates on, at every multiple of
     # validate_interval_updates, at the end of every validate_interval_epochs-th epoch, at

@@ -23,6 +23,7 @@ DEFAULTS = {
     "data.batch_size_multiple": 8,  # dataset.required_batch_size_multiple
     "train.adam_betas": (0.9, 0.98),
     "train.adam_eps": 1e-8,
+    "train.adam_missing_grads": "fairseq",  # fp16 optimizer over flattened parameters: one step count
     "train.weight_decay": 0.0,
     "train.clip_norm": 0.0,
     "train.phase_ratio": (0.1, 0.4, 0.5),

@@ -360,3 +360,29 @@ def test_validation_follows_fairseqs_rule():
     base_100h = dict(max_updates=1_000, validate_after_updates=0, validate_interval_updates=0,
                      validate_interval_epochs=1)
     assert validated_updates(base_100h, 230) == [230, 460, 690, 920, 1_000]
+
+
+def adam_after_freezing(fairseq_style: bool, frozen_steps: int = 1_000) -> tuple[float, object]:
+    """How far a parameter moves on its first gradient after `frozen_steps` updates without one."""
+    from asrkit.train import zero_missing_grads
+
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.AdamW([a, b], lr=0.1, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)
+    for _ in range(frozen_steps):
+        a.grad, b.grad = torch.ones(3), None
+        if fairseq_style:
+            zero_missing_grads(opt)
+        opt.step()
+    assert torch.equal(b.detach(), torch.ones(3))  # a zero gradient does not move it either
+    a.grad, b.grad = torch.ones(3), torch.ones(3)
+    opt.step()
+    return float(1 - b.detach().mean()), opt.state[b]["step"]
+
+
+def test_fairseq_adam_steps_every_parameter_with_one_step_count():
+    # torch: the late parameter's first step is bias-corrected, a full lr.
+    moved, step = adam_after_freezing(fairseq_style=False)
+    assert moved == pytest.approx(0.1, rel=1e-4) and step == 1
+    # fairseq: it shares the step count (1,001), so no correction: lr x 0.1 / sqrt(0.02).
+    moved, step = adam_after_freezing(fairseq_style=True)
+    assert moved == pytest.approx(0.1 * 0.1 / 0.02 ** 0.5, rel=1e-3) and step == 1_001
