@@ -429,7 +429,7 @@ def evaluate(run: Run):
     """Greedy WER/CER on the dev split, each process decoding its share of the batches."""
     from accelerate.utils import gather_object
 
-    from asrkit.logits import model_tokens
+    from asrkit.inference import model_tokens
     from asrkit.results import Recog
     from asrkit.score import score
 

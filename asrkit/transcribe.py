@@ -8,7 +8,7 @@ work/models/ works too. Each file is processed on its own, in the order given:
 
     read     any rate, mono or multi-channel, any format libsndfile reads (wav, flac,
              ogg, ...): channels averaged, resampled to 16 kHz (asrkit.data.audio)
-    model    log-probs (T frames, V tokens) from asrkit.logits.AcousticModel, the same
+    model    log-probs (T frames, V tokens) from asrkit.inference.AcousticModel, the same
              inference that fills the logits cache: audio longer than --chunk-seconds runs
              in overlapping windows (--stride-seconds of context per inner side, only the
              centre frames kept), so memory is bounded by the window, not the file
@@ -52,7 +52,7 @@ from asrkit.data.audio import load_audio
 from asrkit.decode import Vocabulary, make_decoder
 from asrkit.decode.greedy import GreedyOptions
 from asrkit.errors import AsrkitError, AudioError
-from asrkit.logits import AcousticModel, LogitsOptions
+from asrkit.inference import AcousticModel, LogitsOptions
 
 log = logging.getLogger(__name__)
 

@@ -46,3 +46,19 @@ def reports_dir() -> Path:
 def cpu_cores() -> int:
     """The cores this process may run on: the default worker count of decoding and synth."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A model folder given as a path, or as a name under models_dir()."""
+    from asrkit.errors import InputNotFound
+
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    by_name = models_dir() / str(name_or_path)
+    if by_name.is_dir():
+        return by_name
+    root = models_dir()
+    names = sorted(d.name for d in root.iterdir() if (d / "config.json").is_file()) if root.is_dir() else []
+    raise InputNotFound(f"no model folder {name_or_path!r} (nor {by_name}); "
+                            f"models available: {', '.join(names) or 'none'}")

@@ -148,10 +148,10 @@ SENTENCES = tuple(f"{s} {v} {o}" for s in SUBJECTS for v in VERBS for o in OBJEC
 
 def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
     """(batch, samples) of every forward pass of models loaded from now on."""
-    from asrkit import logits
+    from asrkit import inference
 
     seen = []
-    real = logits.load_model
+    real = inference.load_model
 
     def spy(*a, **k):
         model, processor = real(*a, **k)
@@ -159,5 +159,5 @@ def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
                                         with_kwargs=True)
         return model, processor
 
-    monkeypatch.setattr(logits, "load_model", spy)
+    monkeypatch.setattr(inference, "load_model", spy)
     return seen

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asrkit import logits
+from asrkit import inference, logits
 from asrkit.data.manifest import Utterance, write_manifest
 from asrkit.errors import DataError, ModelError, SettingError
 from ctc_fixtures import spy_on_forward_passes, tiny_model
@@ -39,7 +39,7 @@ def model_frames(model_dir, wave):
     """Frames and log-probs of the model run on the whole waveform at once."""
     import torch
 
-    model, processor = logits.load_model(model_dir)
+    model, processor = inference.load_model(model_dir)
     inputs = processor.feature_extractor([wave], sampling_rate=RATE, return_tensors="pt")
     with torch.inference_mode():
         return torch.log_softmax(model(**inputs).logits, -1)[0].numpy()
@@ -51,7 +51,7 @@ def model_frames(model_dir, wave):
 @pytest.mark.parametrize("n", [1, 999, 1000, 1001, 2500, 7777])
 def test_windows_tile_the_audio(n):
     chunk, stride = 1000, 200
-    ws = logits.windows(n, chunk, stride)
+    ws = inference.windows(n, chunk, stride)
     kept = [(w.start + w.keep_from, w.start + w.keep_to) for w in ws]
     assert kept[0][0] == 0 and kept[-1][1] == n
     assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))  # no gap, no overlap
@@ -61,7 +61,7 @@ def test_windows_tile_the_audio(n):
 
 
 def test_windows_short_audio_is_one_window():
-    assert logits.windows(500, 1000, 200) == [logits.Window(0, 0, 500, 0, 500)]
+    assert inference.windows(500, 1000, 200) == [inference.Window(0, 0, 500, 0, 500)]
 
 
 # --------------------------------------------------------------------------- compute
@@ -108,7 +108,7 @@ def test_cache_is_reused_until_the_manifest_changes(tmp_path, model_dir, monkeyp
     def boom(*a, **k):
         raise AssertionError("the model ran again")
 
-    monkeypatch.setattr(logits, "load_model", boom)
+    monkeypatch.setattr(inference, "load_model", boom)
     assert len(logits.compute(model_dir, manifest, "dev2")) == 3
     make_manifest(tmp_path, seconds=(0.5, 0.6))  # a changed manifest
     with pytest.raises(AssertionError, match="ran again"):
@@ -147,9 +147,11 @@ def test_options_are_checked():
         logits.LogitsOptions(chunk_seconds=10, stride_seconds=5).check()
 
 
-def test_cli_logits(tmp_path, model_dir, capsys):
+def test_cli_logits(tmp_path, capsys):
     from asrkit.cli import main
 
+    # A model of its own: the module's shared one caches another manifest named "dev" already.
+    model_dir = tiny_model(tmp_path / "tiny")
     make_manifest(tmp_path)
     assert main(["logits", "--model", str(model_dir), "--split", "dev", "--manifests", str(tmp_path)]) == 0
     assert "dev: 3 utterances" in capsys.readouterr().out

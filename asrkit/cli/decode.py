@@ -71,12 +71,12 @@ def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit import logits, workspace
+    from asrkit import workspace
     from asrkit.decode.run import decode_splits
     from asrkit.decode.setup import setup_decoder
     from asrkit.provenance import command_line
 
-    model_dir = logits.resolve_model(args.model)
+    model_dir = workspace.resolve_model(args.model)
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
     if setup.lm is not None:
         print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}")

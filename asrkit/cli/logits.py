@@ -35,7 +35,7 @@ def splits_of(values: list[str]) -> list[str]:
 
 
 def logits_options(args):
-    from asrkit.logits import LogitsOptions
+    from asrkit.inference import LogitsOptions
 
     return LogitsOptions(chunk_seconds=args.chunk_seconds, stride_seconds=args.stride_seconds,
                          batch_seconds=args.batch_seconds, device=args.device)
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from asrkit import logits
 
-    model_dir = logits.resolve_model(args.model)
+    model_dir = workspace.resolve_model(args.model)
     manifests = args.manifests or workspace.manifests_dir()
     options = logits_options(args)
     for split in splits_of(args.split):

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from asrkit import logits
+    from asrkit import workspace
     from asrkit.decode.setup import setup_decoder
     from asrkit.errors import SettingError
     from asrkit.io import write_jsonl
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None and args.out.is_dir():
         raise SettingError(f"`out` {args.out}: is a folder; give a file name such as transcripts.jsonl")
-    model_dir = logits.resolve_model(args.model)
+    model_dir = workspace.resolve_model(args.model)
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
     if setup.lm is not None:
         print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}",

@@ -35,11 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit import logits, workspace
+    from asrkit import workspace
     from asrkit.decode.setup import setup_decoder
     from asrkit.decode.tune import TuneOptions, tune_split, tuning_path
 
-    model_dir = logits.resolve_model(args.model)
+    model_dir = workspace.resolve_model(args.model)
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=False))
     options = TuneOptions(method=args.method, trials=args.trials, weight_range=tuple(args.weight_range),
                           score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)

@@ -19,7 +19,8 @@ from asrkit import logits
 from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
 from asrkit.decode.setup import DecoderSetup
 from asrkit.errors import DataError
-from asrkit.logits import LogitsCache, LogitsOptions
+from asrkit.inference import LogitsOptions
+from asrkit.logits import LogitsCache
 from asrkit.provenance import git_commit
 from asrkit.results import DecodeSummary, Recog, result_dir, write_recogs, write_summary
 from asrkit.score import write_error_stats
