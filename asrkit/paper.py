@@ -19,6 +19,16 @@ LABELLED = ("10min", "1h", "10h", "100h")
 
 LMS = ("none", "4gram", "transformer")
 
+# Decoding as the paper ran it (section 4.4): the lexicon beam-search decoder with the official
+# 4-gram at beam 1,500 on the test sets; the LM weight and word insertion score tuned on
+# dev-other by Bayesian optimisation, 128 trials at beam 500, weight in [0, 5], score in [-5, 5].
+# `asrkit decode --paper` and `asrkit tune-lm --paper` use these; their defaults are cheaper.
+TEST_BEAM = 1500
+TUNE_BEAM = 500
+TUNE_TRIALS = 128
+TUNE_WEIGHT_RANGE = (0.0, 5.0)
+TUNE_SCORE_RANGE = (-5.0, 5.0)
+
 CITATION = "wav2vec 2.0 (Baevski et al., 2020), Table 9"
 
 # (labelled split, model size, LM) -> WER % on SPLITS

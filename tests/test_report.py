@@ -52,7 +52,7 @@ def test_each_row_carries_command_commit_decoder_and_rtf(built):
     assert section == (
         "- dev-other: WER 25.00, CER 27.78, S/D/I 0/1/0 over 4 words in 1 utterance; RTF 0.2; "
         'commit `abc1234`; decoder `{"beam": 500, "lm": "work/lm/librispeech-4gram/lm.bin", '
-        '"lm_weight": 2.0, "name": "flashlight", "word_score": -1.0}`\n'
+        '"lm_weight": 2.0, "name": "flashlight", "word_score": -1.0}`; beam 500 (the paper\'s: 1500)\n'
         f"  `asrkit decode --model {base} --split dev-other --setting 4gram`")
     assert "### tiny-synth / tiny / greedy\n\n- dev-clean: WER 40.00, CER 20.00, S/D/I 2/1/1 over 10 words " \
            "in 2 utterances; RTF -; commit `not recorded`; decoder `{}`\n  (command not recorded)" in text

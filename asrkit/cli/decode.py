@@ -14,6 +14,7 @@ LM and decoder are used unless given here (or --no-tuned).
 Examples:
   asrkit decode --model work/models/base-10min --split dev-other,test-other --lm none
   asrkit decode --model work/models/base-10min --split test-other --lm 4gram --beam 1500
+  asrkit decode --model work/models/base-10min --split test-clean,test-other --lm 4gram --paper
   asrkit decode --model M --split dev-other --lm 4gram --decoder pyctcdecode --alpha 0.8 --beta 1.0
 """
 
@@ -60,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tuned", action="store_true",
                         help="ignore LM weights saved by `asrkit tune-lm` for this model")
     parser.add_argument("--setting", default=None, help="result name (default: greedy, <lm>, <lm>-<decoder>)")
+    parser.add_argument("--paper", action="store_true",
+                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm). "
+                             "Without it the decoder's own, cheaper beam")
 
 
 def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
@@ -70,13 +74,26 @@ def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
                          settings={k: getattr(args, k, None) for k in BEAM_SETTINGS})
 
 
+def apply_paper_beam(args: argparse.Namespace, beam: int) -> None:
+    """--paper: the paper's beam unless --beam is given; it only means something with an LM."""
+    from asrkit.errors import SettingError
+
+    if not getattr(args, "paper", False):
+        return
+    if args.lm == "none" or args.decoder == "greedy":
+        raise SettingError("--paper sets the paper's beam-search settings: give --lm (e.g. --lm 4gram)")
+    if args.beam is None:
+        args.beam = beam
+
+
 def run(args: argparse.Namespace) -> int:
-    from asrkit import workspace
+    from asrkit import paper, workspace
     from asrkit.decode.run import decode_splits
     from asrkit.decode.setup import setup_decoder
     from asrkit.provenance import command_line
 
     model_dir = workspace.resolve_model(args.model)
+    apply_paper_beam(args, paper.TEST_BEAM)
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
     if setup.lm is not None:
         print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}")

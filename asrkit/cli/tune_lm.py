@@ -6,15 +6,19 @@ dev-other (the paper used 128 trials at beam 500) with optuna's TPE sampler, or 
 included, go to <model>/lm-tuning.json; `asrkit decode` then uses the best values for
 this LM and decoder unless given others. For pyctcdecode the pair tuned is alpha/beta.
 
-Example:
-  asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram --trials 128
+--paper runs the paper's search: 128 trials at beam 500 (a flag given as well wins); the
+defaults (64 trials, the decoder's own beam) are cheaper.
+
+Examples:
+  asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram
+  asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram --paper
 """
 
 from __future__ import annotations
 
 import argparse
 
-from asrkit.cli.decode import add_decoder_arguments, decoder_choice
+from asrkit.cli.decode import add_decoder_arguments, apply_paper_beam, decoder_choice
 from asrkit.cli.logits import add_common, logits_options
 
 HELP = "search LM weight and word score on a dev split (optuna TPE or grid)"
@@ -26,22 +30,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_decoder_arguments(parser)
     t = parser.add_argument_group("search")
     t.add_argument("--method", choices=["tpe", "grid"], default="tpe", help="optuna TPE or a regular grid")
-    t.add_argument("--trials", type=int, default=64, help="decodes of the dev split (paper: 128)")
+    t.add_argument("--trials", type=int, default=None, help="decodes of the dev split (default 64; paper: 128)")
     t.add_argument("--weight-range", type=float, nargs=2, default=[0.0, 5.0], metavar=("LO", "HI"),
                    help="LM weight range (alpha for pyctcdecode)")
     t.add_argument("--score-range", type=float, nargs=2, default=[-5.0, 5.0], metavar=("LO", "HI"),
                    help="word score range (beta for pyctcdecode, sil score for lexfree)")
     t.add_argument("--seed", type=int, default=0, help="sampler seed")
+    t.add_argument("--paper", action="store_true",
+                   help="the paper's search: 128 trials at beam 500 over lm weight [0, 5] and word score [-5, 5]")
+
+
+def trials_of(args: argparse.Namespace) -> int:
+    """--trials, else the paper's 128 with --paper, else 64."""
+    from asrkit import paper
+
+    if args.trials is not None:
+        return args.trials
+    return paper.TUNE_TRIALS if args.paper else 64
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrkit import workspace
+    from asrkit import paper, workspace
     from asrkit.decode.setup import setup_decoder
     from asrkit.decode.tune import TuneOptions, tune_split, tuning_path
 
     model_dir = workspace.resolve_model(args.model)
+    apply_paper_beam(args, paper.TUNE_BEAM)
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=False))
-    options = TuneOptions(method=args.method, trials=args.trials, weight_range=tuple(args.weight_range),
+    options = TuneOptions(method=args.method, trials=trials_of(args), weight_range=tuple(args.weight_range),
                           score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)
     result = tune_split(model_dir, args.split, args.manifests or workspace.manifests_dir(), setup, options,
                         logits_options(args))

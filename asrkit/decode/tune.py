@@ -80,6 +80,7 @@ class TuningResult:
     beam: int
     trials: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    ranges: dict = field(default_factory=dict)  # the searched interval of each tuned setting
 
 
 def _wer(texts: list[str], refs: list[Recog]) -> float:
@@ -155,6 +156,7 @@ def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: Tune
         best={w_name: best[w_name], s_name: best[s_name]}, best_wer=best["wer"],
         default={w_name: default[0], s_name: default[1]}, default_wer=trials[0]["wer"],
         beam=getattr(base_options, "beam", 0), trials=trials, seconds=round(time.time() - started, 1),
+        ranges={w_name: list(options.weight_range), s_name: list(options.score_range)},
     )
 
 

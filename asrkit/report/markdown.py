@@ -63,6 +63,33 @@ def notes(rows: list[Row]) -> list[str]:
     return out
 
 
+def beam_note(decoder: dict | None) -> str:
+    """"; beam 1500 (the paper's test setting)" or "; beam 500 (the paper's: 1500)"; "" without a beam."""
+    beam = (decoder or {}).get("beam")
+    if not beam:
+        return ""
+    return f"; beam {beam} " + ("(the paper's test setting)" if beam == paper.TEST_BEAM
+                                else f"(the paper's: {paper.TEST_BEAM})")
+
+
+def tuning_lines(models: list[ModelRun]) -> list[str]:
+    """One line per LM tuning record: trials, beam and searched ranges, against the paper's."""
+    lines = []
+    for m in models:
+        for rec in m.tuning:
+            ranges = rec.get("ranges") or {}
+            searched = ", ".join(f"{k} [{lo:g}, {hi:g}]" for k, (lo, hi) in ranges.items())
+            paper_like = (len(rec.get("trials", [])) >= paper.TUNE_TRIALS and rec.get("beam") == paper.TUNE_BEAM)
+            lines.append(f"- {m.name}: {rec.get('lm')} / {rec.get('decoder')} tuned on {rec.get('split')}: "
+                         f"{len(rec.get('trials', []))} trials at beam {rec.get('beam')}"
+                         f"{' over ' + searched if searched else ''} "
+                         + ("(the paper's setting)" if paper_like else
+                            f"(the paper: {paper.TUNE_TRIALS} trials at beam {paper.TUNE_BEAM} over lm weight "
+                            f"[{paper.TUNE_WEIGHT_RANGE[0]:g}, {paper.TUNE_WEIGHT_RANGE[1]:g}], word score "
+                            f"[{paper.TUNE_SCORE_RANGE[0]:g}, {paper.TUNE_SCORE_RANGE[1]:g}])"))
+    return lines
+
+
 def provenance(row: Row) -> list[str]:
     """How each cell of `row` was made: one bullet per split."""
     lines = []
@@ -71,7 +98,8 @@ def provenance(row: Row) -> list[str]:
         lines.append(
             f"- {split}: WER {pct(r.wer)}, CER {pct(r.cer)}, S/D/I {r.substitutions}/{r.deletions}/"
             f"{r.insertions} over {r.ref_words} words in {r.utterances} utterance{'s' * (r.utterances != 1)}; "
-            f"RTF {rtf_text(r.rtf)}; commit `{r.commit or 'not recorded'}`; decoder `{decoder}`")
+            f"RTF {rtf_text(r.rtf)}; commit `{r.commit or 'not recorded'}`; decoder `{decoder}`"
+            f"{beam_note(r.decoder)}")
         lines.append(f"  `{r.command}`" if r.command else "  (command not recorded)")
     return lines
 
@@ -83,6 +111,9 @@ def render(models: list[ModelRun], rows: list[Row], columns: list[str]) -> str:
     out += ["## How each row was produced", ""]
     for row in rows:
         out += [f"### {row_label(row)}", "", *provenance(row), ""]
+    tuning = tuning_lines(models)
+    if tuning:
+        out += ["## LM weight tuning", "", *tuning, ""]
     problems = [p for m in models for p in m.problems]
     if problems:
         out += ["## Files that could not be read", "", *(f"- {p}" for p in problems), ""]
