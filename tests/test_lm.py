@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from asrkit import lm
+from asrkit.lm import builder, openslr, tools
 from asrkit.download import Remote, download
 from asrkit.errors import DownloadError
 from ctc_fixtures import needs_kenlm, write_arpa
@@ -62,8 +63,8 @@ def test_build_is_idempotent_and_notices_changed_text(tmp_path, work, monkeypatc
     text = corpus(tmp_path)
     lm.build([text], name="tiny", options=lm.BuildOptions(order=2))
     calls = []
-    real_run = lm._run
-    monkeypatch.setattr(lm, "_run", lambda *a, **k: (calls.append(a[0][0]), real_run(*a, **k)))
+    real_run = builder.run_tool
+    monkeypatch.setattr(builder, "run_tool", lambda *a, **k: (calls.append(a[0][0]), real_run(*a, **k)))
     lm.build([text], name="tiny", options=lm.BuildOptions(order=2))
     assert calls == []  # nothing rerun
     text.write_text(text.read_text() + "a new sentence about zebras\n")
@@ -121,7 +122,7 @@ def test_empty_corpus_is_an_error(tmp_path, work):
 def test_missing_kenlm_tools_say_how_to_build_them(tmp_path, monkeypatch):
     monkeypatch.setenv("ASRKIT_KENLM_BIN", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(lm, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(tools, "SETUP_BIN", tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(lm.LMError, match="run scripts/setup.sh \\(or lm/build_kenlm.sh\\)"):
         lm.kenlm_tool("lmplz")
@@ -321,8 +322,8 @@ def test_download_4gram_from_a_mirror(tmp_path, work, server, monkeypatch):
     (server.root / "4-gram.arpa.gz").write_bytes(gz)
     corpus_gz = gzip.compress(b"HELLO WORLD\n")
     (server.root / "librispeech-lm-norm.txt.gz").write_bytes(corpus_gz)
-    monkeypatch.setitem(lm.OPENSLR_FILES, "4-gram.arpa.gz", (hashlib.md5(gz).hexdigest(), len(gz)))
-    monkeypatch.setitem(lm.OPENSLR_FILES, "librispeech-lm-norm.txt.gz", (hashlib.md5(corpus_gz).hexdigest(), None))
+    monkeypatch.setitem(openslr.OPENSLR_FILES, "4-gram.arpa.gz", (hashlib.md5(gz).hexdigest(), len(gz)))
+    monkeypatch.setitem(openslr.OPENSLR_FILES, "librispeech-lm-norm.txt.gz", (hashlib.md5(corpus_gz).hexdigest(), None))
     model = lm.download("4gram", base_url=server.url, corpus=True, progress=False)
     out = work / "lm" / "4gram"
     assert model.path == out / "4gram.bin" and lm.check_lm_file(model.path) == "binary"
@@ -344,7 +345,7 @@ def test_download_unknown_name(work):
 
 
 def test_published_checksums_are_recorded():
-    md5, size = lm.OPENSLR_FILES["4-gram.arpa.gz"]
+    md5, size = openslr.OPENSLR_FILES["4-gram.arpa.gz"]
     assert md5 == "6abdcd5b055bd482e4f9defe91d40408" and size == 1355172078
 
 
@@ -366,3 +367,26 @@ def test_cli_build_missing_text_is_one_line(tmp_path, work, capsys):
 
     assert main(["lm", "build", "--text", str(tmp_path / "none.txt")]) == 1
     assert "error: no text corpus at" in capsys.readouterr().err
+
+
+def test_kenlm_setting_wins_and_the_current_folder_is_never_searched(tmp_path, monkeypatch):
+    def tool_in(folder):
+        folder.mkdir(parents=True)
+        (folder / "lmplz").write_text("#!/bin/sh\n")
+        (folder / "lmplz").chmod(0o755)
+        return (folder / "lmplz").resolve()
+
+    given, env = tool_in(tmp_path / "given"), tool_in(tmp_path / "env")
+    tool_in(tmp_path / "cwd" / ".cache" / "kenlm" / "bin")  # planted in the folder a command runs from
+    monkeypatch.setenv("ASRKIT_KENLM_BIN", str(tmp_path / "env"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(tools, "SETUP_BIN", tmp_path / "setup")
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert lm.kenlm_tool("lmplz", tmp_path / "given") == given
+    assert lm.kenlm_tool("lmplz") == env
+    monkeypatch.delenv("ASRKIT_KENLM_BIN")
+    with pytest.raises(lm.LMError, match="was not found"):
+        lm.kenlm_tool("lmplz")
+    setup = tool_in(tmp_path / "setup")
+    assert lm.kenlm_tool("lmplz") == setup
+

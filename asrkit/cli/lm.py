@@ -24,6 +24,8 @@ from pathlib import Path
 from asrkit import workspace
 
 HELP = "build, download or list KenLM n-gram language models"
+KENLM_BIN_HELP = ("folder holding KenLM's lmplz and build_binary (default: $ASRKIT_KENLM_BIN, then $PATH, "
+                  "then where scripts/setup.sh builds them)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="KenLM binary structure: probing (default) is fastest, trie smallest")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
+    b.add_argument("--kenlm-bin", type=Path, default=None, help=KENLM_BIN_HELP)
 
     d = sub.add_parser("download", help="fetch a LibriSpeech n-gram from OpenSLR resource 11",
                        description="Download (resumable, md5-checked) and finish a LibriSpeech LM: "
@@ -66,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--binary-type", choices=["probing", "trie"], default="probing",
                    help="KenLM binary structure: probing (default) is fastest, trie smallest")
     d.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
+    d.add_argument("--kenlm-bin", type=Path, default=None, help=KENLM_BIN_HELP)
 
     ls = sub.add_parser("list", help="list the language models available by name")
     ls.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
@@ -81,14 +85,15 @@ def run(args: argparse.Namespace) -> int:
             memory=args.memory, binary_type=args.binary_type,
         )
         name = args.name or (f"{args.order}gram" if args.unit == "word" else f"{args.order}gram-letters")
-        model = lm.build(args.text, name=name, options=options, out_root=args.lm_dir, force=args.force)
+        model = lm.build(args.text, name=name, options=options, out_root=args.lm_dir, force=args.force,
+                         kenlm_bin=args.kenlm_bin)
         info = model.info
         print(f"{model.name}: {info.get('order')}-gram over {info.get('vocabulary')} {args.unit}s from "
               f"{info.get('corpus_lines')} lines -> {model.path.parent}")
         print(f"use it with: asrkit decode --lm {model.name}" + (" --decoder lexfree" if args.unit == "letter" else ""))
     elif args.lm_command == "download":
         model = lm.download(args.name, base_url=args.base_url, corpus=args.corpus,
-                            out_root=args.lm_dir, binary_type=args.binary_type)
+                            out_root=args.lm_dir, binary_type=args.binary_type, kenlm_bin=args.kenlm_bin)
         print(f"{model.name}: {model.info.get('order')}-gram, {model.info.get('vocabulary')} words -> "
               f"{model.path.parent}")
     else:

@@ -1,0 +1,91 @@
+"""The LibriSpeech n-grams of OpenSLR resource 11: fetched, checked and finished like a built one."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from asrkit import workspace
+from asrkit.download import file_hash, openslr
+from asrkit.errors import LMError
+from asrkit.io import atomic_path
+from asrkit.lm.builder import finish_arpa
+from asrkit.lm.formats import check_lm_file
+from asrkit.lm.registry import LanguageModel, _from_dir
+
+log = logging.getLogger(__name__)
+
+LM_RESOURCE = 11  # OpenSLR's LibriSpeech language models
+LM_URL = openslr(LM_RESOURCE)
+"""Where the LibriSpeech LMs are; asrkit.download.OPENSLR_MIRRORS serve them too (base_url)."""
+
+# md5 as published for OpenSLR resource 11 (copied in Sean Robertson's LibriSpeech
+# preparation script, adapted from Kaldi) and sizes from Kaldi's
+# egs/librispeech/s5/local/download_lm.sh; see lm/README.md.
+OPENSLR_FILES = {
+    "4-gram.arpa.gz": ("6abdcd5b055bd482e4f9defe91d40408", 1355172078),
+    "3-gram.arpa.gz": ("74cbb837e582378c26c602e1c8cbcb9c", 759636181),
+    "3-gram.pruned.1e-7.arpa.gz": ("9a0f1325bcaf3a0f7b7be4be10823c2a", 34094057),
+    "3-gram.pruned.3e-7.arpa.gz": ("8f67ec741827742eee05799ab7605b50", 13654242),
+    "librispeech-lm-norm.txt.gz": ("c83c64c726a1aedfe65f80aa311de402", None),
+    "librispeech-vocab.txt": ("bf3cc7a50112831ed8b0afa40cae96a5", 1737588),
+}
+DOWNLOADABLE = {  # --lm name -> file in resource 11
+    "4gram": "4-gram.arpa.gz",
+    "3gram": "3-gram.arpa.gz",
+    "3gram-pruned-1e-7": "3-gram.pruned.1e-7.arpa.gz",
+    "3gram-pruned-3e-7": "3-gram.pruned.3e-7.arpa.gz",
+}
+CORPUS_FILE = "librispeech-lm-norm.txt.gz"
+
+
+def _remote(filename: str, base_url: str):
+    from asrkit.download import Remote
+
+    md5, size = OPENSLR_FILES[filename]
+    return Remote(url=f"{base_url.rstrip('/')}/{filename}", md5=md5, size=size)
+
+
+def download(name: str = "4gram", base_url: str = LM_URL, corpus: bool = False,
+             out_root: str | os.PathLike | None = None, binary_type: str = "probing",
+             progress: bool = True, kenlm_bin: str | os.PathLike | None = None) -> LanguageModel:
+    """Fetch a LibriSpeech n-gram from OpenSLR 11 into <lm_dir>/<name>/ and finish it there.
+
+    The .arpa.gz is downloaded (resumable, retried, md5- and size-checked), decompressed to <name>.arpa,
+    binarised, and unigrams.txt, lexicon.txt and info.json written beside it. With
+    corpus=True the LM training text (librispeech-lm-norm.txt.gz, about 1.5 GB) is also
+    fetched into <lm_dir>/corpus/, for `asrkit lm build`. Done files are not fetched again.
+    """
+    from asrkit.download import download as fetch
+
+    if name not in DOWNLOADABLE:
+        raise LMError(f"cannot download {name!r}: OpenSLR 11 offers {', '.join(DOWNLOADABLE)}")
+    root = Path(out_root or workspace.lm_dir())
+    out = root / name
+    filename = DOWNLOADABLE[name]
+    remote = _remote(filename, base_url)
+    if corpus:
+        text = fetch(_remote(CORPUS_FILE, base_url), root / "corpus" / CORPUS_FILE, progress=progress)
+        log.info("LM corpus in %s; build with: asrkit lm build --order 4 --text %s --name 4gram-built",
+                 text, text)
+    info_path = out / "info.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        if info.get("download", {}).get("md5") == remote.md5 and (out / f"{name}.bin").is_file():
+            log.info("%s: already downloaded", out)
+            return _from_dir(out)
+    gz = fetch(remote, out / filename, progress=progress)
+    sha256 = file_hash(gz, "sha256")
+    arpa = out / f"{name}.arpa"
+    with atomic_path(arpa) as tmp, gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    check_lm_file(arpa)
+    lm = finish_arpa(arpa, name, {"source": "openslr-11", "download": {
+        "url": remote.url, "md5": remote.md5, "bytes": gz.stat().st_size, "sha256": sha256}},
+        binary_type=binary_type, kenlm_bin=kenlm_bin)
+    gz.unlink()  # the ARPA and binary hold it all; info.json keeps the checksums
+    return lm
