@@ -16,7 +16,9 @@ utterance at a time; `parallel_decode` runs one over a batch on every core (fork
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import multiprocessing
 from dataclasses import dataclass
 from typing import Protocol, Sequence
@@ -142,8 +144,23 @@ def _progress(it, enabled: bool, total: int | None = None):
     return tqdm(it, total=total, unit=" utt", desc="decode")
 
 
+# Weights that must be finite numbers; the other float settings may be infinite (an
+# unk_score of -inf means "never", a beam_threshold of inf "no threshold") but never NaN.
+FINITE_SETTINGS = ("lm_weight", "word_score", "sil_score", "alpha", "beta")
+
+
+def check_numbers(options) -> None:
+    """No NaN in a decoder's settings: a NaN weight scores every hypothesis NaN, and the run
+    would write a WER near 100% over an earlier result as if it were one."""
+    for f in dataclasses.fields(options) if dataclasses.is_dataclass(options) else ():
+        value = getattr(options, f.name)
+        if isinstance(value, float) and (math.isnan(value) or (f.name in FINITE_SETTINGS and math.isinf(value))):
+            raise SettingError(f"`{f.name}` is {value}; it must be a finite number")
+
+
 def make_decoder(name: str, options, vocab: Vocabulary) -> Decoder:
     """The Decoder of the named module with its options (see DECODERS)."""
+    check_numbers(options)
     if name == "greedy":
         from asrkit.decode import greedy as module
     elif name == "flashlight":

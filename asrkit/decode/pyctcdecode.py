@@ -47,6 +47,50 @@ def labels(vocab: Vocabulary) -> list[str]:
     return out
 
 
+SPELLING_SAMPLE = 5000  # words of the LM looked at by check_spelling
+
+
+def check_spelling(words: list[str], vocab: Vocabulary, source) -> None:
+    """The LM's words must be spelt with the model's letters. An LM in lower case under a model
+    with upper-case letters (or the reverse) matches no word: WER near 100%, and pyctcdecode
+    only logs it (its logger is quieted here)."""
+    from asrkit.errors import LMError
+
+    letters = {t for t in vocab.tokens if len(t) == 1}
+    sample = [w for w in words[:SPELLING_SAMPLE] if not (w.startswith("<") and w.endswith(">"))]
+    spelt = sum(all(c in letters for c in w) for w in sample)
+    if sample and spelt < len(sample) / 2:
+        cases = {"upper": str.isupper, "lower": str.islower}
+        lm_case = next((name for name, test in cases.items() if sum(map(test, sample)) > len(sample) / 2), None)
+        model_case = next((name for name, test in cases.items() if any(test(t) for t in letters)), None)
+        hint = f" (the LM is in {lm_case} case, the model's letters in {model_case})" if lm_case != model_case else ""
+        raise LMError(f"{source}: only {spelt} of {len(sample)} words are spelt with the model's letters "
+                      f"{''.join(sorted(letters))}{hint}, so decoding would miss nearly every word; "
+                      f"build the LM with `asrkit lm build`, which normalises its text to the model's letters")
+
+
+def arpa_unigrams(path, limit: int = SPELLING_SAMPLE) -> list[str]:
+    """The first `limit` words of an ARPA file's 1-gram section (plain or gzipped)."""
+    import gzip
+
+    with open(path, "rb") as f:
+        opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
+    words, inside = [], False
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("\\"):
+                if inside:
+                    break
+                inside = line.strip() == "\\1-grams:"
+            elif inside and line.strip():
+                fields = line.split("\t")
+                if len(fields) >= 2:
+                    words.append(fields[1].strip())
+                if len(words) >= limit:
+                    break
+    return words
+
+
 class Decoder:
     def __init__(self, options: PyctcdecodeOptions, vocab: Vocabulary, _built=None):
         options.check()
@@ -67,9 +111,12 @@ class Decoder:
             kind = check_lm_file(options.lm)
             if options.unigrams:
                 unigrams = read_words(options.unigrams)
+                check_spelling(unigrams, vocab, options.unigrams)
             elif kind == "binary":
                 raise LMError(f"{options.lm}: pyctcdecode needs a unigram list beside a binary LM "
                               "(unigrams.txt, written by `asrkit lm build`)")
+            else:
+                check_spelling(arpa_unigrams(options.lm), vocab, options.lm)
         # pyctcdecode logs warnings about label/unigram conventions on every build; ours are
         # deliberate (no BPE, upper case on both sides).
         logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
