@@ -31,6 +31,7 @@ position, sampler position and RNG state) or, when training finished, does nothi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -93,6 +94,7 @@ class TrainState:
     train_seconds: float = 0.0  # wall time spent in updates
     world_size: int = 1
     update_freq: int = 1
+    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint
 
 
 @dataclass
@@ -220,7 +222,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     logger = TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
-               TrainState(world_size=world, update_freq=freq), info.head)
+               TrainState(world_size=world, update_freq=freq, train_data=train_data_digest(options)), info.head)
 
 
 def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechDataset, np.ndarray]:
@@ -590,8 +592,29 @@ def load_checkpoint(run: Run, folder: Path) -> TrainState:
                      f"(the damaged run is kept aside until the new one's first checkpoint)")
 
 
+def train_data_digest(options: FinetuneOptions) -> str:
+    """sha256 of the training manifests' bytes, so that a resumed run can tell they changed."""
+    h = hashlib.sha256()
+    for path in split_manifests(options.manifests_dir, options.recipe.data.train_split):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def warn_if_data_changed(run: Run, saved: TrainState) -> None:
+    """The recipe is checked on resume (check_same_recipe); the data it names is not the same
+    thing: a re-prepared or edited manifest silently changes what the rest of the run sees."""
+    if saved.train_data is not None and saved.train_data != run.state.train_data and run.main:
+        log.warning("the training manifest(s) %s changed since the checkpoint at update %d: the run goes on "
+                    "with the new data (its batches from this point on follow the new manifest); pass "
+                    "--restart to train on it from the start",
+                    ", ".join(map(str, split_manifests(run.options.manifests_dir, run.recipe.data.train_split))),
+                    saved.update)
+    saved.train_data = run.state.train_data
+
+
 def resume(run: Run, folder: Path) -> None:
     saved = load_checkpoint(run, folder)
+    warn_if_data_changed(run, saved)
     if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
         # Another number of processes: the batch order differs, so start the next epoch afresh.
         log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order "

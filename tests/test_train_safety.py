@@ -206,3 +206,25 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(stopped, manif
     summary = finetune(options(recipe(train_={"max_updates": 3}), tmp_path, manifests))
     assert summary["updates"] == 3
     assert "model.safetensors: damaged or truncated" in caplog.text and "resuming from the previous" in caplog.text
+
+
+# ---------------------------------------------------------------- the data under a resumed run
+
+
+def test_a_resumed_run_whose_training_manifest_changed_says_so(manifests, tmp_path, caplog):
+    from asrkit.data.manifest import read_manifest
+
+    mine = tmp_path / "m"
+    mine.mkdir()
+    for name in ("train.jsonl", "dev.jsonl"):
+        (mine / name).write_bytes((manifests / name).read_bytes())
+    r = recipe(train_={"max_updates": 3})
+    out = tmp_path / "run2"
+    finetune(options(r, out, mine, stop_after_updates=1))
+    write_manifest(mine / "train.jsonl", read_manifest(mine / "train.jsonl")[:-1])  # re-prepared, one fewer
+    caplog.clear()
+    finetune(options(r, out, mine, stop_after_updates=2))
+    assert "the training manifest(s) " in caplog.text and "changed since the checkpoint at update 1" in caplog.text
+    caplog.clear()
+    finetune(options(r, out, mine))  # unchanged since the last checkpoint: nothing to say
+    assert "changed since the checkpoint" not in caplog.text
