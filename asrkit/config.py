@@ -378,9 +378,24 @@ def dump_recipe(recipe, header: str = "") -> str:
 
 
 def recipes_dir() -> Path:
-    """recipes/ at the project root (beside the asrkit package), else ./recipes."""
-    here = Path(__file__).resolve().parent.parent / "recipes"
-    return here if here.is_dir() else Path("recipes")
+    """The shipped recipes: asrkit/recipes/ in an installed package (setup.py copies them
+    there), else recipes/ at the top of the checkout, their readable source. Never the
+    current folder: a command means the same recipe from anywhere."""
+    package = Path(__file__).resolve().parent
+    installed = package / "recipes"
+    return installed if installed.is_dir() else package.parent / "recipes"
+
+
+def find_recipe(name_or_path: str | Path) -> Path:
+    """A recipe file given as a path, or as the name of a shipped one ("base_10min")."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = recipes_dir() / f"{path.name.removesuffix('.yaml')}.yaml"
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    known = sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+    raise InputNotFound(f"no recipe file {path}, nor a shipped recipe of that name; shipped: {', '.join(known) or 'none'}")
 
 
 def recipe_for_split(split: str, size: str = "base") -> Path:

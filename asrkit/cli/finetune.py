@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--split", help="labelled split (10min, 1h, 10h, 100h): uses recipes/<size>_<split>.yaml "
                                         "and trains on that manifest")
-    source.add_argument("--recipe", type=Path, help="a recipe YAML file (see recipes/); with neither: recipes/demo.yaml")
+    source.add_argument("--recipe", help="a recipe YAML file, or the name of a shipped one (base_10min, demo, ...: "
+                                         "see recipes/); with neither: demo")
     parser.add_argument("--size", default="base", choices=["base", "large"],
                         help="with --split: which recipe family")
     parser.add_argument("--model", help="checkpoint: hub id, local folder, or tiny/tiny-layernorm/tiny-w2v-bert; "
@@ -51,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve(args):
     """(recipe, recipe path) from --split/--recipe, --model, --dev-split and --set."""
-    from asrkit.config import load_recipe, recipe_for_split, recipes_dir
+    from asrkit.config import find_recipe, load_recipe, recipe_for_split, recipes_dir
 
     if args.recipe is not None:
-        path = args.recipe
+        path = find_recipe(args.recipe)
     elif args.split is not None:
         path = recipe_for_split(args.split, args.size)
     else:
