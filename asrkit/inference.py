@@ -23,6 +23,7 @@ import numpy as np
 
 from asrkit.data.audio import SAMPLE_RATE
 from asrkit.errors import InputNotFound, ModelError, SettingError
+from asrkit.io import damaged_file
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,15 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu"):
     if not (model_dir / "config.json").is_file():
         raise InputNotFound(f"no model at {model_dir}: expected config.json and weights "
                                 "(a folder written by `asrkit finetune`)")
-    processor = AutoProcessor.from_pretrained(str(model_dir))
-    model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()
+    try:
+        processor = AutoProcessor.from_pretrained(str(model_dir))
+        model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()
+    except Exception:
+        damaged = damaged_file(model_dir)
+        if damaged:
+            raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]}); copy or train the model "
+                             f"again") from None
+        raise
     return model, processor
 
 

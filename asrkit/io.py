@@ -25,6 +25,28 @@ def make_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def damaged_file(folder: str | os.PathLike) -> tuple[Path, str] | None:
+    """The first file of a saved model or checkpoint folder that cannot be read whole, with why
+    (a truncated safetensors, torch.save or JSON file); None when every one looks sound. The
+    loaders' own errors do not say which file they were reading."""
+    import zipfile
+
+    from safetensors import safe_open
+
+    for path in sorted(Path(folder).iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), "pt"):
+                    pass
+            elif path.suffix in (".bin", ".pt", ".pth") and path.stat().st_size:
+                zipfile.ZipFile(path).close()  # torch.save's format; a cut file loses its index
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except Exception as e:  # whatever the reader raises, the file is unusable
+            return path, f"{type(e).__name__}: {e}"
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.

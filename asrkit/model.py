@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from asrkit.errors import ModelError
+from asrkit.io import damaged_file
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +207,14 @@ def load_ctc_model(model_cfg, tokenizer):
     else:
         # fp32 weights whatever the file holds (the embedded checkpoint is stored as fp16);
         # accelerate's autocast gives bf16 on GPU.
-        model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True,
-                                                dtype=torch.float32)
+        try:
+            model = AutoModelForCTC.from_pretrained(name, config=config, ignore_mismatched_sizes=True,
+                                                    dtype=torch.float32)
+        except Exception:
+            damaged = damaged_file(name) if Path(name).is_dir() else None
+            if damaged:
+                raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})") from None
+            raise
         if head == "re-initialised":
             reset_head(model)
     config.architectures = [type(model).__name__]

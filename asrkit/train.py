@@ -56,7 +56,7 @@ from asrkit.data.manifest import Utterance, read_split, split_manifests, total_h
 from asrkit.decode import Vocabulary
 from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound, TrainError
-from asrkit.io import read_jsonl, write_json, write_jsonl, write_text
+from asrkit.io import damaged_file, read_jsonl, write_json, write_jsonl, write_text
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
@@ -553,23 +553,10 @@ def find_checkpoint(out_dir: Path) -> Path | None:
 
 
 def check_checkpoint_files(folder: Path) -> None:
-    """Name the file when one of a checkpoint's is damaged (truncated by a full disk, say):
-    the loaders' own errors do not say which file they were reading."""
-    import zipfile
-
-    from safetensors import safe_open
-
-    for path in sorted(folder.iterdir()):
-        try:
-            if path.suffix == ".safetensors":
-                with safe_open(str(path), "pt"):
-                    pass
-            elif path.suffix in (".bin", ".pt", ".pth") and path.stat().st_size:
-                zipfile.ZipFile(path).close()  # torch.save's format; a cut file loses its index
-            elif path.suffix == ".json":
-                json.loads(path.read_text(encoding="utf-8"))
-        except Exception as e:  # whatever the loader raises, the file is unusable
-            raise TrainError(f"{path}: damaged or truncated ({type(e).__name__}: {e})") from None
+    """Name the file when one of a checkpoint's is damaged (truncated by a full disk, say)."""
+    damaged = damaged_file(folder)
+    if damaged:
+        raise TrainError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
 
 
 def load_checkpoint(run: Run, folder: Path) -> TrainState:

@@ -45,3 +45,27 @@ def test_every_bad_file_is_named_and_the_good_ones_transcribed(tmp_path, capsys)
     assert "not a regular file" in errors["pipe.wav"]
     assert "NaN or infinite" in errors["nan.wav"]
     assert "asrkit transcribe: 4 of 6 files failed; 2 transcribed" in captured.err
+
+
+@pytest.mark.parametrize("command", ["transcribe", "finetune"])
+def test_a_truncated_model_file_is_named(tmp_path, capsys, command):
+    """A model folder whose weights were cut short (a full disk, an interrupted copy): one
+    line naming the file, from inference and from fine-tuning alike."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(EMBEDDED_CHECKPOINT, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
+    sf.write(tmp_path / "a.wav", np.zeros(16_000, np.float32), 16_000)
+    argv = (["transcribe", str(tmp_path / "a.wav"), "--model", str(model)] if command == "transcribe" else
+            ["finetune", "--model", str(model), "--manifests", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+             "--dev-split", "none", "--set", "data.train_split=x"])
+    if command == "finetune":
+        from speech_fixtures import make_manifests, noise_utterances
+
+        make_manifests(tmp_path, {"x": noise_utterances(tmp_path / "audio", [1.0])})
+        argv[argv.index(str(tmp_path / "none"))] = str(tmp_path / "manifests")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"error: {weights}: damaged or truncated" in err and "Traceback" not in err
