@@ -161,3 +161,14 @@ def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(inference, "load_model", spy)
     return seen
+
+
+def decode_with(name: str, log_probs, options=None, vocab=None, workers: int = 1) -> list[str]:
+    """Transcripts of a batch by the named decoder, as decode_split makes and runs it."""
+    from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
+    from asrkit.decode.greedy import GreedyOptions
+
+    vocab = vocab or Vocabulary.letters()
+    decoder = make_decoder(name, options if options is not None else GreedyOptions(), vocab)
+    return parallel_decode(decoder, check_log_probs(log_probs, vocab), workers)
+

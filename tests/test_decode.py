@@ -8,12 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from asrkit.decode import Vocabulary, check_log_probs, parallel_decode, run
+from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
 from asrkit.decode import flashlight as fl
 from asrkit.decode import greedy
 from asrkit.decode import pyctcdecode as pcd
 from asrkit.errors import DecodeError, LMError, SettingError
-from ctc_fixtures import BLANK, FLOOR, V, VOCAB, ambiguous, normalise, peaky, write_arpa, write_lexicon
+from ctc_fixtures import (BLANK, FLOOR, V, VOCAB, ambiguous, decode_with, normalise, peaky, write_arpa,
+                          write_lexicon)
 
 
 def matrix(tokens: list[str]) -> np.ndarray:
@@ -38,17 +39,17 @@ def matrix(tokens: list[str]) -> np.ndarray:
     ("D O N ' T", "DON'T"),
 ])
 def test_greedy_collapse_rules(frames, expected):
-    assert greedy.decode([matrix(frames.split())]) == [expected]
+    assert decode_with("greedy", [matrix(frames.split())]) == [expected]
 
 
 def test_greedy_unknown_token_is_dropped():
-    assert greedy.decode([matrix(["H", "<unk>", "I"])]) == ["HI"]
+    assert decode_with("greedy", [matrix(["H", "<unk>", "I"])]) == ["HI"]
 
 
 def test_greedy_empty_utterance_and_3d_batch():
     batch = np.stack([matrix("A - B".split()), matrix("C C C".split())])  # (B, T, V)
-    assert greedy.decode(batch) == ["AB", "C"]
-    assert greedy.decode([np.zeros((0, V), np.float32)]) == [""]
+    assert decode_with("greedy", batch) == ["AB", "C"]
+    assert decode_with("greedy", [np.zeros((0, V), np.float32)]) == [""]
 
 
 def test_collapse_ids():
@@ -57,7 +58,7 @@ def test_collapse_ids():
 
 def test_vocabulary_mismatch_is_a_clear_error():
     with pytest.raises(DecodeError, match=r"V=31 columns but the vocabulary has 30 tokens"):
-        greedy.decode([np.zeros((4, 31), np.float32)])
+        decode_with("greedy", [np.zeros((4, 31), np.float32)])
     with pytest.raises(ValueError, match="must be a batch"):
         check_log_probs(np.zeros((4, V)), VOCAB)
 
@@ -84,7 +85,7 @@ def test_flashlight_lm_chooses_between_equal_spellings(cat_lm):
     cat, cot, lexicon, _ = cat_lm
     x = ambiguous("THE CAT", 5, {"A": 0.5, "O": 0.5})  # acoustics can't tell CAT from COT
     for lm, expected in ((cat, "THE CAT"), (cot, "THE COT")):
-        out = fl.decode([x], fl.FlashlightOptions(lm=str(lm), lexicon=str(lexicon), beam=20), workers=1)
+        out = decode_with("flashlight", [x], fl.FlashlightOptions(lm=str(lm), lexicon=str(lexicon), beam=20))
         assert out == [expected]
 
 
@@ -92,7 +93,7 @@ def test_pyctcdecode_lm_chooses_between_equal_spellings(cat_lm):
     cat, cot, _, unigrams = cat_lm
     x = ambiguous("THE CAT", 5, {"A": 0.5, "O": 0.5})
     for lm, expected in ((cat, "THE CAT"), (cot, "THE COT")):
-        out = pcd.decode([x], pcd.PyctcdecodeOptions(lm=str(lm), unigrams=str(unigrams), beam=20), workers=1)
+        out = decode_with("pyctcdecode", [x], pcd.PyctcdecodeOptions(lm=str(lm), unigrams=str(unigrams), beam=20))
         assert out == [expected]
 
 
@@ -100,15 +101,15 @@ def test_lexicon_decoder_only_emits_lexicon_words(cat_lm):
     cat, _, lexicon, _ = cat_lm
     # The acoustics slightly prefer X (CAX is no word); greedy takes it, the lexicon cannot.
     x = ambiguous("THE CAT", 6, {"X": 0.55, "T": 0.45})
-    assert greedy.decode([x]) == ["THE CAX"]
-    out = fl.decode([x], fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), workers=1)
+    assert decode_with("greedy", [x]) == ["THE CAX"]
+    out = decode_with("flashlight", [x], fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20))
     assert out == ["THE CAT"]
 
 
 def test_flashlight_without_lm_uses_the_lexicon_alone(cat_lm):
     _, _, lexicon, _ = cat_lm
     x = peaky("THE DOG")
-    assert fl.decode([x], fl.FlashlightOptions(lm=None, lexicon=str(lexicon), beam=10), workers=1) == ["THE DOG"]
+    assert decode_with("flashlight", [x], fl.FlashlightOptions(lm=None, lexicon=str(lexicon), beam=10)) == ["THE DOG"]
 
 
 def test_word_score_trades_insertions(cat_lm):
@@ -120,8 +121,8 @@ def test_word_score_trades_insertions(cat_lm):
         VOCAB.index("D"), VOCAB.index("O"), VOCAB.index("G"), VOCAB.delimiter_id]) * 0.5)
     x = normalise(x)
     base = fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=50, lm_weight=0.0)
-    many = fl.decode([x], fl.FlashlightOptions(**{**base.__dict__, "word_score": 5.0}), workers=1)[0]
-    few = fl.decode([x], fl.FlashlightOptions(**{**base.__dict__, "word_score": -20.0}), workers=1)[0]
+    many = decode_with("flashlight", [x], fl.FlashlightOptions(**{**base.__dict__, "word_score": 5.0}))[0]
+    few = decode_with("flashlight", [x], fl.FlashlightOptions(**{**base.__dict__, "word_score": -20.0}))[0]
     assert len(many.split()) > len(few.split())
 
 
@@ -129,10 +130,10 @@ def test_decoders_agree_on_clean_peaky_input(cat_lm):
     cat, _, lexicon, unigrams = cat_lm
     texts = ["THE CAT", "THE DOG", "DOG", "THE COT THE CAT"]
     batch = [peaky(t, repeat=r) for t, r in zip(texts, (1, 2, 3, 2))]
-    assert greedy.decode(batch) == texts
-    assert fl.decode(batch, fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), workers=1) == texts
-    assert pcd.decode(batch, pcd.PyctcdecodeOptions(lm=str(cat), unigrams=str(unigrams), beam=20), workers=1) == texts
-    assert fl.decode_lexfree(batch, fl.LexiconFreeOptions(beam=20), workers=1) == texts
+    assert decode_with("greedy", batch) == texts
+    assert decode_with("flashlight", batch, fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20)) == texts
+    assert decode_with("pyctcdecode", batch, pcd.PyctcdecodeOptions(lm=str(cat), unigrams=str(unigrams), beam=20)) == texts
+    assert decode_with("lexfree", batch, fl.LexiconFreeOptions(beam=20)) == texts
 
 
 def test_lexicon_free_with_a_letter_lm(tmp_path):
@@ -141,8 +142,8 @@ def test_lexicon_free_with_a_letter_lm(tmp_path):
     bigrams = {("A", "T"): -0.1, ("A", "X"): -3.0, ("C", "A"): -0.1, ("T", "|"): -0.1}
     lm = write_arpa(tmp_path / "letters.arpa", letters, bigrams)
     x = ambiguous("CAT", 2, {"X": 0.55, "T": 0.45})
-    assert fl.decode_lexfree([x], fl.LexiconFreeOptions(beam=20), workers=1) == ["CAX"]
-    assert fl.decode_lexfree([x], fl.LexiconFreeOptions(lm=str(lm), lm_weight=1.0, beam=20), workers=1) == ["CAT"]
+    assert decode_with("lexfree", [x], fl.LexiconFreeOptions(beam=20)) == ["CAX"]
+    assert decode_with("lexfree", [x], fl.LexiconFreeOptions(lm=str(lm), lm_weight=1.0, beam=20)) == ["CAT"]
 
 
 def test_parallel_decoding_matches_serial(cat_lm):
@@ -152,9 +153,9 @@ def test_parallel_decoding_matches_serial(cat_lm):
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 5))) for _ in range(12)]
     batch = [normalise(peaky(t) + rng.normal(0, 2.0, size=peaky(t).shape).astype(np.float32)) for t in texts]
     decoder = fl.Decoder(fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), VOCAB)
-    serial = parallel_decode(decoder, batch, workers=1)
+    serial = parallel_decode(decoder, batch)
     assert parallel_decode(decoder, batch, workers=2) == serial
-    assert run("flashlight", batch, decoder.options, workers=2) == serial
+    assert decode_with("flashlight", batch, decoder.options, workers=2) == serial
 
 
 def test_bad_lm_file_is_a_clear_error(tmp_path, cat_lm):
@@ -162,13 +163,13 @@ def test_bad_lm_file_is_a_clear_error(tmp_path, cat_lm):
     bad = tmp_path / "bad.arpa"
     bad.write_text("this is not a language model\n")
     with pytest.raises(LMError, match="bad.arpa: not a KenLM language model"):
-        fl.decode([peaky("THE")], fl.FlashlightOptions(lm=str(bad), lexicon=str(lexicon)), workers=1)
+        decode_with("flashlight", [peaky("THE")], fl.FlashlightOptions(lm=str(bad), lexicon=str(lexicon)))
     with pytest.raises(LMError, match="bad.arpa: not a KenLM language model"):
-        pcd.decode([peaky("THE")], pcd.PyctcdecodeOptions(lm=str(bad), unigrams=str(unigrams)), workers=1)
+        decode_with("pyctcdecode", [peaky("THE")], pcd.PyctcdecodeOptions(lm=str(bad), unigrams=str(unigrams)))
     truncated = tmp_path / "truncated.arpa"
     truncated.write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-1.0\tTHE\n")
     with pytest.raises(LMError, match="truncated.arpa: KenLM cannot load"):
-        fl.decode([peaky("THE")], fl.FlashlightOptions(lm=str(truncated), lexicon=str(lexicon)), workers=1)
+        decode_with("flashlight", [peaky("THE")], fl.FlashlightOptions(lm=str(truncated), lexicon=str(lexicon)))
 
 
 def test_lexicon_with_no_spellable_word(tmp_path, cat_lm):

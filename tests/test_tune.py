@@ -12,7 +12,7 @@ from asrkit.decode import pyctcdecode as pcd
 from asrkit.decode.run import references
 from asrkit.decode.tune import TuneOptions, read_tuning, save_tuning, tune, tuned_params
 from asrkit.errors import DataError, DecodeError, SettingError
-from ctc_fixtures import ambiguous, peaky, write_arpa, write_cache, write_lexicon
+from ctc_fixtures import ambiguous, decode_with, peaky, write_arpa, write_cache, write_lexicon
 
 # Each dev utterance says "THE CAT" or "THE DOG"; in half of them the acoustics lean
 # slightly towards the wrong vowel (COT / DIG, words of the lexicon too). The LM knows
@@ -45,9 +45,9 @@ def setup(tmp_path):
 def test_dev_set_is_built_as_intended(setup):
     _, arpa, lexicon, cache = setup
     base = fl.FlashlightOptions(lm=str(arpa), lexicon=str(lexicon), beam=20, lm_weight=0.0, word_score=0.0)
-    wrong = fl.decode(cache.log_probs(), base, workers=1)
+    wrong = decode_with("flashlight", cache.log_probs(), base)
     assert sum(w != r for w, r in zip(wrong, DEV)) == 4  # the four ambiguous ones
-    right = fl.decode(cache.log_probs(), fl.FlashlightOptions(**{**base.__dict__, "lm_weight": 2.0}), workers=1)
+    right = decode_with("flashlight", cache.log_probs(), fl.FlashlightOptions(**{**base.__dict__, "lm_weight": 2.0}))
     assert right == DEV
 
 

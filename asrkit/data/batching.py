@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -155,13 +155,3 @@ class UpdatePlanner:
 
     def updates_per_epoch(self) -> int:
         return len(self.epoch(0))
-
-    def iterate(self, start: Position) -> Iterator[tuple[Position, Update]]:
-        """Yield (position after this update, update) forever, from `start`."""
-        epoch, index = start.epoch, start.update
-        while True:
-            updates = self.epoch(epoch)
-            for i in range(index, len(updates)):
-                after = Position(epoch, i + 1) if i + 1 < len(updates) else Position(epoch + 1, 0)
-                yield after, updates[i]
-            epoch, index = epoch + 1, 0

@@ -8,10 +8,10 @@ Dimension legend: B utterances, T frames, V vocabulary.
     tokens      the V token strings in id order; by default asrkit.vocab.letter_vocab():
                 <pad> (the CTC blank), <unk>, | (word delimiter), ', A..Z
 
-Each decoder module has a frozen options dataclass and
-    decode(log_probs, options, vocab=None) -> list[str]     (B normalised transcripts)
-Beam-search decoders also have a Decoder class that loads the LM once and decodes one
-utterance at a time; `parallel_decode` runs one over a batch on every core (fork).
+Each decoder module has a frozen options dataclass and a Decoder class that loads its LM
+once and decodes one utterance at a time (decode_one); make_decoder builds one by name and
+`parallel_decode` runs it over a batch on every core (fork). asrkit.decode.setup chooses the
+decoder and its options, asrkit.decode.run decodes whole splits.
 """
 
 from __future__ import annotations
@@ -175,14 +175,4 @@ def make_decoder(name: str, options, vocab: Vocabulary) -> Decoder:
         raise SettingError(f"unknown decoder {name!r}: choose from {', '.join(DECODERS)}")
     return module.Decoder(options, vocab)
 
-
-def run(name: str, log_probs, options, vocab: Vocabulary | None = None, workers: int | None = None,
-        progress: bool = False) -> list[str]:
-    """Decode a batch with the named decoder."""
-    vocab = vocab or Vocabulary.letters()
-    batch = check_log_probs(log_probs, vocab)
-    decoder = make_decoder(name, options, vocab)
-    if name == "greedy":
-        return [decoder.decode_one(x) for x in batch]
-    return parallel_decode(decoder, batch, workers, progress)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
+from asrkit.decode import Vocabulary
 from asrkit.decode.greedy import collapse
 from asrkit.errors import SettingError
 
@@ -185,18 +185,3 @@ def _best(decoder, log_probs: np.ndarray):
     results = decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
     return results[0] if results else None
 
-
-def decode(log_probs, options: FlashlightOptions, vocab: Vocabulary | None = None,
-           workers: int | None = None) -> list[str]:
-    """Lexicon-constrained beam search over a batch (see asrkit.decode for shapes)."""
-    vocab = vocab or Vocabulary.letters()
-    batch = check_log_probs(log_probs, vocab)
-    return parallel_decode(Decoder(options, vocab), batch, workers)
-
-
-def decode_lexfree(log_probs, options: LexiconFreeOptions = LexiconFreeOptions(),
-                   vocab: Vocabulary | None = None, workers: int | None = None) -> list[str]:
-    """Lexicon-free beam search over a batch."""
-    vocab = vocab or Vocabulary.letters()
-    batch = check_log_probs(log_probs, vocab)
-    return parallel_decode(LexiconFreeDecoder(options, vocab), batch, workers)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asrkit.decode import Vocabulary, check_log_probs
+from asrkit.decode import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,3 @@ def collapse(best: np.ndarray, blank: int) -> list[int]:
     keep[1:] = best[1:] != best[:-1]
     return [int(i) for i in best[keep] if i != blank]
 
-
-def decode(log_probs, options: GreedyOptions = GreedyOptions(), vocab: Vocabulary | None = None) -> list[str]:
-    """Best-path transcripts of a batch (see asrkit.decode for shapes)."""
-    vocab = vocab or Vocabulary.letters()
-    decoder = Decoder(options, vocab)
-    return [decoder.decode_one(x) for x in check_log_probs(log_probs, vocab)]

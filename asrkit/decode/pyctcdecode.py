@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asrkit.decode import Vocabulary, check_log_probs, parallel_decode
+from asrkit.decode import Vocabulary
 from asrkit.errors import SettingError
 
 UNK_LABEL = "\u2047"  # what pyctcdecode prints for <unk>; dropped from transcripts
@@ -141,10 +141,3 @@ class Decoder:
                                     beam_prune_logp=o.beam_prune_logp, token_min_logp=o.token_min_logp)
         return " ".join(text.replace(UNK_LABEL, " ").split())
 
-
-def decode(log_probs, options: PyctcdecodeOptions = PyctcdecodeOptions(), vocab: Vocabulary | None = None,
-           workers: int | None = None) -> list[str]:
-    """pyctcdecode beam search over a batch (see asrkit.decode for shapes)."""
-    vocab = vocab or Vocabulary.letters()
-    batch = check_log_probs(log_probs, vocab)
-    return parallel_decode(Decoder(options, vocab), batch, workers)
