@@ -115,7 +115,9 @@ class LogitsCache:
 
 
 def cache_dir(model_dir: str | os.PathLike, split: str) -> Path:
-    return Path(model_dir) / "logits" / split
+    from asrkit.workspace import check_name
+
+    return Path(model_dir) / "logits" / check_name(split, "split")
 
 
 # --------------------------------------------------------------------------- fingerprint

@@ -52,7 +52,9 @@ class DecodeSummary:
 
 
 def result_dir(model_dir: str | os.PathLike, split: str, setting: str) -> Path:
-    return Path(model_dir) / "decode" / split / setting
+    from asrkit.workspace import check_name
+
+    return Path(model_dir) / "decode" / check_name(split, "split") / check_name(setting, "setting")
 
 
 def write_recogs(out_dir: str | os.PathLike, recogs: list[Recog]) -> None:

@@ -43,6 +43,18 @@ def reports_dir() -> Path:
     return root() / "reports"
 
 
+def check_name(name: str, what: str) -> str:
+    """`name` checked as one folder or file name inside a stage's folder, never a path: a
+    `/`, a `..` or an absolute path would write outside it (`lm build --name ../../x`,
+    `decode --setting /abs/path`)."""
+    from asrkit.errors import SettingError
+
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise SettingError(f"{what} {name!r} must be a plain name (no '/' or '\\', not '.' or '..'): "
+                           f"it names a folder asrkit writes into")
+    return name
+
+
 def cpu_cores() -> int:
     """The cores this process may run on: the default worker count of decoding and synth."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -74,6 +74,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
     is rebuilt. `kenlm_bin` is the folder of lmplz and build_binary (asrkit.lm.tools).
     """
     _check_build_options(options)
+    workspace.check_name(name, "LM name")
     paths = [Path(t) for t in texts]
     if not paths:
         raise LMError("no `text` files given")
