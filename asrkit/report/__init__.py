@@ -1,11 +1,12 @@
 """`asrkit report`: WER tables (Markdown, JSON, HTML with plots) and model cards from the
 decode results of one or more model folders.
 
-    collect.py   read model folders (results, recipe, LM tuning, training log) into rows
-    markdown.py  the Markdown table and its provenance, and the JSON form
-    html.py      the self-contained HTML page
-    plots.py     WER vs LM weight, training curves, WER by utterance length (inline SVG)
-    card.py      README.md model cards with the Hugging Face model-index block
+    collect.py      read model folders (results, recipe, LM tuning, training log) into rows
+    markdown.py     the Markdown table and its provenance
+    json_report.py  the same content as JSON
+    html.py         the self-contained HTML page
+    plots.py        WER vs LM weight, training curves, WER by utterance length (inline SVG)
+    card.py         README.md model cards with the Hugging Face model-index block
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from asrkit.errors import InputNotFound, ReportError
 from asrkit.io import write_json, write_text
-from asrkit.report import card, html, markdown
+from asrkit.report import card, html, json_report, markdown
 from asrkit.report.collect import ModelRun, Row, columns, load_model, rows
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def report(model_dirs: list[str | os.PathLike], options: ReportOptions) -> Repor
                         table=markdown.table(table_rows, cols),
                         problems=[p for m in models for p in m.problems])
     write_text(files.markdown, markdown.render(models, table_rows, cols))
-    write_json(files.json, markdown.to_json(models, table_rows, cols))
+    write_json(files.json, json_report.to_json(models, table_rows, cols))
     write_text(files.html, html.render(models, table_rows, cols))
     if options.model_cards:
         for m in models:
