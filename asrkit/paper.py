@@ -4,7 +4,7 @@ wav2vec 2.0 (Baevski et al., 2020, arXiv 2006.11477v3), Appendix C, Table 9: mod
 pre-trained without labels, fine-tuned on Libri-light's labelled subsets, decoded with no
 LM, the official LibriSpeech 4-gram, or a Transformer LM. WER in percent on LibriSpeech
 dev-clean / dev-other / test-clean / test-other. BASE is pre-trained on LibriSpeech 960 h,
-LARGE on Libri-light 60k h. (Source: ../shared/reference/wav2vec2-finetuning.md.)
+LARGE on Libri-light 60k h.
 """
 
 from __future__ import annotations

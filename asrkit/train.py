@@ -9,14 +9,14 @@ Written out on accelerate, one function per step of the loop (icefall/nanoGPT st
           lr from the tri-stage schedule; transformer frozen or not
           forward/backward per micro-batch, CTC summed per utterance in fp32
           Adam step with gradients = sum of CTC over the update / its number of sentences
-          log; validate (greedy WER on the dev split) -> keep the best; checkpoint
-      the best model by dev WER -> out_dir, beside its processor, recipe.yaml, train-log.jsonl
+          log; validate (greedy WER/CER on the dev split) -> keep the best; checkpoint
+      the best model by train.select_by (dev WER or CER) -> out_dir, beside its processor, recipe.yaml, train-log.jsonl
 
 Output folder:
 
     out_dir/
       config.json, model.safetensors, preprocessor_config.json, vocab.json, ...
-                            the best checkpoint by dev WER (the last one without a dev split);
+                            the best checkpoint by train.select_by (the last one without a dev split);
                             transformers.pipeline("automatic-speech-recognition", model=out_dir) runs it
       recipe.yaml           the resolved recipe (all keys) and the command
       train-log.jsonl       one line per log interval ("train") and per validation ("valid")

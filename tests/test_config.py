@@ -8,7 +8,7 @@ from asrkit.config import (Recipe, dump_recipe, load_recipe, recipe_for_split, r
 from asrkit.data.batching import update_freq
 from asrkit.errors import RecipeError
 
-# The fairseq base_*.yaml values (shared/reference/wav2vec2-finetuning.md):
+# The fairseq base_*.yaml values (examples/wav2vec/config/finetuning/ in fairseq):
 # split -> (max updates, peak LR, time mask prob, channel mask prob, layerdrop, frozen updates)
 REFERENCE = {
     "10min": (13_000, 5e-5, 0.65, 0.25, 0.1, 10_000),

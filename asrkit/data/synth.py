@@ -58,9 +58,9 @@ log = logging.getLogger(__name__)
 
 REPORT = "synth-report.json"
 LM_TEXT = "lm-text.txt"
-# Format 2: the pretrain books left the training side, so format 1 training parts say
-# other sentences than this version plans for them.
-FORMAT = "asrkit-synth 3"  # 3: a -70 dBFS noise floor under every utterance
+# What the same settings make: a corpus of another format holds other audio or sentences,
+# so synth refuses to add to it (_check_settings). Raise it whenever that changes.
+FORMAT = "asrkit-synth 3"
 PURPOSES = ("finetune", "pretrain")
 FOLDS = 6  # Libri-light's 1h set is six 10-minute folds
 
