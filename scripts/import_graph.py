@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "asrkit"
 # Layers, lowest first. A module's layer is that of the longest prefix listed here.
 FOUNDATIONS = ("asrkit", "asrkit.errors", "asrkit.config", "asrkit.text",
                "asrkit.vocab", "asrkit.data.audio", "asrkit.io", "asrkit.workspace", "asrkit.download",
-               "asrkit.results", "asrkit.paper", "asrkit.recipes")
+               "asrkit.results", "asrkit.paper", "asrkit.provenance")
 CLI = ("asrkit.cli",)
 LAYER_NAMES = ("foundation", "stage", "cli")
 

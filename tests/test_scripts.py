@@ -40,3 +40,15 @@ def test_lm_gain_by_cer_names_a_model_without_both_decodes(tmp_path):
     write_recogs(tmp_path / "decode" / "dev-clean" / "greedy", [("u1", "A", "A")])
     with pytest.raises(SystemExit, match="no split decoded both greedy and with '4gram'"):
         load("lm_gain_by_cer").paired(tmp_path, "4gram")
+
+
+def test_import_graph_has_no_arrow_against_cli_stages_foundations(tmp_path):
+    graph = load("import_graph")
+    assert graph.wrong_way(graph.graph()) == []
+    # and it does see one: a foundation that imports the CLI
+    pkg = tmp_path / "asrkit"
+    (pkg / "cli").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cli" / "__init__.py").write_text("")
+    (pkg / "io.py").write_text("def f():\n    from asrkit.cli import main\n")
+    assert graph.wrong_way(graph.graph(pkg)) == [("asrkit.io", "asrkit.cli")]

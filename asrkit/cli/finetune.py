@@ -5,9 +5,9 @@ updates, peak LR 5e-5, transformer frozen for 10,000 updates, masks 0.65/0.25, a
 effective batch of 1,600 s of audio). The recipe's effective batch is kept on any number
 of devices by gradient accumulation; `accelerate launch` runs it on several GPUs or nodes.
 
-The output folder holds the best model by dev WER or CER (train.select_by) with its processor (load it with
-transformers.pipeline("automatic-speech-recognition", model=OUT)), recipe.yaml and
-train-log.jsonl. Running the same command after an interruption continues from the last
+The output folder holds the best model by dev WER or CER (train.select_by) with its
+processor (load it with transformers.pipeline("automatic-speech-recognition", model=OUT)),
+recipe.yaml and train-log.jsonl. Running the same command after an interruption continues from the last
 checkpoint; running it after training finished does nothing (--restart to redo).
 
 Examples:
