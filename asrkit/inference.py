@@ -37,7 +37,7 @@ class LogitsOptions:
     def check(self) -> None:
         if self.chunk_seconds <= 2 * self.stride_seconds:
             raise SettingError(f"`chunk_seconds` {self.chunk_seconds} must exceed twice `stride_seconds` "
-                             f"{self.stride_seconds}, or no window keeps any frame")
+                               f"{self.stride_seconds}, or no window keeps any frame")
         if self.stride_seconds < 0 or self.batch_seconds <= 0:
             raise SettingError("`stride_seconds` must be >= 0 and `batch_seconds` > 0")
 
@@ -52,7 +52,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu"):
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise InputNotFound(f"no model at {model_dir}: expected config.json and weights "
-                                "(a folder written by `asrkit finetune`)")
+                            "(a folder written by `asrkit finetune`)")
     try:
         processor = AutoProcessor.from_pretrained(str(model_dir))
         model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()

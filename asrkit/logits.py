@@ -268,4 +268,4 @@ def ensure(model_dir: str | os.PathLike, split: str, manifests: str | os.PathLik
         log.warning("no manifest %s: using the logits cache in %s as it is", manifest, folder)
         return LogitsCache(folder)
     raise InputNotFound(f"no manifest for split {split!r} at {manifest} and no logits cache at "
-                            f"{folder}: run `asrkit prepare` first")
+                        f"{folder}: run `asrkit prepare` first")

@@ -147,7 +147,7 @@ def make_accelerator(train_cfg):
         # `accelerate launch --multi_gpu` on a machine without GPUs starts independent
         # processes that would all write the same output folder.
         raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
-                           f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
+                         f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
     return accelerator
 
 
@@ -250,7 +250,7 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
     for path in split_manifests(options.manifests_dir, split):
         if not path.is_file():
             raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or set `dev_split` to none "
-                                    f"to train without validation")
+                                f"to train without validation")
     utts = read_split(options.manifests_dir, split)
     return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours,
                         f"loading {split}", show and options.progress)

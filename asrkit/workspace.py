@@ -73,4 +73,4 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     root = models_dir()
     names = sorted(d.name for d in root.iterdir() if (d / "config.json").is_file()) if root.is_dir() else []
     raise InputNotFound(f"no model folder {name_or_path!r} (nor {by_name}); "
-                            f"models available: {', '.join(names) or 'none'}")
+                        f"models available: {', '.join(names) or 'none'}")

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         models = find_models(root) if root.is_dir() else []
         if not models:
             raise ReportError(f"no model folders with decode results under {root}: "
-                            "pass --models DIR or run `asrkit decode` first")
+                              "pass --models DIR or run `asrkit decode` first")
     options = ReportOptions(out_dir=args.out or workspace.reports_dir(),
                             model_cards=not args.no_model_card, overwrite_readme=args.model_card)
     files = report(models, options)

@@ -153,7 +153,7 @@ def find_corpus(data_root: str | os.PathLike) -> Corpus:
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise InputNotFound(f"corpus folder {root} does not exist "
-                                f"(make one with `asrkit synth` or `asrkit download`)")
+                            f"(make one with `asrkit synth` or `asrkit download`)")
     ls = _child(root, LIBRISPEECH_DIR)
     ft = _child(root, LIBRILIGHT_DIR)
     only = None

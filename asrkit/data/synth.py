@@ -122,7 +122,7 @@ def verify_options(o: SynthOptions) -> None:
             raise SettingError(f"`{name}` must be a number of minutes >= 0, not {value}")
     if not 0 <= o.folds <= FOLDS:
         raise SettingError(f"`folds` must be 0 to {FOLDS} (Libri-light's 1h set has six folds), "
-                         f"not {o.folds}")
+                           f"not {o.folds}")
     if not o.speaker_minutes > 0:
         raise SettingError(f"`speaker_minutes` must be > 0, not {o.speaker_minutes}")
     if o.chapter_utterances < 1:
@@ -132,7 +132,7 @@ def verify_options(o: SynthOptions) -> None:
     unknown = [e for e in o.engines if e not in tts.ENGINES]
     if unknown or not o.engines:
         raise SettingError(f"`engines`: unknown or none given ({', '.join(unknown) or 'empty'}); "
-                         f"choose from {', '.join(tts.ENGINES)}")
+                           f"choose from {', '.join(tts.ENGINES)}")
     if not 1 <= o.min_words <= o.max_words:
         raise SettingError(f"need 1 <= `min_words` <= `max_words`, not {o.min_words}, {o.max_words}")
     if o.jobs < 0:
@@ -312,8 +312,8 @@ class _Shuffled:
         if self.next >= len(self.items):
             if not self.repeat or not self.items:
                 raise DataError(f"{folder}: the {self.side} side has only {len(self.pool)} "
-                                 f"sentences of the allowed length and they are all used; "
-                                 f"ask for fewer minutes")
+                                f"sentences of the allowed length and they are all used; "
+                                f"ask for fewer minutes")
             self.passes += 1
             log.warning("synth: all %d training sentences are used; %s starts pass %d over them",
                         len(self.pool), folder, self.passes + 1)
@@ -344,8 +344,8 @@ def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[S
             n = _speaker_count(part, o)
             if n >= len(pool):
                 raise DataError(f"{part.folder} needs {n} speakers but only {len(pool)} "
-                                 f"{subset} speakers are left with engines "
-                                 f"{', '.join(o.engines)}: raise `speaker_minutes` or add `engines`")
+                                f"{subset} speakers are left with engines "
+                                f"{', '.join(o.engines)}: raise `speaker_minutes` or add `engines`")
             out[part.folder], pool = pool[:n], pool[n:]
         cursor = itertools.cycle(pool)
         for part in (p for p in mine if p.side == "train"):
@@ -407,15 +407,15 @@ def _check_settings(root: Path, o: SynthOptions) -> None:
         raise DataError(f"{path}: not a synth report ({e}); remove it or choose another `root`")
     if old.get("format") != FORMAT:
         raise DataError(f"{root} holds a corpus made by an older asrkit synth "
-                         f"({old.get('format')!r}, now {FORMAT!r}) whose audio or sentences "
-                         f"differ from this version's; choose another `root`, or delete "
-                         f"{root} to remake it")
+                        f"({old.get('format')!r}, now {FORMAT!r}) whose audio or sentences "
+                        f"differ from this version's; choose another `root`, or delete "
+                        f"{root} to remake it")
     new = o.settings()
     diff = [f"{k}: {old_settings.get(k)!r} there, {v!r} now" for k, v in new.items()
             if old_settings.get(k) != v]
     if diff:
         raise DataError(f"{root} holds a corpus made with other settings ({'; '.join(diff)}); "
-                         f"choose another `root`, or delete {root} to remake it")
+                        f"choose another `root`, or delete {root} to remake it")
 
 
 def _missing_work(root: Path, seed: int, chapters: list[Chapter]):

@@ -92,8 +92,8 @@ def check_log_probs(log_probs, vocab: Vocabulary) -> list[np.ndarray]:
             raise ValueError(f"utterance {b}: log-probs must be (T, V), got shape {x.shape}")
         if x.shape[1] != len(vocab.tokens):
             raise DecodeError(f"utterance {b}: log-probs have V={x.shape[1]} columns but the vocabulary "
-                             f"has {len(vocab.tokens)} tokens; the logits do not come from a model "
-                             "with this tokenizer")
+                              f"has {len(vocab.tokens)} tokens; the logits do not come from a model "
+                              "with this tokenizer")
         out.append(x)
     return out
 
