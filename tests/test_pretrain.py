@@ -323,3 +323,43 @@ def test_contrastive_loss_equals_transformers_forward_on_the_same_draws():
         ours = PretrainObjective(model, 0.1, 10.0, 0.1, 0.1)(inputs, None, mask, torch.from_numpy(negatives))
         theirs = model(inputs, mask_time_indices=mask, sampled_negative_indices=torch.from_numpy(hf_negatives))
     assert float(ours["contrastive"]) == pytest.approx(float(theirs.contrastive_loss), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_draws_what_one_process_accumulates(speech, tmp_path):
+    """2 processes x update_freq 1 against 1 process x update_freq 2: the same batches, crops
+    and masks (Gumbel noise and dropout differ, so the losses do not), one output folder."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from asrkit.cli import main as asrkit_main
+    from test_train_ddp import free_port
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"model": {"name": "tiny", "num_negatives": 10, "mask_time_length": 5},
+                                      "data": {"train_split": "train", "dev_split": "dev", "max_tokens": 80_000,
+                                               "update_tokens": 160_000, "valid_max_tokens": 160_000,
+                                               "max_sample_size": 80_000, "min_sample_size": 8_000,
+                                               "num_workers": 0},
+                                      "train": {"max_updates": 2, "warmup_updates": 1, "log_interval_updates": 1,
+                                                "validate_interval_updates": 2, "checkpoint_interval_updates": 2}}))
+    common = ["pretrain", "--recipe", str(recipe), "--manifests", str(speech), "--no-progress"]
+    assert asrkit_main([*common, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port()), "-m", "asrkit", *common, "--out", str(tmp_path / "two")]
+    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def rows(out):
+        return [json.loads(line) for line in (out / "train-log.jsonl").read_text().splitlines()]
+    one, two = rows(tmp_path / "one"), rows(tmp_path / "two")
+    pick = lambda rs, kind: [(r["masked_frames"], r["audio_seconds"]) for r in rs if r["kind"] == kind]  # noqa: E731
+    assert pick(two, "train") == pick(one, "train") and len(pick(one, "train")) == 2
+    assert pick(two, "valid") == pick(one, "valid")  # both ranks scored their share of dev
+    summary = json.loads((tmp_path / "two" / "train-summary.json").read_text())
+    assert (summary["processes"], summary["update_freq"]) == (2, 1)
+    assert (tmp_path / "two" / "model.safetensors").is_file()

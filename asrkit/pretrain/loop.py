@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from asrkit.config import PretrainRecipe, dump_recipe, recipe_to_dict
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
 from asrkit.data.manifest import total_hours
 from asrkit.errors import DataError, TrainError
@@ -168,8 +169,8 @@ def setup(options: PretrainOptions, accelerator) -> Run:
         per_update = world * freq * recipe.data.max_tokens
         log.info("batching: <= %d samples (%.0f s) per forward; %d process(es) x update_freq %d = %.0f s per "
                  "update (recipe: %.0f s); %d update(s) per epoch", recipe.data.max_tokens,
-                 recipe.data.max_tokens / 16_000, world, freq, per_update / 16_000,
-                 recipe.data.update_tokens / 16_000, planner.updates_per_epoch())
+                 recipe.data.max_tokens / SAMPLE_RATE, world, freq, per_update / SAMPLE_RATE,
+                 recipe.data.update_tokens / SAMPLE_RATE, planner.updates_per_epoch())
     m = recipe.model
     objective = PretrainObjective(model, m.diversity_loss_weight, m.feature_penalty_weight, m.feature_grad_mult,
                                   m.logit_temperature)
@@ -223,7 +224,7 @@ class _Terms:
         contrastive = sums["contrastive"] / max(masked, 1)
         loss = contrastive + weights[0] * per_batch["diversity"] + weights[1] * per_batch["feature_penalty"]
         return {"loss": loss, "contrastive": contrastive, **per_batch, "accuracy": correct / max(masked, 1),
-                "masked_frames": int(masked), "audio_seconds": round(samples / 16_000, 2)}
+                "masked_frames": int(masked), "audio_seconds": round(samples / SAMPLE_RATE, 2)}
 
 
 def set_lr(run: Run, update: int) -> float:
@@ -242,8 +243,9 @@ def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
     temperature = gumbel_temperature(st.update, *run.recipe.model.gumbel_temperature)
     run.model.quantizer.temperature = temperature
     lr = set_lr(run, st.update)
-    local = torch.tensor(float(sum(b.masked for b in batches)), device=acc.device)
-    masked = float(acc.reduce(local, "sum")) if acc.num_processes > 1 else float(local)
+    local = torch.tensor([float(sum(b.masked for b in batches)), float(sum(b.samples for b in batches if b.weight))],
+                         dtype=torch.float64, device=acc.device)
+    masked, samples = (acc.reduce(local, "sum") if acc.num_processes > 1 else local).tolist()
     scale = acc.num_processes / max(masked, 1.0)
     terms = _Terms()
     for k, batch in enumerate(batches):
@@ -261,7 +263,7 @@ def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
         log.warning("update %d: gradient norm %s, update skipped (%d so far)", st.update + 1, gnorm,
                     st.skipped_updates)
     run.optimizer.zero_grad(set_to_none=True)
-    return terms, {"lr": lr, "gnorm": gnorm, "temperature": temperature}
+    return terms, {"lr": lr, "gnorm": gnorm, "temperature": temperature, "samples_all_processes": samples}
 
 
 # ---------------------------------------------------------------- data stream
@@ -287,14 +289,16 @@ def _identity(x):
 
 def update_stream(run: Run, start: Position):
     """Yield (position after, this process's PretrainBatches) per update from `start`. Each
-    batch's draws are keyed by (seed, epoch, update, rank, micro-step), so a resumed run
-    makes the very same batches."""
+    batch's draws are keyed by (seed, epoch, update, the batch's place in the update), so a
+    resumed run makes the very same batches, and N processes draw what one process
+    accumulating N batches would (batch j of an update is rank j % N's micro-step j // N)."""
     rank, seed = run.accelerator.process_index, run.recipe.train.seed
+    world = run.accelerator.num_processes
     workers = 0 if run.cropper.waves.cache is not None else run.recipe.data.num_workers
     epoch, index = start.epoch, start.update
     while True:
         updates = run.planner.epoch(epoch)[index:]
-        items = [(mb.indices, (seed, epoch, i, rank, j), mb.weight)
+        items = [(mb.indices, (seed, epoch, i, j * world + rank), mb.weight)
                  for i, update in enumerate(updates, start=index) for j, mb in enumerate(update[rank])]
         source = _MicroBatches(run.cropper, items)
         if workers:
@@ -399,7 +403,7 @@ def train_loop(run: Run) -> str:
         terms, extra = train_update(run, batches)
         st.update += 1
         st.epoch, st.epoch_update = after.epoch, after.update
-        st.audio_seconds += terms.samples * st.world_size / 16_000
+        st.audio_seconds += extra.pop("samples_all_processes") / SAMPLE_RATE
         st.train_seconds += time.time() - started
         window.merge(terms)
         bar.update(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from asrkit.data.audio import SAMPLE_RATE
 from asrkit.errors import ModelError
 from asrkit.model import TINY_CONFIGS, uses_attention_mask
 
@@ -88,6 +89,6 @@ def feature_extractor_for(model, model_cfg):
     pre-training, attention masks only for layer-norm (LARGE-style) models, as fine-tuning expects."""
     from transformers import Wav2Vec2FeatureExtractor
 
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, padding_value=0.0,
+    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
                                     do_normalize=model_cfg.normalize,
                                     return_attention_mask=uses_attention_mask(model.config))
