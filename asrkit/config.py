@@ -102,9 +102,10 @@ class DataConfig:
     # Audio samples per device per forward pass, padding included (fairseq max_tokens;
     # 3.2M samples = 200 s at 16 kHz).
     max_tokens: int = 3_200_000
-    # Audio samples per update over all devices and accumulation steps: the recipe's
-    # effective batch. update_freq = round(update_tokens / (max_tokens * processes)), so fewer
-    # devices accumulate more (the paper: 8 GPUs x 3.2M = 25.6M samples, ~1,600 s).
+    # Audio samples per update over all devices and accumulation steps, padding included: the
+    # recipe's effective batch. update_freq = round(update_tokens / (max_tokens * processes)),
+    # so fewer devices accumulate more (the paper: 8 GPU-batches x 3.2M = 25.6M samples, at
+    # most 1,600 s; ~1,100 s of LibriSpeech audio once batches close at multiples of 8).
     update_tokens: int = 25_600_000
     # Splits up to this many hours are decoded once and kept in memory; larger ones are
     # read from disk by num_workers loader processes.

@@ -72,8 +72,8 @@ def build_tokenizer(vocab: dict[str, int] | None = None):
 def build_feature_extractor(return_attention_mask: bool = True, do_normalize: bool = True):
     """A Wav2Vec2FeatureExtractor for 16 kHz raw audio.
 
-    Base-style checkpoints (group norm) were trained without attention masks; large-style
-    ones (layer norm) with them: pass the checkpoint's convention (see asrkit.model).
+    Whether inference passes attention masks: asrkit.model decides (always, as fairseq's
+    padding masks; or transformers' convention, none for group-norm base-style checkpoints).
     """
     from transformers import Wav2Vec2FeatureExtractor
 

@@ -2,7 +2,8 @@
 
 `--split 10min` picks recipes/base_10min.yaml (the fairseq base_10m settings: 13,000
 updates, peak LR 5e-5, transformer frozen for 10,000 updates, masks 0.65/0.25, an
-effective batch of 1,600 s of audio). The recipe's effective batch is kept on any number
+effective batch of at most 1,600 s of audio, ~1,100 s of LibriSpeech utterances once batches
+close at multiples of 8 as fairseq's do). The recipe's effective batch is kept on any number
 of devices by gradient accumulation; `accelerate launch` runs it on several GPUs or nodes.
 
 The output folder holds the best model by dev WER or CER (train.select_by) with its

@@ -20,8 +20,8 @@ Batch (from Collator):
     ids             list[str], B of them
     inputs          float32 (B, T) or (B, T, F), zero-padded on the right
     input_lengths   int64 (B,) true T of each utterance
-    attention_mask  int64 (B, T), 1 = real, 0 = padding; None for base-style (group norm)
-                    models, which were trained without one
+    attention_mask  int64 (B, T), 1 = real, 0 = padding; None only for base-style (group
+                    norm) models under model.attention_mask: transformers (asrkit.model)
     labels          int64 (B, L) padded with -100 (transformers' ignore index)
     label_lengths   int64 (B,)
     samples         int64 (B,) audio samples of each utterance
