@@ -651,7 +651,7 @@ class TrainLog:
             write_jsonl(self.path, [r for r in read_jsonl(self.path) if r.get("update", 0) <= update])
 
 
-class Window:
+class LogWindow:
     """Training statistics since the last log line."""
 
     def __init__(self):
@@ -683,7 +683,7 @@ def train_loop(run: Run) -> str:
     cfg, st = run.recipe.train, run.state
     bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc="finetune", dynamic_ncols=True,
                disable=not (run.main and run.options.progress))
-    window = Window()
+    window = LogWindow()
     stream = update_stream(run, Position(st.epoch, st.epoch_update))
     while st.update < cfg.max_updates:
         after, update, batches = next(stream)
@@ -699,7 +699,7 @@ def train_loop(run: Run) -> str:
                         audio_s_per_s=f"{st.audio_seconds / max(st.train_seconds, 1e-9):.1f}", refresh=False)
         if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
             run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **window.summary(run.accelerator)})
-            window = Window()
+            window = LogWindow()
         if run.dev_set is not None and validation_due(cfg, st.update, st.epoch if after.update == 0 else None):
             validate(run)
         if st.update % cfg.checkpoint_interval_updates == 0 or st.update == cfg.max_updates \

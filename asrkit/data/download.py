@@ -35,7 +35,9 @@ MARKERS = ".asrkit-download"
 
 
 @dataclass(frozen=True)
-class Part:
+class Archive:
+    """One downloadable archive of a LibriSpeech part or of Libri-light's fine-tuning sets."""
+
     name: str
     filename: str
     folder: str  # what the archive extracts, relative to the target folder
@@ -45,8 +47,8 @@ class Part:
     librilight: bool = False
 
 
-def _ls(name: str, size: str, md5: str, sha256: str) -> Part:
-    return Part(name, f"{name}.tar.gz", f"LibriSpeech/{name}", size, md5, sha256)
+def _ls(name: str, size: str, md5: str, sha256: str) -> Archive:
+    return Archive(name, f"{name}.tar.gz", f"LibriSpeech/{name}", size, md5, sha256)
 
 
 PARTS = {p.name: p for p in (
@@ -64,8 +66,8 @@ PARTS = {p.name: p for p in (
         "146a56496217e96c14334a160df97fffedd6e0a04e66b9c5af0d40be3c792ecf"),
     _ls("train-other-500", "30G", "d1a0fd59409feb2c614ce4d30c387708",
         "ddb22f27f96ec163645d53215559df6aa36515f26e01dd70798188350adcb6d2"),
-    Part("librispeech_finetuning", "librispeech_finetuning.tgz", "librispeech_finetuning", "?",
-         None, "5d1efdc777b548194d7e09ba89126e2188026df9fd57aa57eb14408d2b2342af", librilight=True),
+    Archive("librispeech_finetuning", "librispeech_finetuning.tgz", "librispeech_finetuning", "?",
+            None, "5d1efdc777b548194d7e09ba89126e2188026df9fd57aa57eb14408d2b2342af", librilight=True),
 )}
 DEFAULT_PARTS = ("dev-clean", "dev-other", "test-clean", "test-other")
 
@@ -100,7 +102,7 @@ def check_parts(names: tuple[str, ...]) -> None:
         raise SettingError(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
 
 
-def url_of(part: Part, options: DownloadOptions) -> str:
+def url_of(part: Archive, options: DownloadOptions) -> str:
     base = options.librilight_url if part.librilight else options.base_url
     return f"{base.rstrip('/')}/{part.filename}"
 
@@ -115,7 +117,7 @@ def download(options: DownloadOptions) -> list[PartResult]:
     return [_one(PARTS[name], options, to) for name in dict.fromkeys(options.parts)]
 
 
-def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
+def _one(part: Archive, options: DownloadOptions, to: Path) -> PartResult:
     marker = to / MARKERS / f"{part.name}.json"
     folder = to / part.folder
     if marker.is_file() and folder.is_dir():
@@ -138,7 +140,7 @@ def _one(part: Part, options: DownloadOptions, to: Path) -> PartResult:
     return PartResult(part.name, folder, True)
 
 
-def remote_of(part: Part, options: DownloadOptions) -> Remote:
+def remote_of(part: Archive, options: DownloadOptions) -> Remote:
     """Where `part` is and its checksums: a --sha256 given for it replaces the built-in ones."""
     if part.name in options.sha256:
         return Remote(url_of(part, options), sha256=options.sha256[part.name])
@@ -253,7 +255,7 @@ def _move_tree(src: Path, dst: Path) -> None:
             shutil.move(child, out)
 
 
-def check_target(part: Part, to: Path) -> None:
+def check_target(part: Archive, to: Path) -> None:
     """Refuse before fetching when a folder the part extracts into is a file or a broken link
     (else the error would come after the whole download, and again on every run)."""
     path = to
