@@ -17,15 +17,21 @@ def test_stages_are_the_pipeline_in_order(tmp_path):
     assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram", "report"]
 
 
-@pytest.mark.slow
-def test_demo_stages_connect_end_to_end(tmp_path):
-    options = DemoOptions(
-        work=tmp_path, model=str(EMBEDDED_CHECKPOINT), recipe=recipes_dir() / "demo.yaml", tune_trials=2, beam=8,
+def reduced_demo(work) -> DemoOptions:
+    """The demo at CI scale (a minute of training speech, 20 updates); .ci/run makes the
+    same demo in the checkout's work/ before it runs the tests again."""
+    return DemoOptions(
+        work=work, model=str(EMBEDDED_CHECKPOINT), recipe=recipes_dir() / "demo.yaml", tune_trials=2, beam=8,
         synth={"fold_minutes": 1, "dev_minutes": 0.4, "test_minutes": 0.4, "speaker_minutes": 0.2},
         overrides=("train.max_updates=20", "train.validate_after_updates=10", "train.validate_interval_updates=10",
                    "model.freeze_transformer_updates=15"),
         progress=False,
     )
+
+
+@pytest.mark.slow
+def test_demo_stages_connect_end_to_end(tmp_path):
+    options = reduced_demo(tmp_path)
     timings = run_demo(options)
     assert [t["stage"] for t in timings] == [s.name for s in stages(options)]
     assert json.loads((tmp_path / "demo-timings.json").read_text()) == timings
