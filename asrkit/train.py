@@ -333,18 +333,20 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
     lr = set_lr(run, run.state.update)
     scale = acc.num_processes / sentences_in(update)
     loss_sum, chars = 0.0, 0
+    poisoned: list[str] = []  # utterances of micro-batches whose loss is NaN or infinite
     for k, batch in enumerate(batches):
         batch = batch.to(acc.device)
         sync = k == len(batches) - 1
         with nullcontext() if sync else acc.no_sync(run.wrapper):
             loss = microbatch_loss(run, batch, frozen)
-            check_finite("CTC loss", loss, run, batch.ids)
+            if not bool(torch.isfinite(loss)):
+                poisoned += batch.ids
             acc.backward(loss * scale)
         loss_sum += loss.item()
         chars += int(batch.label_lengths.sum()) if batch.weight else 0
     clip = run.recipe.train.clip_norm
     gnorm = acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf"))
-    check_finite("gradient norm", gnorm, run, [i for b in batches for i in b.ids])
+    check_finite(run, gnorm, poisoned, [i for b in batches for i in b.ids])
     if run.recipe.train.adam_missing_grads == "fairseq":
         zero_missing_grads(run.optimizer)
     run.optimizer.step()
@@ -355,14 +357,18 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
             "lr": lr, "gnorm": float(gnorm), "frozen": frozen, "audio_seconds": samples / SAMPLE_RATE}
 
 
-def check_finite(what: str, value: torch.Tensor, run: Run, ids: list[str]) -> None:
-    """Stop at the update whose loss or gradient is NaN or infinite, naming its utterances:
-    one such step makes every weight NaN, and the run would still end "fine-tuned" (fairseq
-    likewise raises FloatingPointError on a non-finite gradient norm)."""
-    if bool(torch.isfinite(value).all()):
+def check_finite(run: Run, gnorm: torch.Tensor, poisoned: list[str], ids: list[str]) -> None:
+    """Stop before the step of an update whose loss or gradient is NaN or infinite, naming
+    the utterances (those whose loss was, else the update's): one such step makes every
+    weight NaN, and the run would still end "fine-tuned" (fairseq likewise raises
+    FloatingPointError on a non-finite gradient norm). A NaN loss on one process makes the
+    synchronised gradient norm NaN on all of them, so under DDP every process stops here."""
+    if bool(torch.isfinite(gnorm)) and not poisoned:
         return
-    shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
-    raise TrainError(f"{what} is {float(value.detach())} at update {run.state.update + 1}, on utterance(s) {shown}: "
+    what = "CTC loss is not finite" if poisoned else f"gradient norm is {float(gnorm)}"
+    shown = poisoned or ids
+    shown = ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
+    raise TrainError(f"{what} at update {run.state.update + 1}, on utterance(s) {shown}: "
                      f"check their audio and the recipe's train.lr and train.adam_eps; nothing of this "
                      f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
 

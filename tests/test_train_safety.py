@@ -165,9 +165,26 @@ def test_a_nan_loss_stops_the_run_naming_the_utterances(manifests, tmp_path, mon
         return loss * float("nan") if run.state.update == 1 else loss
 
     monkeypatch.setattr(train, "microbatch_loss", poisoned)
-    with pytest.raises(TrainError, match=r"CTC loss is nan at update 2, on utterance\(s\) 100-1-"):
+    with pytest.raises(TrainError, match=r"CTC loss is not finite at update 2, on utterance\(s\) 100-1-"):
         finetune(options(recipe(train_={"max_updates": 3}), tmp_path, manifests))
     assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / "train-summary.json").exists()
+
+
+def test_an_infinite_gradient_stops_the_run_before_its_step(manifests, tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    real = Accelerator.clip_grad_norm_
+    calls = []
+
+    def exploding(self, parameters, max_norm, norm_type=2):
+        calls.append(1)
+        norm = real(self, parameters, max_norm, norm_type)
+        return norm * float("inf") if len(calls) == 2 else norm
+
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_", exploding)
+    with pytest.raises(TrainError, match=r"gradient norm is inf at update 2, on utterance\(s\) 100-1-"):
+        finetune(options(recipe(train_={"max_updates": 3}), tmp_path, manifests))
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_a_model_with_nan_weights_is_never_saved(manifests, tmp_path):
