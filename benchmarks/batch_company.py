@@ -25,6 +25,7 @@ import torch
 
 from asrkit.config import ModelConfig
 from asrkit.data.audio import load_audio
+from asrkit.data.collate import Featurizer
 from asrkit.data.manifest import read_manifest
 from asrkit.model import TINY_CONFIGS, build_processor_for, load_ctc_model
 from asrkit.results import Recog
@@ -47,14 +48,18 @@ def load(name: str, seed: int):
 
 
 def log_probs(model, inputs: list[np.ndarray], masked: bool) -> list[torch.Tensor]:
-    """Each utterance's log-probs (T'_i, V) from one padded forward pass."""
+    """Each utterance's log-probs (T'_i, V) from one padded forward pass; inputs are
+    waveforms (T,) or filterbank frames (T, F), zero-padded in T."""
     lengths = torch.tensor([len(x) for x in inputs])
-    batch = torch.zeros(len(inputs), int(lengths.max()))
+    batch = torch.zeros(len(inputs), int(lengths.max()), *inputs[0].shape[1:])
     for i, x in enumerate(inputs):
         batch[i, :len(x)] = torch.from_numpy(x)
     mask = (torch.arange(batch.shape[1])[None, :] < lengths[:, None]).long()
+    kwargs = {model.main_input_name: batch}
+    if masked:
+        kwargs["attention_mask"] = mask
     with torch.no_grad():
-        out = model(batch, attention_mask=mask if masked else None).logits.float().log_softmax(-1)
+        out = model(**kwargs).logits.float().log_softmax(-1)
     frames = model._get_feat_extract_output_lengths(lengths).tolist()
     return [out[i, :n] for i, n in enumerate(frames)]
 
@@ -93,16 +98,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     utts = read_manifest(args.manifest)
-    tokenizer = build_tokenizer()
     print("| model | batching | mean abs dlogp | max abs dlogp | frames whose argmax changes "
           "| greedy CER vs batch 1 | greedy WER / CER vs reference |")
     print("|---|---|---|---|---|---|---|")
     for name in args.model or ["tiny", "tiny-layernorm"]:
         started = time.time()
         model, processor = load(name, args.seed)
-        fe = processor.feature_extractor
-        inputs = [fe(load_audio(u.audio), sampling_rate=16_000, return_tensors="np")["input_values"][0]
-                  .astype(np.float32) for u in utts]
+        tokenizer = processor.tokenizer
+        featurize = Featurizer(processor.feature_extractor, model.main_input_name == "input_values")
+        inputs = [featurize(load_audio(u.audio)) for u in utts]
         alone = run_batches(model, inputs, list(range(len(utts))), 1, masked=False)
         print(compare(name, "batch 1", utts, tokenizer, alone, alone))
         by_length = sorted(range(len(utts)), key=lambda i: -len(inputs[i]))
