@@ -186,3 +186,22 @@ def test_unreadable_folder_and_stray_files_are_reported(tmp_path, monkeypatch):
     assert _reasons(scan) == [(ls.OTHER_FILE, "1-2-0005.flac"), (ls.OTHER_FILE, "notes.md"),
                               (ls.UNREADABLE_FOLDER, "3")]
     assert "Permission denied" in next(p.detail for p in scan.problems if p.reason == ls.UNREADABLE_FOLDER)
+
+
+def test_an_unreadable_librilight_1h_folder_is_a_note_not_a_traceback(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    make_librilight(tmp_path)
+    make_librispeech(tmp_path)
+    one_h = tmp_path / "librispeech_finetuning" / "1h"
+    iterdir = Path.iterdir
+
+    def denying(self):
+        if self == one_h:
+            raise PermissionError(13, "Permission denied", str(self))
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", denying)
+    corpus = ls.find_corpus(tmp_path)
+    assert "dev-clean" in corpus.splits and "1h" not in corpus.splits
+    assert any("cannot list" in n and "Permission denied" in n for n in corpus.notes)

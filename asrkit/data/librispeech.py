@@ -119,8 +119,12 @@ def _child(folder: Path, name: str) -> Path | None:
 def _librilight_splits(ft: Path) -> tuple[dict[str, tuple[Path, ...]], list[str]]:
     notes = []
     one_h, nine_h = _child(ft, "1h"), _child(ft, "9h")
-    folds = sorted((p for p in one_h.iterdir() if p.is_dir() and p.name.isdigit()),
-                   key=lambda p: int(p.name)) if one_h else []
+    try:
+        folds = sorted((p for p in one_h.iterdir() if p.is_dir() and p.name.isdigit()),
+                       key=lambda p: int(p.name)) if one_h else []
+    except OSError as e:
+        notes.append(f"cannot list {one_h} ({e.strerror or e}): no 10min, 1h or 10h")
+        folds = []
 
     def subsets(folder: Path) -> list[Path]:
         found = [folder / s for s in _SUBSETS if (folder / s).is_dir()]
