@@ -852,6 +852,9 @@ def finetune(options: FinetuneOptions) -> dict:
         check_splits(options)
         if accelerator.is_main_process and out.exists():
             set_aside(out)
+    elif accelerator.is_main_process and (out / PREVIOUS).is_dir() and find_checkpoint(out) is None:
+        # A --restart stopped before its first checkpoint: the set-aside run is still the run.
+        restore_previous(out)
     accelerator.wait_for_everyone()
     checkpoint = find_checkpoint(out)
     if checkpoint is not None and (out / "recipe.yaml").is_file():

@@ -107,6 +107,10 @@ def test_the_old_run_stays_aside_until_the_new_one_checkpoints(finished, manifes
     assert (aside / "train-summary.json").read_bytes() == before["train-summary.json"]
 
     monkeypatch.undo()
+    # The same command without --restart: the interrupted restart never got going, so the
+    # set-aside run is the run again (finished: nothing to do).
+    assert finetune(options(recipe(), out, manifests)) == json.loads(before["train-summary.json"])
+    assert snapshot(out) == before and not aside.exists()
     summary = finetune(options(recipe(train_={"max_updates": 3}), out, manifests, restart=True))
     assert summary["updates"] == 3 and not aside.exists()
     assert json.loads((out / "train-summary.json").read_text())["updates"] == 3
