@@ -23,9 +23,12 @@ Output folder:
       train-summary.json    written last: updates, best dev WER, wall time, throughput
       checkpoints/last/     resumable state: accelerate's (model, optimizer, RNG) + trainer_state.json
       checkpoints/best/     the best model so far (HF format)
+      .previous-run/        --restart: the previous run's files, until the new run's first checkpoint
 
 Running the same command again continues from checkpoints/last (optimizer, schedule
 position, sampler position and RNG state) or, when training finished, does nothing.
+--restart checks the splits and loads the model before it moves anything of the old run.
+A NaN or infinite loss or gradient stops the run; non-finite weights are never saved.
 """
 
 from __future__ import annotations
