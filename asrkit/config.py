@@ -330,7 +330,8 @@ def parse_override(text: str) -> tuple[str, str, object]:
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """A copy of the raw recipe dict with `section.key=value` overrides applied."""
-    out = {k: dict(v or {}) for k, v in (raw or {}).items()}
+    # A section that is not a mapping is left for recipe_from_dict to name.
+    out = {k: dict(v) if isinstance(v, dict) else (v if v is not None else {}) for k, v in (raw or {}).items()}
     for text in overrides:
         section, name, value = parse_override(text)
         out.setdefault(section, {})[name] = value

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from asrkit.data.manifest import Utterance, read_manifest
-from asrkit.errors import CacheError, DataError, InputNotFound
+from asrkit.errors import AsrkitError, CacheError, DataError, InputNotFound
 from asrkit.inference import AcousticModel, LogitsOptions
 from asrkit.io import atomic_path, write_json
 
@@ -118,6 +118,15 @@ def cache_dir(model_dir: str | os.PathLike, split: str) -> Path:
     from asrkit.workspace import check_name
 
     return Path(model_dir) / "logits" / check_name(split, "split")
+
+
+def cached_manifest(model_dir: str | os.PathLike, split: str) -> Path | None:
+    """The manifest the split's cached log-probs were computed from (index.json), if any."""
+    try:
+        index = json.loads((cache_dir(model_dir, split) / INDEX).read_text(encoding="utf-8"))
+        return Path(index["manifest"]) if index.get("manifest") else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, AsrkitError):
+        return None
 
 
 # --------------------------------------------------------------------------- fingerprint

@@ -4,7 +4,8 @@ tests/test_report.py and tests/test_report_html.py.
     base-10min   recipe (10min, base), training log, LM tuning, as asrkit.train and
                  asrkit.decode.tune write them;
                  greedy on dev-clean and dev-other, 4gram on dev-other; recogs for all three
-    tiny-synth   recipe on a synthesised corpus; one summary (dev-clean greedy), nothing else
+    tiny-synth   recipe on a synthesised corpus (its logits cache names a synth manifest);
+                 one summary (dev-clean greedy), nothing else
 
 WERs by hand:
     base-10min greedy dev-clean: THE CAT SAT / THE HAT SAT (1 S) + 5 correct words -> 1/8 = 12.50 %
@@ -69,7 +70,16 @@ def make_models(root: Path) -> tuple[Path, Path]:
 
     tiny = root / "tiny-synth"
     (tiny / "decode" / "dev-clean" / "greedy").mkdir(parents=True)
-    (tiny / "recipe.yaml").write_text("split: tiny\ncorpus: work/corpus/synth\n")
+    (tiny / "recipe.yaml").write_text("data:\n  train_split: tiny\n")
+    # Its dev-clean log-probs came from a manifest of a synth corpus (synth-report.json).
+    corpus = root / "synth-corpus"
+    corpus.mkdir()
+    (corpus / "synth-report.json").write_text("{}")
+    manifest = root / "synth-manifests" / "dev-clean.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text(json.dumps({"id": "1-1-0", "audio": str(corpus / "LibriSpeech/dev-clean/1/1/1-1-0.flac")}) + "\n")
+    (tiny / "logits" / "dev-clean").mkdir(parents=True)
+    (tiny / "logits" / "dev-clean" / "index.json").write_text(json.dumps({"manifest": str(manifest)}))
     (tiny / "decode" / "dev-clean" / "greedy" / "wer-summary.json").write_text(json.dumps({
         "model": str(tiny), "split": "dev-clean", "setting": "greedy", "wer": 0.4, "cer": 0.2,
         "substitutions": 2, "deletions": 1, "insertions": 1, "ref_words": 10, "utterances": 2}))

@@ -128,7 +128,7 @@ def test_a_readme_not_written_by_asrkit_is_kept_unless_asked(models, tmp_path):
 
 def test_missing_and_broken_files_are_tolerated(models, tmp_path):
     base, tiny = models
-    (base / "train-log.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')  # still being written
+    (base / "train-log.jsonl").write_text('{"kind": "train", "update": 1, "loss": 2.0}\n{"update": 2, "lo')  # still being written
     (base / "lm-tuning.json").write_text("{not json")
     (base / "recipe.yaml").write_text("split: [unclosed\n")
     (base / "decode" / "dev-clean" / "greedy" / "wer-summary.json").unlink()  # scored from recogs instead
@@ -159,23 +159,18 @@ def test_training_log_and_tuning_as_asrkit_writes_them(models):
     assert rec["params"] == ["lm_weight", "word_score"] and len(rec["trials"]) == 6 and rec["best_wer"] == 0.25
 
 
-def test_older_log_and_tuning_layouts_are_read_too(tmp_path):
+def test_files_in_layouts_asrkit_does_not_write_are_problems_not_guesses(tmp_path):
     model = tmp_path / "m"
     (model / "decode" / "dev-other" / "greedy").mkdir(parents=True)
     (model / "decode" / "dev-other" / "greedy" / "wer-summary.json").write_text('{"wer": 0.5}')
-    (model / "train-log.jsonl").write_text('{"step": 10, "loss": 3.0, "lr": 1e-5}\n{"step": 20, "dev_wer": 0.9}\n')
-    (model / "lm-tuning.json").write_text(json.dumps({
-        "trials": [{"lm_weight": 1.0, "word_score": 0.0, "wer": 0.3}, {"lm_weight": "x", "wer": 0.2}],
-        "best": {"lm_weight": 1.0, "word_score": 0.0, "wer": 0.3}}))
+    (model / "train-log.jsonl").write_text('{"step": 10, "loss": 3.0, "lr": 1e-5}\n')
+    (model / "lm-tuning.json").write_text(json.dumps({"trials": [], "best": {}}))
     (model / "recipe.yaml").write_text("split: 1h\nsize: large\n")
     m = load_model(model)
-    assert m.train_log == ({"step": 10, "loss": 3.0, "lr": 1e-5}, {"step": 20, "dev_wer": 0.9})
-    (rec,) = m.tuning
-    assert (rec["params"], len(rec["trials"]), rec["best_wer"]) == (["lm_weight", "word_score"], 1, 0.3)
-    assert m.problems == (f"{model / 'lm-tuning.json'}: 1 record(s) or trial(s) without the tuned values "
-                          "and a WER skipped",)
-    assert (m.labelled, m.size) == ("1h", "large")
-    assert rows([m])[0].paper == paper.TABLE9[("1h", "large", "none")]
+    assert m.train_log == () and m.tuning == () and (m.labelled, m.size) == (None, None)
+    assert any("unknown section(s) size, split" in p for p in m.problems)
+    assert any("lm-tuning.json: not an asrkit LM tuning file" in p for p in m.problems)
+    assert any("train-log.jsonl: 1 line(s)" in p for p in m.problems)
 
 
 def test_synthesised_corpus_is_found_through_the_workspace_manifest(models, tmp_path, monkeypatch):
@@ -205,13 +200,21 @@ def test_no_results_anywhere_is_an_error(tmp_path):
 @pytest.mark.parametrize("setting, decoder, kind", [
     ("greedy", {"name": "greedy"}, "none"),
     ("beam", {"name": "flashlight", "lm": None}, "none"),
-    ("4gram", {"name": "flashlight", "lm": "work/lm/x/lm.bin"}, "4gram"),
-    ("beam1500", {"name": "flashlight", "lm": "work/lm/librispeech-4-gram/lm.bin"}, "4gram"),
+    ("4gram", {"name": "flashlight", "lm": "work/lm/x/lm.bin"}, "4gram"),  # the LM is gone: its setting name
     ("3gram", {"name": "pyctcdecode", "lm": "work/lm/3gram.arpa"}, "3gram"),
-    ("transformer-lm", {}, "transformer"),
+    ("lexfree", {"name": "lexfree", "lm": None}, "none"),
 ])
 def test_lm_kind(setting, decoder, kind):
     assert lm_kind(setting, decoder) == kind
+
+
+def test_lm_kind_reads_the_lms_info(tmp_path):
+    # Whatever the setting is called, a word 4-gram is the paper's "4gram" column.
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "info.json").write_text('{"order": 4, "unit": "word"}')
+    assert lm_kind("beam1500", {"name": "flashlight", "lm": str(tmp_path / "lm" / "x.bin")}) == "4gram"
+    (tmp_path / "lm" / "info.json").write_text('{"order": 4, "unit": "letter"}')
+    assert lm_kind("letters", {"name": "lexfree", "lm": str(tmp_path / "lm" / "x.bin")}) == "letters"
 
 
 @pytest.mark.parametrize("labelled, size, lm, dev_other", [

@@ -191,9 +191,12 @@ def read_tuning(model_dir: str | os.PathLike) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        return json.loads(path.read_text(encoding="utf-8"))["results"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DecodeError(f"{path}: not an asrkit LM tuning file ({e})") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DecodeError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise DecodeError(f"{path}: not an asrkit LM tuning file (expected {{\"results\": [...]}})")
+    return data["results"]
 
 
 def save_tuning(model_dir: str | os.PathLike, result: TuningResult) -> Path:

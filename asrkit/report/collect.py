@@ -9,13 +9,16 @@ since stages run in any order and results arrive over time):
     <model_dir>/train-log.jsonl    asrkit.train's log, one JSON object a line:
                                    {"kind": "train", "update": 200, "loss": 2.91, "lr": 5e-05, ...}
                                    {"kind": "valid", "update": 1000, "split": "dev-other", "wer": 0.84, ...}
-                                   (also read: {"step": 100, "loss": ..., "lr": ...}, {"step": 500, "dev_wer": 0.84})
     <model_dir>/lm-tuning.json     asrkit.decode.tune's record per (LM, decoder):
                                    {"results": [{"lm": "4gram", "decoder": "flashlight", "split": "dev-other",
                                     "params": ["lm_weight", "word_score"], "best": {...}, "best_wer": 0.081,
                                     "trials": [{"lm_weight": 2.0, "word_score": -1.0, "wer": 0.093}, ...]}]}
-                                   (also read: one record at the top level, {"trials": [...], "best": {...}})
     <model_dir>/decode/<split>/<setting>/   wer-summary.json, recogs.jsonl (asrkit.results)
+    <model_dir>/logits/<split>/index.json   the manifest the split's log-probs came from
+
+Each file is read as the stage that wrote it defines it (the recipe through asrkit.config,
+the tuning file through asrkit.decode.tune, results through asrkit.results); a file in
+another layout is a problem line, not a guess.
 
 WERs in these files are fractions; the report shows percent.
 """
@@ -25,14 +28,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from asrkit import paper, workspace
+from asrkit.config import Recipe, load_recipe
+from asrkit.decode.tune import read_tuning
 from asrkit.errors import AsrkitError, InputNotFound
+from asrkit.logits import cached_manifest
 from asrkit.results import DecodeSummary, Recog, read_recogs
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
@@ -102,22 +105,26 @@ class Row:
 
 
 def lm_kind(setting: str, decoder: dict) -> str:
-    """Which LM a result used, in the paper's terms: "none", "4gram", "transformer", or other.
+    """Which LM a result used, in the paper's terms: "none", "4gram" (a word 4-gram), or the
+    setting's own name for any other LM.
 
-    Decided from the setting name and the decoder's settings ("lm", "lm_path", ...), since
-    settings are named by whoever decoded ("greedy", "4gram", "beam1500-4gram").
+    Read from what decode recorded (wer-summary.json's decoder): its name and LM file, whose
+    folder's info.json (asrkit.lm) gives the LM's order and unit.
     """
-    lm_values = [str(v) for k, v in decoder.items() if "lm" in k.lower() and isinstance(v, str) and v]
-    text = " ".join([setting, *lm_values]).lower()
-    if re.search(r"4[-_ ]?gram", text):
-        return "4gram"
-    if "transformer" in text:
-        return "transformer"
-    if not lm_values and (setting.lower() in ("greedy", "nolm", "no-lm", "viterbi")
-                          or str(decoder.get("name", "")).lower() == "greedy"
-                          or "lm" not in setting.lower()):
+    if decoder.get("name") == "greedy" or not decoder.get("lm"):
         return "none"
+    info = _lm_info(Path(str(decoder["lm"])).parent / "info.json")
+    if info.get("order") == 4 and info.get("unit", "word") == "word":
+        return "4gram"
     return setting
+
+
+def _lm_info(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # the LM moved or was removed since decoding: the setting names it
+    return info if isinstance(info, dict) else {}
 
 
 def load_model(model_dir: str | os.PathLike) -> ModelRun:
@@ -127,15 +134,12 @@ def load_model(model_dir: str | os.PathLike) -> ModelRun:
         raise InputNotFound(f"no model folder at {model_dir}")
     problems: list[str] = []
     recipe = _read_recipe(model_dir / "recipe.yaml", problems)
-    labelled_raw = _find_key(recipe, ("split", "labelled_split", "labeled_split", "train_split", "subset"))
-    model_section = recipe.get("model") if isinstance(recipe.get("model"), dict) else {}
-    size = paper.model_size(_find_key(recipe, ("size", "model_size"))) or paper.model_size(
-        model_section.get("name") if model_section else recipe.get("model"))
+    split = recipe.data.train_split if recipe else None
     results = tuple(r for d in _result_dirs(model_dir) if (r := _read_result(d, problems)) is not None)
     return ModelRun(
         name=model_dir.resolve().name, path=str(model_dir),
-        labelled=paper.labelled_split(labelled_raw) or (str(labelled_raw) if labelled_raw else None),
-        size=size, synthetic=_synthetic(recipe, [str(labelled_raw or "")] + [r.split for r in results]),
+        labelled=paper.labelled_split(split) or split, size=paper.model_size(recipe.model.name) if recipe else None,
+        synthetic=_synthetic(model_dir, [split or ""] + [r.split for r in results]),
         results=results, tuning=tuple(_read_tuning(model_dir / "lm-tuning.json", problems)),
         train_log=tuple(_read_train_log(model_dir / "train-log.jsonl", problems)),
         problems=tuple(problems),
@@ -236,15 +240,15 @@ def _read_recogs(folder: Path, problems: list[str]) -> list[Recog]:
         return []
 
 
-def _read_recipe(path: Path, problems: list[str]) -> dict:
+def _read_recipe(path: Path, problems: list[str]) -> Recipe | None:
+    """The fine-tuning recipe asrkit.train wrote, read as asrkit.config reads any recipe."""
     if not path.is_file():
-        return {}
+        return None
     try:
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        problems.append(f"{path}: not valid YAML ({e})")
-        return {}
-    return recipe if isinstance(recipe, dict) else {}
+        return load_recipe(path)
+    except AsrkitError as e:
+        problems.append(f"not an asrkit fine-tuning recipe: {e}")
+        return None
 
 
 def _read_tuning(path: Path, problems: list[str]) -> list[dict]:
@@ -253,26 +257,22 @@ def _read_tuning(path: Path, problems: list[str]) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        problems.append(f"{path}: not valid JSON ({e})")
-        return []
-    records = data.get("results") if isinstance(data, dict) and "results" in data else [data]
-    if not isinstance(records, list):
-        problems.append(f"{path}: expected {{\"results\": [...]}} or a record with trials")
+        records = read_tuning(path.parent)
+    except (AsrkitError, UnicodeDecodeError) as e:
+        problems.append(str(e))
         return []
     out, skipped = [], 0
     for rec in records:
-        if not isinstance(rec, dict) or not isinstance(rec.get("trials", []), list):
+        if not (isinstance(rec, dict) and isinstance(rec.get("trials", []), list)
+                and isinstance(rec.get("params"), list) and len(rec["params"]) == 2):
             skipped += 1
             continue
-        params = rec.get("params") if isinstance(rec.get("params"), list) and len(rec["params"]) == 2 \
-            else ["lm_weight", "word_score"]
+        params = rec["params"]
         trials = [t for t in rec.get("trials", [])
                   if isinstance(t, dict) and _is_number(t.get(params[0])) and _is_number(t.get("wer"))]
         skipped += len(rec.get("trials", [])) - len(trials)
         best = rec.get("best") if isinstance(rec.get("best"), dict) else {}
-        best_wer = rec.get("best_wer", best.get("wer"))
+        best_wer = rec.get("best_wer")
         out.append({**rec, "params": params, "trials": trials, "best": best,
                     "best_wer": best_wer if _is_number(best_wer) else None})
     if skipped:
@@ -281,11 +281,9 @@ def _read_tuning(path: Path, problems: list[str]) -> list[dict]:
 
 
 def _read_train_log(path: Path, problems: list[str]) -> list[dict]:
-    """train-log.jsonl as {"step", "loss", "lr", "dev_wer"} rows (those present).
-
-    asrkit.train writes "update" and, on validation lines ("kind": "valid"), "wer";
-    "step" and "dev_wer" are read too. A line still being written is skipped.
-    """
+    """train-log.jsonl as {"step", "loss", "lr", "dev_wer"} rows (those present), from the
+    "update" of each line and the "wer" of validation lines ("kind": "valid"), as asrkit.train
+    writes them. A line still being written is skipped."""
     if not path.is_file():
         return []
     rows, bad = [], 0
@@ -297,11 +295,11 @@ def _read_train_log(path: Path, problems: list[str]) -> list[dict]:
         except ValueError:
             bad += 1
             continue
-        step = row.get("step", row.get("update")) if isinstance(row, dict) else None
+        step = row.get("update") if isinstance(row, dict) else None
         if not _is_number(step):
             bad += 1
             continue
-        dev_wer = row.get("dev_wer", row.get("wer") if row.get("kind") == "valid" else None)
+        dev_wer = row.get("wer") if row.get("kind") == "valid" else None
         out = {"step": step, "loss": row.get("loss"), "lr": row.get("lr"), "dev_wer": dev_wer}
         out = {k: v for k, v in out.items() if _is_number(v)}
         if len(out) > 1:  # a start line (the recipe) has nothing to plot
@@ -311,50 +309,28 @@ def _read_train_log(path: Path, problems: list[str]) -> list[dict]:
     return rows
 
 
-def _synthetic(recipe: dict, splits: list[str]) -> bool:
+def _synthetic(model_dir: Path, splits: list[str]) -> bool:
     """Whether the run's speech was synthesised by `asrkit synth`.
 
-    Neither recipes nor results name the corpus, so look where the audio is: the
-    workspace manifest of each split points at files under a corpus root, and a synth
-    corpus root holds synth-report.json. A recipe that mentions "synth" counts too.
+    Neither recipes nor results name the corpus, so look where the audio is: the manifest
+    each split's log-probs came from (its logits cache records it), else the workspace
+    manifest of that split, points at files under a corpus root, and a synth corpus root
+    holds synth-report.json.
     """
-    if _mentions(recipe, "synth"):
-        return True
-    for split in splits:
-        manifest = workspace.manifests_dir() / f"{split}.jsonl"
-        if not split or not manifest.is_file():
-            continue
-        try:
-            with open(manifest, encoding="utf-8") as f:
-                audio = Path(json.loads(f.readline())["audio"])
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-        if any((parent / "synth-report.json").is_file() for parent in audio.parents):
-            return True
+    for split in filter(None, splits):
+        for manifest in (cached_manifest(model_dir, split), workspace.manifests_dir() / f"{split}.jsonl"):
+            if manifest is not None and _under_synth_corpus(manifest):
+                return True
     return False
 
 
-def _find_key(tree, keys: tuple[str, ...]):
-    """The first value under any of `keys`, at the top of the recipe or one level down."""
-    if not isinstance(tree, dict):
-        return None
-    for k in keys:
-        if k in tree and not isinstance(tree[k], (dict, list)):
-            return tree[k]
-    for v in tree.values():
-        if isinstance(v, dict):
-            for k in keys:
-                if k in v and not isinstance(v[k], (dict, list)):
-                    return v[k]
-    return None
-
-
-def _mentions(tree, word: str) -> bool:
-    if isinstance(tree, dict):
-        return any(_mentions(v, word) for v in tree.values())
-    if isinstance(tree, list):
-        return any(_mentions(v, word) for v in tree)
-    return isinstance(tree, str) and word in tree.lower()
+def _under_synth_corpus(manifest: Path) -> bool:
+    try:
+        with open(manifest, encoding="utf-8") as f:
+            audio = Path(json.loads(f.readline())["audio"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
+    return any((parent / "synth-report.json").is_file() for parent in audio.parents)
 
 
 def _is_number(x) -> bool:
