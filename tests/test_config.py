@@ -49,10 +49,13 @@ def test_update_freq_keeps_the_effective_batch(processes, expected):
 
 
 def test_every_recipe_in_the_folder_loads():
+    from asrkit.config import PretrainRecipe
+
     names = sorted(p.stem for p in recipes_dir().glob("*.yaml"))
-    assert {"base_10min", "base_1h", "base_10h", "base_100h", "demo"} <= set(names)
+    assert {"base_10min", "base_1h", "base_10h", "base_100h", "demo", "pretrain_base", "pretrain_tiny"} <= set(names)
     for name in names:
-        assert isinstance(load_recipe(recipes_dir() / f"{name}.yaml"), Recipe)
+        kind = PretrainRecipe if name.startswith("pretrain_") else Recipe
+        assert isinstance(load_recipe(recipes_dir() / f"{name}.yaml", kind=kind), kind)
 
 
 def test_override_is_typed():

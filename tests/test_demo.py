@@ -71,4 +71,4 @@ def test_embedded_checkpoint_is_small_and_keeps_its_ctc_head():
     _, info, _ = load_ctc_model(ModelConfig(name=str(EMBEDDED_CHECKPOINT)), build_tokenizer())
     assert info.head == "kept" and info.family == "wav2vec2-bert"
     card = (EMBEDDED_CHECKPOINT / "README.md").read_text()
-    assert "asrkit finetune --recipe recipes/pretrain-w2vbert.yaml" in card
+    assert "asrkit finetune --recipe recipes/supervised-w2vbert.yaml" in card
