@@ -6,6 +6,10 @@ dropped connection is retried, each try resuming where the last stopped. Only a 
 whose size and checksums match is renamed to `dest`, so a file at `dest` is always
 complete; a whole `.part` that does not match is removed, so the next run starts afresh.
 A file already at `dest` that matches is not fetched again.
+
+`fetch` is the one downloader; asrkit.lm.download (the LibriSpeech n-grams) and
+asrkit.data.download.download (LibriSpeech parts, Libri-light's sets) are the stages that
+use it.
 """
 
 from __future__ import annotations
@@ -83,8 +87,8 @@ def mismatch(path: Path, remote: Remote) -> str | None:
     return None
 
 
-def download(remote: Remote, dest: str | os.PathLike, progress: bool = True, timeout: float = 60,
-             retries: int = 3) -> Path:
+def fetch(remote: Remote, dest: str | os.PathLike, progress: bool = True, timeout: float = 60,
+          retries: int = 3) -> Path:
     """Fetch `remote.url` to `dest`, resuming a `.part` file left by an earlier attempt.
 
     Returns `dest`. Raises DownloadError for HTTP/network failures (the .part is kept

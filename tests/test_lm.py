@@ -15,7 +15,7 @@ import pytest
 
 from asrkit import lm
 from asrkit.lm import builder, openslr, tools
-from asrkit.download import Remote, download
+from asrkit.download import Remote, fetch
 from asrkit.errors import DownloadError
 from ctc_fixtures import needs_kenlm, write_arpa
 
@@ -242,9 +242,9 @@ def _remote(server, name: str, data: bytes, md5: str | None = "auto") -> Remote:
 def test_download_verifies_and_skips_done_files(tmp_path, server):
     data = os.urandom(50_000)
     remote = _remote(server, "f.bin", data)
-    dest = download(remote, tmp_path / "out" / "f.bin", progress=False)
+    dest = fetch(remote, tmp_path / "out" / "f.bin", progress=False)
     assert dest.read_bytes() == data
-    download(remote, dest, progress=False)
+    fetch(remote, dest, progress=False)
     assert len(server.requests) == 1  # the second call fetched nothing
 
 
@@ -253,7 +253,7 @@ def test_download_resumes_a_partial_file(tmp_path, server):
     remote = _remote(server, "f.bin", data)
     dest = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(data[:30_000])
-    download(remote, dest, progress=False)
+    fetch(remote, dest, progress=False)
     assert dest.read_bytes() == data and not (tmp_path / "f.bin.part").exists()
     assert server.requests == [("/f.bin", "bytes=30000-")]
 
@@ -263,9 +263,9 @@ def test_interrupted_download_resumes_on_the_next_call(tmp_path, server):
     remote = _remote(server, "f.bin", data)
     server.cut = 1_200_000
     with pytest.raises(DownloadError, match="f.bin.part is kept, run again to resume"):
-        download(remote, tmp_path / "f.bin", progress=False, retries=1)
+        fetch(remote, tmp_path / "f.bin", progress=False, retries=1)
     assert (tmp_path / "f.bin.part").stat().st_size == 1_200_000
-    download(remote, tmp_path / "f.bin", progress=False)
+    fetch(remote, tmp_path / "f.bin", progress=False)
     assert (tmp_path / "f.bin").read_bytes() == data
     assert server.requests[-1] == ("/f.bin", "bytes=1200000-")
 
@@ -274,7 +274,7 @@ def test_interrupted_download_is_resumed_by_a_retry(tmp_path, server):
     data = os.urandom(3_000_000)
     remote = _remote(server, "f.bin", data)
     server.cut = 1_200_000
-    assert download(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert fetch(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
     assert server.requests == [("/f.bin", None), ("/f.bin", "bytes=1200000-")]
 
 
@@ -283,13 +283,13 @@ def test_server_without_ranges_restarts(tmp_path, server):
     remote = _remote(server, "f.bin", data)
     server.ranges = False
     (tmp_path / "f.bin.part").write_bytes(b"x" * 5_000)  # wrong bytes: must not be kept
-    assert download(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert fetch(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
 
 
 def test_checksum_mismatch_is_an_error_and_leaves_nothing(tmp_path, server):
     remote = _remote(server, "f.bin", b"hello" * 100, md5="0" * 32)
     with pytest.raises(DownloadError, match="md5 checksum mismatch .expected 0{32}, got"):
-        download(remote, tmp_path / "f.bin", progress=False)
+        fetch(remote, tmp_path / "f.bin", progress=False)
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
 
 
@@ -297,22 +297,22 @@ def test_sha256_is_checked_as_well_as_md5(tmp_path, server):
     data = b"hello" * 100
     remote = Remote(_remote(server, "f.bin", data).url, md5=hashlib.md5(data).hexdigest(), sha256="ab" * 32)
     with pytest.raises(DownloadError, match="sha256 checksum mismatch .expected (ab){32}, got"):
-        download(remote, tmp_path / "f.bin", progress=False)
+        fetch(remote, tmp_path / "f.bin", progress=False)
     good = Remote(remote.url, md5=remote.md5, sha256=hashlib.sha256(data).hexdigest().upper())
-    assert download(good, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert fetch(good, tmp_path / "f.bin", progress=False).read_bytes() == data
 
 
 def test_wrong_file_at_dest_is_fetched_again(tmp_path, server):
     data = os.urandom(10_000)
     remote = _remote(server, "f.bin", data)
     (tmp_path / "f.bin").write_bytes(b"stale")
-    assert download(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
+    assert fetch(remote, tmp_path / "f.bin", progress=False).read_bytes() == data
     assert server.requests == [("/f.bin", None)]
 
 
 def test_missing_remote_file_is_an_error(tmp_path, server):
     with pytest.raises(DownloadError, match="HTTP 404"):
-        download(Remote(f"{server.url}/absent.gz"), tmp_path / "absent.gz", progress=False)
+        fetch(Remote(f"{server.url}/absent.gz"), tmp_path / "absent.gz", progress=False)
 
 
 @needs_kenlm

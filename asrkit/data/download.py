@@ -22,8 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from asrkit.download import MismatchError, Remote, openslr
-from asrkit.download import download as fetch
+from asrkit.download import MismatchError, Remote, fetch, openslr
 from asrkit.errors import DownloadError, SettingError
 
 log = logging.getLogger(__name__)

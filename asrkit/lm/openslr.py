@@ -60,7 +60,7 @@ def download(name: str = "4gram", base_url: str = LM_URL, corpus: bool = False,
     corpus=True the LM training text (librispeech-lm-norm.txt.gz, about 1.5 GB) is also
     fetched into <lm_dir>/corpus/, for `asrkit lm build`. Done files are not fetched again.
     """
-    from asrkit.download import download as fetch
+    from asrkit.download import fetch
 
     if name not in DOWNLOADABLE:
         raise LMError(f"cannot download {name!r}: OpenSLR 11 offers {', '.join(DOWNLOADABLE)}")
