@@ -200,7 +200,7 @@ class TrainConfig:
             raise RecipeError(f"train.select_by must be wer or cer, got {self.select_by!r}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                             f"got {self.mixed_precision!r}")
+                              f"got {self.mixed_precision!r}")
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def _build_section(cls: type, name: str, values: dict, source: str):
     unknown = sorted(set(values) - set(hints))
     if unknown:
         raise RecipeError(f"{source}: unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; "
-                         f"known keys in {name}: {', '.join(hints)}")
+                          f"known keys in {name}: {', '.join(hints)}")
     typed = {k: _coerce(v, hints[k], f"{source}: {name}.{k}") for k, v in values.items()}
     try:
         return cls(**typed)
@@ -322,9 +322,9 @@ def parse_override(text: str) -> tuple[str, str, object]:
     key, sep, value = text.partition("=")
     section, dot, name = key.strip().partition(".")
     if not sep or not dot or not name:
-        raise RecipeError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. train.lr=3e-5")
+        raise RecipeError(f"`overrides` {text!r}: expected SECTION.KEY=VALUE, e.g. train.lr=3e-5")
     if section not in SECTIONS:
-        raise RecipeError(f"--set {text!r}: unknown section {section!r}; known: {', '.join(SECTIONS)}")
+        raise RecipeError(f"`overrides` {text!r}: unknown section {section!r}; known: {', '.join(SECTIONS)}")
     return section, name, yaml.safe_load(value) if value.strip() else ""
 
 

@@ -70,3 +70,8 @@ def test_finetune_records_the_command_it_was_given(monkeypatch, tmp_path):
     argv = ["finetune", "--recipe", "recipes/demo.yaml", "--out", str(tmp_path / "m"), "--model", "tiny"]
     assert cli.main(argv) == 0
     assert seen["options"].command == f"asrkit finetune --recipe recipes/demo.yaml --out {tmp_path / 'm'} --model tiny"
+
+
+def test_a_bad_override_names_the_flag_it_came_from(capsys):
+    assert cli.main(["finetune", "--set", "train.lr", "--print-recipe"]) == 1
+    assert "asrkit finetune: error: --set 'train.lr': expected SECTION.KEY=VALUE" in capsys.readouterr().err
