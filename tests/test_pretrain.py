@@ -363,3 +363,57 @@ def test_two_process_ddp_draws_what_one_process_accumulates(speech, tmp_path):
     summary = json.loads((tmp_path / "two" / "train-summary.json").read_text())
     assert (summary["processes"], summary["update_freq"]) == (2, 1)
     assert (tmp_path / "two" / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------- reports
+
+
+def _pretraining_run(root: Path) -> Path:
+    """A pre-training folder as asrkit.pretrain writes it (recipe, log, a snapshot), no weights."""
+    from asrkit.config import dump_recipe
+
+    run = root / "pretrain-tiny"
+    (run / "snapshots" / "update-200").mkdir(parents=True)
+    recipe = tiny_recipe(data={"train_split": "unlab"})
+    (run / "recipe.yaml").write_text(dump_recipe(recipe, "# Resolved recipe of this pre-training run"))
+    log = [{"kind": "start", "update": 0}]
+    log += [{"kind": "train", "update": u, "contrastive": 4.6 - u / 200, "accuracy": u / 1000, "code_perplexity": 300.0,
+             "prob_perplexity": 320.0, "temperature": 2.0, "lr": 1e-4, "audio_seconds": 3600.0}
+            for u in (100, 200, 300)]
+    log += [{"kind": "valid", "update": u, "contrastive": 4.5 - u / 200, "accuracy": u / 800} for u in (200, 300)]
+    (run / "train-log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    return run
+
+
+def test_read_pretraining_says_how_a_checkpoint_was_made(tmp_path):
+    from asrkit.model import TINY_CONFIGS
+    from asrkit.pretrain.info import RANDOM_INIT, read_pretraining
+    from asrkit.pretrain.model import ARCHITECTURES
+
+    assert set(RANDOM_INIT) == set(TINY_CONFIGS) | set(ARCHITECTURES)
+    run = _pretraining_run(tmp_path)
+    snap = read_pretraining(str(run / "snapshots" / "update-200"))
+    assert (snap.kind, snap.updates, snap.recipe, snap.train_split) == ("asrkit pretrain", 200, "tiny", "unlab")
+    assert snap.audio_hours_seen == pytest.approx(2.0)  # two logged intervals of an hour each, up to update 200
+    assert snap.dev_accuracy == pytest.approx(0.25) and max(r["update"] for r in snap.log) == 200
+    assert "200 updates" in snap.describe() and "25.0%" in snap.describe()
+    assert read_pretraining("tiny").kind == "random init"
+    assert read_pretraining(str(tmp_path / "elsewhere")).kind == "checkpoint"
+
+
+def test_report_says_how_each_model_was_pre_trained(tmp_path):
+    from asrkit.report import ReportOptions, report
+    from report_fixtures import make_models
+
+    run = _pretraining_run(tmp_path)
+    base, _ = make_models(tmp_path / "models")
+    text = (base / "recipe.yaml").read_text().replace("name: facebook/wav2vec2-base",
+                                                      f"name: {run / 'snapshots' / 'update-200'}")
+    (base / "recipe.yaml").write_text(text)
+    files = report([base], ReportOptions(out_dir=tmp_path / "reports", model_cards=False))
+    md = files.markdown.read_text()
+    assert "## How each model was pre-trained" in md and "asrkit pretrain (model tiny, data unlab), 200 updates" in md
+    data = json.loads(files.json.read_text())
+    assert data["models"][0]["pretraining"]["updates"] == 200
+    html = files.html.read_text()
+    assert 'class="figure pretraining"' in html or "pre-training curves" in html

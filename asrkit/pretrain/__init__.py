@@ -4,8 +4,17 @@
     data.py       unlabelled audio (manifests or a folder), crops, batches
     model.py      Wav2Vec2ForPreTraining from random init or a checkpoint
     loop.py       the training loop on accelerate, checkpoints, validation, output folder
+    info.py       how a checkpoint was pre-trained, read back for reports
 """
 
-from asrkit.pretrain.loop import PretrainOptions, pretrain
-
 __all__ = ["PretrainOptions", "pretrain"]
+
+
+def __getattr__(name: str):
+    # The loop pulls in torch, transformers and accelerate; asrkit.pretrain.info (read by
+    # reports) must not.
+    if name in __all__:
+        from asrkit.pretrain import loop
+
+        return getattr(loop, name)
+    raise AttributeError(name)

@@ -36,6 +36,7 @@ from asrkit.config import Recipe, load_recipe
 from asrkit.decode.tune import read_tuning
 from asrkit.errors import AsrkitError, InputNotFound
 from asrkit.logits import cached_manifest
+from asrkit.pretrain.info import Pretraining, read_pretraining
 from asrkit.results import DecodeSummary, Recog, read_recogs
 from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
@@ -82,6 +83,7 @@ class ModelRun:
     tuning: tuple[dict, ...]  # lm-tuning.json records: lm, decoder, split, params, trials, best, best_wer
     train_log: tuple[dict, ...]  # train-log.jsonl as {"step", and any of "loss", "lr", "dev_wer"}
     problems: tuple[str, ...] = ()  # files that could not be read, with the reason
+    pretraining: Pretraining | None = None  # how the starting checkpoint was pre-trained (recipe's model.name)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ def load_model(model_dir: str | os.PathLike) -> ModelRun:
         results=results, tuning=tuple(_read_tuning(model_dir / "lm-tuning.json", problems)),
         train_log=tuple(_read_train_log(model_dir / "train-log.jsonl", problems)),
         problems=tuple(problems),
+        pretraining=read_pretraining(recipe.model.name) if recipe else None,
     )
 
 

@@ -115,7 +115,12 @@ def model_section(m: ModelRun) -> str:
         _figure("training", plots.training_curves(m.train_log, m.name),
                 "From train-log.jsonl.", "No training log (train-log.jsonl not found)."),
     ]
+    if m.pretraining is not None and m.pretraining.log:
+        figures.append(_figure("pretraining", plots.pretraining_curves(m.pretraining.log, m.name),
+                               "Self-supervised pre-training of the starting checkpoint (its train-log.jsonl).",
+                               "No pre-training log."))
     facts = (f"labelled split {escape(m.labelled or MISSING)}, model size {escape(m.size or MISSING)}, "
+             f"pre-training {escape(m.pretraining.describe() if m.pretraining else MISSING)}, "
              f"folder <code>{escape(m.path)}</code>")
     problems = "".join(f"<li>{escape(p)}</li>" for p in m.problems)
     return (f'<section class="model" id="model-{escape(m.name)}"><h3>{escape(m.name)}</h3><p>{facts}</p>'

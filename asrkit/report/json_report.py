@@ -30,6 +30,11 @@ def to_json(models: list[ModelRun], rows: list[Row], columns: list[str]) -> dict
             "paper": r.paper,
         } for r in rows],
         "models": [{"name": m.name, "path": m.path, "labelled": m.labelled, "size": m.size,
-                    "synthetic": m.synthetic, "lm_tuning": list(m.tuning), "problems": list(m.problems)}
+                    "synthetic": m.synthetic, "lm_tuning": list(m.tuning), "problems": list(m.problems),
+                    "pretraining": None if m.pretraining is None else {
+                        "kind": m.pretraining.kind, "source": m.pretraining.source,
+                        "description": m.pretraining.describe(), "updates": m.pretraining.updates,
+                        "audio_hours_seen": m.pretraining.audio_hours_seen,
+                        "dev_accuracy": m.pretraining.dev_accuracy}}
                    for m in models],
     }

@@ -111,6 +111,10 @@ def render(models: list[ModelRun], rows: list[Row], columns: list[str]) -> str:
     out += ["## How each row was produced", ""]
     for row in rows:
         out += [f"### {row_label(row)}", "", *provenance(row), ""]
+    pretrained = [m for m in models if m.pretraining is not None]
+    if pretrained:
+        out += ["## How each model was pre-trained", ""]
+        out += [f"- {m.name}: {m.pretraining.describe()}" for m in pretrained] + [""]
     tuning = tuning_lines(models)
     if tuning:
         out += ["## LM weight tuning", "", *tuning, ""]

@@ -90,6 +90,37 @@ def training_curves(train_log: tuple[dict, ...] | list[dict], name: str) -> str 
     return _svg(fig, f"{name}-training", "training curves")
 
 
+def pretraining_curves(log: tuple[dict, ...] | list[dict], name: str) -> str | None:
+    """The starting checkpoint's self-supervised pre-training: contrastive loss and accuracy
+    (train and held-out dev), code and prob perplexity, and the Gumbel temperature, against update."""
+    def series(kind, key):
+        pts = [(r["update"], r[key]) for r in log if r.get("kind") == kind
+               and isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    panels = [("contrastive loss (nats per masked frame)", [("train", "contrastive"), ("valid", "contrastive")]),
+              ("contrastive accuracy", [("train", "accuracy"), ("valid", "accuracy")]),
+              ("codebook perplexity", [("train", "code_perplexity"), ("train", "prob_perplexity")]),
+              ("Gumbel temperature", [("train", "temperature")])]
+    panels = [(title, [(kind, key, *series(kind, key)) for kind, key in lines]) for title, lines in panels]
+    panels = [(title, [line for line in lines if line[2]]) for title, lines in panels]
+    panels = [p for p in panels if p[1]]
+    if not panels:
+        return None
+    fig = _figure(3.2 * len(panels), 3.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, lines) in zip(axes, panels):
+        for kind, key, steps, values in lines:
+            label = f"{'dev' if kind == 'valid' else 'train'}" if "perplexity" not in key else key.split("_")[0]
+            ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3, label=label)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("update")
+        ax.grid(alpha=0.3)
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+    return _svg(fig, f"{name}-pretraining", "pre-training curves")
+
+
 def wer_by_length(results: tuple[Result, ...] | list[Result], name: str) -> str | None:
     """WER per utterance-length bin, one line per split and setting."""
     results = [r for r in results if r.by_length]
