@@ -416,4 +416,4 @@ def test_report_says_how_each_model_was_pre_trained(tmp_path):
     data = json.loads(files.json.read_text())
     assert data["models"][0]["pretraining"]["updates"] == 200
     html = files.html.read_text()
-    assert 'class="figure pretraining"' in html or "pre-training curves" in html
+    assert '<figure data-plot="pretraining"><svg' in html  # drawn, not the "missing" placeholder
