@@ -584,7 +584,7 @@ def load_checkpoint(run: Run, folder: Path) -> TrainState:
         for error in errors:
             log.warning("%s; resuming from the previous checkpoint %s", error, candidate)
         return saved
-    raise TrainError(f"cannot resume from {folder}: {'; '.join(errors)}. Pass --restart to start over "
+    raise TrainError(f"cannot resume from {folder}: {'; '.join(errors)}. Set `restart` to start over "
                      f"(the damaged run is kept aside until the new one's first checkpoint)")
 
 

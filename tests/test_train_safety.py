@@ -214,7 +214,7 @@ def stopped(manifests, tmp_path) -> Path:
 def test_a_truncated_checkpoint_file_is_named(stopped, manifests, tmp_path, name):
     path = stopped / name
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(TrainError, match=rf"{path}: damaged or truncated.*--restart"):
+    with pytest.raises(TrainError, match=rf"{path}: damaged or truncated.*`restart`"):
         finetune(options(recipe(train_={"max_updates": 3}), tmp_path, manifests))
 
 

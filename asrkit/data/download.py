@@ -220,7 +220,7 @@ def _merge(src: Path, dst: Path) -> None:
     if clashes:
         shown = "; ".join(clashes[:5]) + (f"; and {len(clashes) - 5} more" if len(clashes) > 5 else "")
         raise DownloadError(f"extracting into {dst} would replace what is there ({shown}); nothing was "
-                            f"changed: move those paths aside, or extract with --to another folder")
+                            f"changed: move those paths aside, or set `to` to another folder")
     _move_tree(src, dst)
 
 
