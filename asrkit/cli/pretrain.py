@@ -57,9 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipe_path(name: str) -> Path:
-    from asrkit.config import recipes_dir
+    """base/large/tiny -> the shipped pretrain_<name>.yaml; otherwise a file or a shipped recipe's name."""
+    from asrkit.config import find_recipe
 
-    return recipes_dir() / f"pretrain_{name}.yaml" if name in RECIPE_NAMES else Path(name)
+    return find_recipe(f"pretrain_{name}" if name in RECIPE_NAMES else name)
 
 
 def run(args: argparse.Namespace) -> int:
