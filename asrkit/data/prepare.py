@@ -89,7 +89,12 @@ class Probe:
 
 
 def wav2vec2_frames(samples: int) -> int:
-    """Output frames of the wav2vec 2.0 feature encoder for `samples` at 16 kHz."""
+    """Output frames of the wav2vec 2.0 feature encoder for `samples` at 16 kHz.
+
+    A model-free screen: manifests serve any model, and w2v-BERT's stacked filterbank frames
+    come to the same 20 ms (within a frame at the ends). The model's own count
+    (asrkit.model.output_lengths) decides at training (train.filter_trainable) and inference.
+    """
     for kernel, stride in WAV2VEC2_CONV:
         samples = (samples - kernel) // stride + 1 if samples >= kernel else 0
     return samples
