@@ -140,4 +140,3 @@ class Decoder:
         text = self._decoder.decode(np.asarray(log_probs, dtype=np.float32), beam_width=o.beam,
                                     beam_prune_logp=o.beam_prune_logp, token_min_logp=o.token_min_logp)
         return " ".join(text.replace(UNK_LABEL, " ").split())
-
