@@ -296,10 +296,10 @@ def recipe_from_dict(raw: dict, source: str = "recipe", kind: type = None):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise RecipeError(f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(raw) - set(SECTIONS))
+        raise RecipeError(f"{source}: a recipe is a mapping with sections {', '.join(classes)}")
+    unknown = sorted(set(raw) - set(classes))
     if unknown:
-        raise RecipeError(f"{source}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        raise RecipeError(f"{source}: unknown section(s) {', '.join(unknown)}; known: {', '.join(classes)}")
     sections = {}
     for name, cls in classes.items():
         values = raw.get(name) or {}
@@ -456,12 +456,12 @@ class PretrainModelConfig:
             _check_range(f"model.{name}", getattr(self, name), 0.0, 1.0)
         for name in ("mask_time_length", "num_negatives", "codevector_groups", "codevectors_per_group", "final_dim"):
             if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+                raise RecipeError(f"model.{name} must be >= 1, got {getattr(self, name)}")
         if self.mask_min_masks < 0:
-            raise ValueError("model.mask_min_masks must be >= 0")
+            raise RecipeError("model.mask_min_masks must be >= 0")
         start, end, decay = self.gumbel_temperature
         if not (start >= end > 0 and 0 < decay <= 1):
-            raise ValueError(f"model.gumbel_temperature must be [start, end, decay] with start >= end > 0 "
+            raise RecipeError(f"model.gumbel_temperature must be [start, end, decay] with start >= end > 0 "
                              f"and 0 < decay <= 1, got {list(self.gumbel_temperature)}")
         _check_range("model.logit_temperature", self.logit_temperature, 1e-6, 100.0)
         _check_range("model.feature_grad_mult", self.feature_grad_mult, 0.0, 1.0)
@@ -491,14 +491,14 @@ class PretrainDataConfig:
 
     def __post_init__(self):
         if self.max_tokens < 16_000 or self.valid_max_tokens < 16_000:
-            raise ValueError("data.max_tokens and data.valid_max_tokens must hold at least 1 s (16000 samples)")
+            raise RecipeError("data.max_tokens and data.valid_max_tokens must hold at least 1 s (16000 samples)")
         if self.update_tokens < 1:
-            raise ValueError("data.update_tokens must be positive")
+            raise RecipeError("data.update_tokens must be positive")
         if not 0 < self.min_sample_size <= self.max_sample_size <= self.max_tokens:
-            raise ValueError(f"need 0 < data.min_sample_size ({self.min_sample_size}) <= data.max_sample_size "
+            raise RecipeError(f"need 0 < data.min_sample_size ({self.min_sample_size}) <= data.max_sample_size "
                              f"({self.max_sample_size}) <= data.max_tokens ({self.max_tokens})")
         if self.num_workers < 0 or self.cache_hours < 0:
-            raise ValueError("data.num_workers and data.cache_hours must be >= 0")
+            raise RecipeError("data.num_workers and data.cache_hours must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -522,11 +522,11 @@ class PretrainTrainConfig:
 
     def __post_init__(self):
         if self.max_updates < 1:
-            raise ValueError("train.max_updates must be >= 1")
+            raise RecipeError("train.max_updates must be >= 1")
         if not (self.lr > 0 and self.lr < float("inf")):
-            raise ValueError(f"train.lr must be a positive finite number, got {self.lr}")
+            raise RecipeError(f"train.lr must be a positive finite number, got {self.lr}")
         if not 0 <= self.warmup_updates <= self.max_updates:
-            raise ValueError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
+            raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
         for b in self.adam_betas:
             _check_range("train.adam_betas", b, 0.0, 0.999999)
         _check_range("train.adam_eps", self.adam_eps, 1e-12, 1.0)
@@ -534,11 +534,11 @@ class PretrainTrainConfig:
         _check_range("train.clip_norm", self.clip_norm, 0.0, 1e9)
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1")
+                raise RecipeError(f"train.{name} must be >= 1")
         if self.snapshot_interval_updates < 0:
-            raise ValueError("train.snapshot_interval_updates must be >= 0")
+            raise RecipeError("train.snapshot_interval_updates must be >= 0")
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+            raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                              f"got {self.mixed_precision!r}")
 
 
