@@ -16,6 +16,8 @@ The WER figures in the summary are computed by asrkit.score from recogs.jsonl.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +79,48 @@ def write_summary(out_dir: str | os.PathLike, summary: DecodeSummary) -> None:
 
 
 def read_summary(out_dir: str | os.PathLike) -> DecodeSummary:
-    import json
-
+    """The wer-summary.json of a result folder, as write_summary writes it. DataError names the
+    file when it is not JSON or not such a summary (a field missing, unknown, or of the wrong
+    type, a rate that is not a finite number, a count that is not a whole number >= 0)."""
     path = Path(out_dir) / "wer-summary.json"
-    return DecodeSummary(**json.loads(path.read_text(encoding="utf-8")))
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(fields, dict):
+        raise DataError(f"{path}: not a decode summary (a JSON object)")
+    try:
+        summary = DecodeSummary(**fields)
+    except TypeError as e:  # a required field missing or an unknown one
+        raise DataError(f"{path}: not a decode summary ({e})") from None
+    bad = _bad_summary_fields(summary)
+    if bad:
+        raise DataError(f"{path}: not a decode summary: bad value for {', '.join(bad)}")
+    return summary
+
+
+_RATES = ("wer", "cer")
+_COUNTS = ("substitutions", "deletions", "insertions", "ref_words", "utterances")
+_TEXTS = ("model", "split", "setting", "command", "commit")
+
+
+def _bad_summary_fields(s: DecodeSummary) -> list[str]:
+    """Names of the fields whose values DecodeSummary's types do not allow."""
+    bad = [n for n in _RATES if not _is_finite(getattr(s, n))]
+    bad += [n for n in _COUNTS if not (_is_int(getattr(s, n)) and getattr(s, n) >= 0)]
+    bad += [n for n in _TEXTS if not isinstance(getattr(s, n), str)]
+    if s.rtf is not None and not _is_finite(s.rtf):
+        bad.append("rtf")
+    if not isinstance(s.decoder, dict):
+        bad.append("decoder")
+    return bad
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_finite(x) -> bool:
+    return (_is_int(x) or isinstance(x, float)) and math.isfinite(x)
 
 

@@ -11,6 +11,7 @@ from asrkit.cli import main
 from asrkit.report import ReportOptions, columns, load_model, report, rows
 from asrkit.report.card import MARKER
 from asrkit.report.collect import lm_kind
+from asrkit.results import DecodeSummary, result_dir, write_summary
 
 from report_fixtures import make_models
 
@@ -149,6 +150,21 @@ def test_missing_and_broken_files_are_tolerated(models, tmp_path):
     assert "| base-10min | - | greedy | 12.50 | 50.00 | 0.02 |" in files.table
 
 
+def test_a_partial_summary_is_a_problem_and_scored_from_recogs(models):
+    base, _ = models
+    partial = base / "decode" / "dev-clean" / "greedy" / "wer-summary.json"
+    partial.write_text('{"wer": 0.9}')  # not what decode writes: its numbers are not trusted
+    (base / "decode" / "test-other" / "greedy").mkdir(parents=True)
+    (base / "decode" / "test-other" / "greedy" / "wer-summary.json").write_text('{"wer": 0.1}')  # no recogs
+    m = load_model(base)
+    (dev_clean,) = [r for r in m.results if (r.split, r.setting) == ("dev-clean", "greedy")]
+    assert dev_clean.wer == pytest.approx(1 / 8) and dev_clean.command == "" and dev_clean.by_length
+    assert "test-other" not in {r.split for r in m.results}
+    assert any(p.startswith(f"{partial}: not a decode summary") and "scored from recogs.jsonl instead" in p
+               for p in m.problems)
+    assert any("test-other/greedy: neither a readable wer-summary.json nor recogs.jsonl" in p for p in m.problems)
+
+
 def test_training_log_and_tuning_as_asrkit_writes_them(models):
     base, _ = models
     m = load_model(base)
@@ -227,12 +243,16 @@ def test_paper_lookup(labelled, size, lm, dev_other):
     assert (found or {}).get("dev-other") == dev_other
 
 
+def _summary(model, split, wer):
+    write_summary(result_dir(model, split, "greedy"), DecodeSummary(
+        model=str(model), split=split, setting="greedy", wer=wer, cer=wer / 2, substitutions=1,
+        deletions=0, insertions=0, ref_words=10, utterances=2))
+
+
 def test_columns_follow_the_paper_order_then_others(models):
     base, tiny = models
-    (base / "decode" / "test-other" / "greedy").mkdir(parents=True)
-    (base / "decode" / "test-other" / "greedy" / "wer-summary.json").write_text('{"wer": 0.1}')
-    (base / "decode" / "my-calls" / "greedy").mkdir(parents=True)
-    (base / "decode" / "my-calls" / "greedy" / "wer-summary.json").write_text('{"wer": 0.3}')
+    _summary(base, "test-other", 0.1)
+    _summary(base, "my-calls", 0.3)
     ms = [load_model(base), load_model(tiny)]
     assert columns(ms) == ["dev-clean", "dev-other", "test-other", "my-calls"]
     assert [r.setting for r in rows(ms)] == ["greedy", "4gram", "greedy"]

@@ -1,11 +1,12 @@
 """Scores on known pairs, checked against counts made by hand."""
 
+import json
 import math
 
 import pytest
 
 from asrkit.errors import DataError
-from asrkit.results import Recog
+from asrkit.results import DecodeSummary, Recog, read_summary, write_summary
 from asrkit.score import (
     EPS, align, confusions, error_stats_text, format_alignment, format_pairs, score,
     speaker_wer, utterance_errors, wer_by_length, write_error_stats,
@@ -132,3 +133,21 @@ def test_error_stats_top_limits_each_list():
     text = error_stats_text(RECOGS, top=1)
     assert "INSERTIONS: count hyp (top 1)\n1\tON\n" in text
     assert "\tX\n" not in text
+
+
+def test_read_summary_round_trip_and_bad_files(tmp_path):
+    summary = DecodeSummary(model="m", split="dev", setting="greedy", wer=0.25, cer=0.1, substitutions=1,
+                            deletions=1, insertions=0, ref_words=8, utterances=2, rtf=0.01,
+                            decoder={"name": "greedy"}, command="asrkit decode", commit="abc")
+    write_summary(tmp_path, summary)
+    assert read_summary(tmp_path) == summary
+    path = tmp_path / "wer-summary.json"
+    good = json.loads(path.read_text())
+    for text, why in [("{", "not valid JSON"), ("[1]", "not a decode summary"),
+                      (json.dumps({"wer": 0.5}), "missing"), (json.dumps({**good, "beam": 5}), "beam"),
+                      (json.dumps({**good, "wer": "0.5"}), "bad value for wer"),
+                      (json.dumps({**good, "cer": float("nan")}), "bad value for cer"),
+                      (json.dumps({**good, "deletions": -1, "rtf": "fast"}), "bad value for deletions, rtf")]:
+        path.write_text(text)
+        with pytest.raises(DataError, match=f"^{path}: .*{why}"):
+            read_summary(tmp_path)

@@ -25,7 +25,6 @@ WERs in these files are fractions; the report shows percent.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -37,11 +36,8 @@ from asrkit.decode.tune import read_tuning
 from asrkit.errors import AsrkitError, InputNotFound
 from asrkit.logits import cached_manifest
 from asrkit.pretrain.info import Pretraining, read_pretraining
-from asrkit.results import DecodeSummary, Recog, read_recogs
-from asrkit.score import Confusions, GroupScore, confusions, score, speaker_wer, utterance_errors, wer_by_length
-
-_SUMMARY_FIELDS = {f.name for f in dataclasses.fields(DecodeSummary)}
-
+from asrkit.results import DecodeSummary, Recog, read_recogs, read_summary
+from asrkit.score import Confusions, GroupScore, Score, confusions, score, speaker_wer, utterance_errors, wer_by_length
 
 @dataclass(frozen=True)
 class Result:
@@ -192,45 +188,48 @@ def _result_dirs(model_dir: Path) -> list[Path]:
 
 
 def _read_result(folder: Path, problems: list[str]) -> Result | None:
-    """A Result from wer-summary.json, scored from recogs.jsonl where the summary is missing."""
-    split, setting = folder.parent.name, folder.name
-    summary: dict = {}
-    summary_path = folder / "wer-summary.json"
-    if summary_path.is_file():
-        try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-            if not isinstance(summary, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as e:
-            problems.append(f"{summary_path}: unreadable ({e}); scored from recogs.jsonl instead")
-            summary = {}
-    summary = {k: v for k, v in summary.items() if k in _SUMMARY_FIELDS}
-
+    """A Result from wer-summary.json, scored from recogs.jsonl where the summary is missing
+    or unreadable (a problem line says which)."""
+    summary = _read_summary(folder, problems)
     recogs = _read_recogs(folder, problems)
     extras = {}
     if recogs:
         utts = utterance_errors(recogs)
         extras = dict(by_length=tuple(wer_by_length(utts)), speakers=tuple(speaker_wer(utts)),
                       confusions=confusions(utts))
-        if "wer" not in summary:
-            try:
-                s = score(recogs)
-            except AsrkitError as e:
-                problems.append(f"{folder / 'recogs.jsonl'}: {e}")
-                return None
-            summary = {**dataclasses.asdict(s), **summary}
-    if "wer" not in summary:
+    if summary is not None:
+        return _result(folder, summary, summary, extras)
+    if not recogs:
         problems.append(f"{folder}: neither a readable wer-summary.json nor recogs.jsonl; left out")
         return None
+    try:
+        return _result(folder, score(recogs), None, extras)
+    except AsrkitError as e:
+        problems.append(f"{folder / 'recogs.jsonl'}: {e}")
+        return None
+
+
+def _result(folder: Path, counts: DecodeSummary | Score, summary: DecodeSummary | None,
+            extras: dict) -> Result:
+    """A Result with the error counts of `counts` and what decode recorded in `summary`."""
     return Result(
-        split=split, setting=setting, wer=float(summary["wer"]),
-        cer=_float_or_none(summary.get("cer")),
-        substitutions=int(summary.get("substitutions", 0)), deletions=int(summary.get("deletions", 0)),
-        insertions=int(summary.get("insertions", 0)), ref_words=int(summary.get("ref_words", 0)),
-        utterances=int(summary.get("utterances", 0)), rtf=_float_or_none(summary.get("rtf")),
-        decoder=dict(summary.get("decoder") or {}), command=str(summary.get("command") or ""),
-        commit=str(summary.get("commit") or ""), path=str(folder), **extras,
+        split=folder.parent.name, setting=folder.name, wer=float(counts.wer), cer=float(counts.cer),
+        substitutions=counts.substitutions, deletions=counts.deletions, insertions=counts.insertions,
+        ref_words=counts.ref_words, utterances=counts.utterances,
+        rtf=None if summary is None or summary.rtf is None else float(summary.rtf),
+        decoder=dict(summary.decoder) if summary else {}, command=summary.command if summary else "",
+        commit=summary.commit if summary else "", path=str(folder), **extras,
     )
+
+
+def _read_summary(folder: Path, problems: list[str]) -> DecodeSummary | None:
+    if not (folder / "wer-summary.json").is_file():
+        return None
+    try:
+        return read_summary(folder)
+    except AsrkitError as e:
+        problems.append(f"{e}; scored from recogs.jsonl instead")
+        return None
 
 
 def _read_recogs(folder: Path, problems: list[str]) -> list[Recog]:
@@ -338,7 +337,3 @@ def _under_synth_corpus(manifest: Path) -> bool:
 
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _float_or_none(x) -> float | None:
-    return float(x) if _is_number(x) else None
