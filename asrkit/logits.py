@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 INDEX = "index.json"
 ARRAY = "log_probs.npy"
-FORMAT_VERSION = 2  # 2: index.json holds the array's sha256; the fingerprint reads only weights, config, processor
+FORMAT_VERSION = 2  # hashed into the fingerprint: bump it when the cache changes meaning, so older caches are redone
 
 
 # --------------------------------------------------------------------------- reading

@@ -21,7 +21,7 @@ What is measured (all on this machine, same run):
 
     .venv/bin/python benchmarks/decode_speed.py [--utterances 150] [--beam 100] [--trials 20]
 
-Goal (issue 4): beam search with the 4-gram adds at most 20% to the inference time, at a
+Goal: beam search with the 4-gram adds at most 20% to the inference time, at a
 WER no worse than pyctcdecode's best setting.
 """
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks of pre-training, in one device call (15 minutes of device time per session):
+# The GPU checks of pre-training, in one device call (a lent GPU's time is short, and every
+# start costs some of it):
 #   1. bf16 throughput, peak memory and MFU of the BASE config at 1.4M samples per step
 #      (benchmarks/pretrain_throughput.py), against transformers' example step;
 #   2. the tiny model pre-trained with recipes/pretrain_tiny.yaml on the pretrain corpus for
