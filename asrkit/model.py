@@ -18,12 +18,11 @@ the same (model.attention_mask: always), in training, validation and the saved p
 transformers' convention for group-norm checkpoints is no attention mask (transformers issue
 21534: they were pre-trained on unpadded crops), available as model.attention_mask:
 transformers. Inference passes the mask too, decided by measurement (benchmarks/
-batch_company.py, BENCHMARKS.md "Padding masks"): batched 16 at a time, a layer-norm model's
-log-probs equal its batch-1 ones with the mask (1e-7) and change the best token of 5-11% of
+batch_company.py; the numbers are in BENCHMARKS.md, "Padding masks"): batched, a layer-norm
+model's log-probs equal its batch-1 ones with the mask and change the best token of some
 frames without it; a group-norm CNN normalises over the padded length, so a BASE-style
-model's output moves with its batch either way, a little less with the mask (5.8% vs 6.7% of
-frames in length-sorted batches, 18% vs 19% in mixed ones). Length-sorted batches (as asrkit
-forms them) keep that small; batch 1 is exact.
+model's output moves with its batch either way, a little less with the mask. Length-sorted
+batches (as asrkit forms them) keep that small; batch 1 is exact.
 
 Training masks: with model.masks: fairseq (the paper's recipes), CTCTrainer draws time and
 channel masks with asrkit.masks as fairseq's Wav2Vec2Model.apply_mask does and applies them
