@@ -1,6 +1,8 @@
 """The fine-tuning loop: a recipe (asrkit.config) + a checkpoint -> a fine-tuned CTC model.
 
-Written out on accelerate, one function per step of the loop (icefall/nanoGPT style):
+Written out on accelerate, one function per step of the loop (icefall/nanoGPT style), on the
+machinery it shares with pre-training (asrkit.runs: the run's folder, checkpoints, log,
+restart and data stream):
 
     finetune(options)
       setup: Accelerator (bf16 on GPU, fp32 on CPU), model + processor (asrkit.model),
@@ -27,19 +29,15 @@ Output folder:
 
 Running the same command again continues from checkpoints/last (optimizer, schedule
 position, sampler position and RNG state) or, when training finished, does nothing.
---restart checks the splits and loads the model before it moves anything of the old run.
+--restart checks the splits before it moves anything of the old run, and puts the old run
+back when the model does not load.
 A NaN or infinite loss or gradient stops the run; non-finite weights are never saved.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import logging
-import os
-import shutil
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -49,7 +47,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asrkit.config import Recipe, dump_recipe, recipe_to_dict
+from asrkit import runs
+from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
 from asrkit.data.audio import SAMPLE_RATE
@@ -59,15 +58,12 @@ from asrkit.data.manifest import Utterance, read_split, split_manifests, total_h
 from asrkit.decode import Vocabulary
 from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound, TrainError
-from asrkit.io import damaged_file, read_jsonl, write_json, write_jsonl, write_text
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
 from asrkit.vocab import ctc_min_frames
 
 log = logging.getLogger(__name__)
-
-NO_DEV = "none"
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ class TrainState:
 
 
 @dataclass
-class Run:
+class Run(runs.RunFolder):
     """Everything the loop functions share, built once by setup()."""
     options: FinetuneOptions
     accelerator: object
@@ -115,43 +111,12 @@ class Run:
     planner: UpdatePlanner
     lengths: np.ndarray  # training utterance lengths in 16 kHz samples
     schedule: object
-    logger: "TrainLog"
+    logger: runs.TrainLog
     state: TrainState = field(default_factory=TrainState)
     head: str = "fresh"  # ModelInfo.head: "kept" when the starting checkpoint's CTC head is used
 
-    @property
-    def recipe(self) -> Recipe:
-        return self.options.recipe
-
-    @property
-    def out_dir(self) -> Path:
-        return self.options.out_dir
-
-    @property
-    def main(self) -> bool:
-        return self.accelerator.is_main_process
-
 
 # ---------------------------------------------------------------- set-up
-
-
-def make_accelerator(train_cfg):
-    """bf16 on GPU, fp32 on CPU (bf16 is ~30x slower on this kind of CPU); unused parameters
-    allowed in DDP, since the frozen transformer and layerdrop leave some without gradients."""
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-
-    precision = train_cfg.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() else "no"
-    accelerator = Accelerator(mixed_precision=precision,
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched > 1 and accelerator.num_processes == 1:
-        # `accelerate launch --multi_gpu` on a machine without GPUs starts independent
-        # processes that would all write the same output folder.
-        raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
-                         f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
-    return accelerator
 
 
 def filter_trainable(utts: list[Utterance], model, vocab: dict, waveform_input: bool,
@@ -203,7 +168,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     from asrkit.vocab import build_tokenizer
 
     recipe = options.recipe
-    accelerator = accelerator or make_accelerator(recipe.train)
+    accelerator = accelerator or runs.make_accelerator(recipe.train)
     main = accelerator.is_main_process
     set_seed(recipe.train.seed)  # the same initial weights on every process
     tokenizer = build_tokenizer()
@@ -222,7 +187,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
         describe_batching(recipe, lengths, planner, world, freq)
     optimizer = build_optimizer(model, recipe.train)
     wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model)), optimizer)
-    logger = TrainLog(options.out_dir, enabled=main)
+    logger = runs.TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
                TrainState(world_size=world, update_freq=freq, train_data=train_data_digest(options)), info.head)
@@ -246,7 +211,7 @@ def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechD
 
 def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
     split = options.recipe.data.dev_split
-    if split == NO_DEV:
+    if split == runs.NO_DEV:
         if show:
             log.warning("no dev split (data.dev_split: none): no validation, the last model is kept")
         return None
@@ -308,13 +273,6 @@ def microbatch_loss(run: Run, batch: Batch, frozen: bool) -> torch.Tensor:
     return loss * batch.weight
 
 
-def set_lr(run: Run, update: int) -> float:
-    lr = run.schedule(update)
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
-    return lr
-
-
 def zero_missing_grads(optimizer: torch.optim.Optimizer) -> None:
     """A zero gradient for every parameter that got none, so that Adam steps all of them
     with one shared step count, as fairseq's fp16 optimizer (train.adam_missing_grads)."""
@@ -333,7 +291,7 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
     """
     acc = run.accelerator
     frozen = transformer_frozen(run.state.update, run.recipe.model)
-    lr = set_lr(run, run.state.update)
+    lr = runs.set_lr(run, run.state.update)
     scale = acc.num_processes / sentences_in(update)
     loss_sum, chars = 0.0, 0
     poisoned: list[str] = []  # utterances of micro-batches whose loss is NaN or infinite
@@ -376,55 +334,25 @@ def check_finite(run: Run, gnorm: torch.Tensor, poisoned: list[str], ids: list[s
                      f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
 
 
-def check_weights(run: Run, folder: Path) -> None:
-    """A model with NaN or infinite weights is never saved as the best or the final one."""
-    model = run.accelerator.unwrap_model(run.wrapper).model
-    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-    if bad:
-        raise TrainError(f"after update {run.state.update} {len(bad)} weight tensor(s) hold NaN or "
-                         f"infinite values ({', '.join(bad[:3])}); not saving them to {folder}")
-
-
 # ---------------------------------------------------------------- data stream
 
 
-def _identity(x):
-    return x
+class _Collate:
+    """A micro-batch's utterances collated into a Batch (picklable, for DataLoader workers)."""
 
+    def __init__(self, dataset: SpeechDataset, collator: Collator):
+        self.dataset, self.collator = dataset, collator
 
-class _MicroBatchSet(torch.utils.data.Dataset):
-    """Micro-batches as a map-style dataset, so DataLoader workers can read and collate ahead."""
-
-    def __init__(self, dataset: SpeechDataset, collator: Collator, microbatches):
-        self.dataset, self.collator, self.microbatches = dataset, collator, microbatches
-
-    def __len__(self):
-        return len(self.microbatches)
-
-    def __getitem__(self, k):
-        mb = self.microbatches[k]
+    def __call__(self, mb, key) -> Batch:
         return self.collator([self.dataset[i] for i in mb.indices], weight=mb.weight)
 
 
 def update_stream(run: Run, start: Position):
     """Yield (position after, update, this process's Batches) from `start`, epoch by epoch.
     Cached data is collated in the loop; data read from disk goes through DataLoader workers."""
-    rank = run.accelerator.process_index
     workers = 0 if run.train_set.cache is not None else run.recipe.data.num_workers
-    epoch, index = start.epoch, start.update
-    while True:
-        updates = run.planner.epoch(epoch)[index:]
-        mine = [mb for update in updates for mb in update[rank]]
-        items = _MicroBatchSet(run.train_set, run.collator, mine)
-        if workers:
-            items = torch.utils.data.DataLoader(items, batch_size=None, num_workers=workers,
-                                                collate_fn=_identity, prefetch_factor=4,
-                                                generator=torch.Generator().manual_seed(epoch))
-        batches = iter(items)
-        for i, update in enumerate(updates, start=index):
-            after = Position(epoch, i + 1) if i + 1 < index + len(updates) else Position(epoch + 1, 0)
-            yield after, update, [next(batches) for _ in update[rank]]
-        epoch, index = epoch + 1, 0
+    return runs.update_stream(run.planner, run.accelerator.process_index, run.accelerator.num_processes, start,
+                   _Collate(run.train_set, run.collator), workers, seed_workers_by_epoch=True)
 
 
 # ---------------------------------------------------------------- validation
@@ -498,7 +426,7 @@ def validate(run: Run) -> None:
                  100 * getattr(st, f"best_{metric}"), st.best_update)
     if improved:
         save_model(run, run.out_dir / "checkpoints" / "best")
-        save_checkpoint(run)
+        runs.save_checkpoint(run)
 
 
 def _valid_row(run: Run, result, seconds: float, **extra) -> dict:
@@ -511,81 +439,9 @@ def _valid_row(run: Run, result, seconds: float, **extra) -> dict:
 # ---------------------------------------------------------------- checkpoints
 
 
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Replace the folder `final` by `tmp` with renames only: a reader sees the old or the new."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def save_model(run: Run, folder: Path) -> None:
     """Model + processor in HF format (save_pretrained), written atomically."""
-    check_weights(run, folder)
-    run.accelerator.wait_for_everyone()
-    if run.main:
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        run.accelerator.unwrap_model(run.wrapper).model.save_pretrained(tmp)
-        run.processor.save_pretrained(str(tmp))
-        _swap_in(tmp, folder)
-    run.accelerator.wait_for_everyone()
-
-
-def save_checkpoint(run: Run) -> None:
-    """accelerate state (model, optimizer, RNG of every process) + TrainState, atomically."""
-    acc = run.accelerator
-    folder = run.out_dir / "checkpoints" / "last"
-    tmp = folder.with_name(".last.tmp")
-    if run.main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    acc.wait_for_everyone()
-    tmp.mkdir(parents=True, exist_ok=True)
-    acc.save_state(str(tmp))
-    acc.wait_for_everyone()
-    if run.main:
-        write_json(tmp / "trainer_state.json", dataclasses.asdict(run.state))
-        _swap_in(tmp, folder)
-        drop_previous(run.out_dir)
-    acc.wait_for_everyone()
-
-
-def find_checkpoint(out_dir: Path) -> Path | None:
-    """checkpoints/last, or the previous one if a swap was interrupted between its renames."""
-    for name in ("last", ".last.old"):
-        folder = Path(out_dir) / "checkpoints" / name
-        if (folder / "trainer_state.json").is_file():
-            return folder
-    return None
-
-
-def check_checkpoint_files(folder: Path) -> None:
-    """Name the file when one of a checkpoint's is damaged (truncated by a full disk, say)."""
-    damaged = damaged_file(folder)
-    if damaged:
-        raise TrainError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
-
-
-def load_checkpoint(run: Run, folder: Path) -> TrainState:
-    """TrainState and accelerate state from `folder`, else from an older checkpoint beside it."""
-    candidates = [folder] + [Path(run.out_dir) / "checkpoints" / n for n in (".last.old",)
-                             if Path(run.out_dir) / "checkpoints" / n != folder]
-    errors = []
-    for candidate in (c for c in candidates if c.is_dir()):
-        try:
-            check_checkpoint_files(candidate)
-            saved = TrainState(**json.loads((candidate / "trainer_state.json").read_text()))
-            run.accelerator.load_state(str(candidate))
-        except (TrainError, TypeError, OSError) as e:
-            errors.append(str(e))
-            continue
-        for error in errors:
-            log.warning("%s; resuming from the previous checkpoint %s", error, candidate)
-        return saved
-    raise TrainError(f"cannot resume from {folder}: {'; '.join(errors)}. Set `restart` to start over "
-                     f"(the damaged run is kept aside until the new one's first checkpoint)")
+    runs.save_model(run, folder, run.accelerator.unwrap_model(run.wrapper).model, run.processor)
 
 
 def train_data_digest(options: FinetuneOptions) -> str:
@@ -597,7 +453,7 @@ def train_data_digest(options: FinetuneOptions) -> str:
 
 
 def warn_if_data_changed(run: Run, saved: TrainState) -> None:
-    """The recipe is checked on resume (check_same_recipe); the data it names is not the same
+    """The recipe is checked on resume (runs.check_same_recipe); the data it names is not the same
     thing: a re-prepared or edited manifest silently changes what the rest of the run sees."""
     if saved.train_data is not None and saved.train_data != run.state.train_data and run.main:
         log.warning("the training manifest(s) %s changed since the checkpoint at update %d: the run goes on "
@@ -609,55 +465,12 @@ def warn_if_data_changed(run: Run, saved: TrainState) -> None:
 
 
 def resume(run: Run, folder: Path) -> None:
-    saved = load_checkpoint(run, folder)
+    saved = runs.load_checkpoint(run, folder, TrainState)
     warn_if_data_changed(run, saved)
-    if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
-        # Another number of processes: the batch order differs, so start the next epoch afresh.
-        log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order "
-                    "restarts at epoch %d", run.state.world_size, run.state.update_freq, saved.world_size,
-                    saved.update_freq, saved.epoch + 1)
-        saved.epoch, saved.epoch_update = saved.epoch + 1, 0
-        saved.world_size, saved.update_freq = run.state.world_size, run.state.update_freq
-    run.state = saved
-    run.logger.truncate_after(saved.update)
-    if run.main:
-        log.info("resumed from %s at update %d (epoch %d)", folder, saved.update, saved.epoch)
+    runs.continue_from(run, saved, folder)
 
 
 # ---------------------------------------------------------------- logs
-
-
-class TrainLog:
-    """train-log.jsonl (appended line by line) and TensorBoard when it is installed."""
-
-    def __init__(self, out_dir: Path, enabled: bool):
-        self.path = Path(out_dir) / "train-log.jsonl"
-        self.enabled = enabled
-        self.tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(Path(out_dir) / "tensorboard"))
-            except ImportError:
-                pass
-
-    def write(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        row = {"time": round(time.time(), 3), **row}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        if self.tb is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("update", "time"):
-                    self.tb.add_scalar(f"{row['kind']}/{key}", value, row["update"])
-            self.tb.flush()
-
-    def truncate_after(self, update: int) -> None:
-        """Drop rows a killed run wrote after its last checkpoint (they will be written again)."""
-        if self.enabled and self.path.is_file():
-            write_jsonl(self.path, [r for r in read_jsonl(self.path) if r.get("update", 0) <= update])
 
 
 class LogWindow:
@@ -711,9 +524,8 @@ def train_loop(run: Run) -> str:
             window = LogWindow()
         if run.dev_set is not None and validation_due(cfg, st.update, st.epoch if after.update == 0 else None):
             validate(run)
-        if st.update % cfg.checkpoint_interval_updates == 0 or st.update == cfg.max_updates \
-                or st.update == run.options.stop_after_updates:
-            save_checkpoint(run)
+        if runs.checkpoint_due(run):
+            runs.save_checkpoint(run)
         if st.update == run.options.stop_after_updates:
             bar.close()
             return "stopped"
@@ -736,151 +548,35 @@ def validation_due(train_cfg, update: int, epoch_ended: int | None = None) -> bo
     return update == cfg.max_updates or mid_epoch_save or epoch_due or every(cfg.validate_interval_updates, update)
 
 
-def write_recipe(options: FinetuneOptions, run_info: dict) -> None:
-    header = "\n".join([
-        "# Resolved recipe of this fine-tuning run (every key, defaults included).",
-        f"# command: {options.command}" if options.command else "#",
-        *(f"# {k}: {v}" for k, v in run_info.items()),
-    ])
-    write_text(options.out_dir / "recipe.yaml", dump_recipe(options.recipe, header))
-
-
-def check_same_recipe(options: FinetuneOptions) -> None:
-    """A resumed run must use the recipe it started with."""
-    import yaml
-
-    path = options.out_dir / "recipe.yaml"
-    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
-    current = recipe_to_dict(options.recipe)
-    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k)!r} -> {v!r}" for s, section in current.items()
-             for k, v in section.items() if saved.get(s, {}).get(k) != v]
-    if diffs:
-        raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
-                         f"use the same recipe to resume, or `restart` to start over")
-
-
 def finish(run: Run, status_started: float) -> dict:
     """The final model (best by train.select_by on dev, else the last) into out_dir, then
     train-summary.json."""
     best = run.out_dir / "checkpoints" / "best"
     if run.dev_set is None or not best.is_dir():
         save_model(run, best)
-    if run.main:
-        for item in sorted(best.iterdir()):
-            if item.is_file():
-                tmp = run.out_dir / f".{item.name}.tmp"
-                shutil.copyfile(item, tmp)
-                os.replace(tmp, run.out_dir / item.name)
     st = run.state
     summary = {"status": "done", "updates": st.update, "epochs": st.epoch, "best_wer": st.best_wer,
                "best_cer": st.best_cer, "best_update": st.best_update if run.dev_set is not None else st.update,
                "start_wer": st.start_wer, "start_cer": st.start_cer,
-               "dev_split": run.recipe.data.dev_split, "audio_seconds": round(st.audio_seconds, 1),
-               "train_seconds": round(st.train_seconds, 1),
-               "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
-               "wall_seconds_this_session": round(time.time() - status_started, 1),
-               "processes": st.world_size, "update_freq": st.update_freq}
-    if run.main:
-        write_json(run.out_dir / "train-summary.json", summary)
-    run.accelerator.wait_for_everyone()
+               "dev_split": run.recipe.data.dev_split, **runs.totals(st, status_started)}
+    runs.publish(run, best, summary)
     return summary
-
-
-RUN_FILES = ("checkpoints", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
-PREVIOUS = ".previous-run"  # --restart keeps the old run's RUN_FILES here until the first checkpoint
-
-
-def check_splits(options: FinetuneOptions) -> None:
-    """The training and dev manifests exist and hold utterances: checked before --restart
-    moves anything, so that a typo in a split name costs nothing."""
-    read_split(options.manifests_dir, options.recipe.data.train_split)
-    if options.recipe.data.dev_split != NO_DEV:
-        read_split(options.manifests_dir, options.recipe.data.dev_split)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def set_aside(out: Path) -> None:
-    """--restart: move the previous run's files into out/.previous-run (the fine-tuned model
-    files stay where they are until the new run replaces them at its end)."""
-    aside = out / PREVIOUS
-    if aside.is_dir() and find_checkpoint(out) is not None:
-        shutil.rmtree(aside)  # the run that set it aside got its checkpoint; it is now the old run
-    present = [name for name in RUN_FILES if (out / name).exists()]
-    if aside.is_dir():
-        # An earlier --restart stopped before its first checkpoint: what it left is no run;
-        # the run worth keeping is the one already aside.
-        for name in present:
-            _remove(out / name)
-        return
-    if not present:
-        return
-    staging = out / f"{PREVIOUS}.tmp"
-    staging.mkdir(exist_ok=True)
-    for name in present:
-        os.replace(out / name, staging / name)
-    os.replace(staging, aside)
-    log.info("--restart: the previous run is in %s until the new one writes its first checkpoint", aside)
-
-
-def restore_previous(out: Path) -> None:
-    """Put a set-aside run back, when the restart failed before its first checkpoint."""
-    aside = out / PREVIOUS
-    if not aside.is_dir():
-        return
-    for name in RUN_FILES:
-        if (aside / name).exists():
-            _remove(out / name)
-            os.replace(aside / name, out / name)
-    shutil.rmtree(aside)
-    log.info("restored the previous run in %s", out)
-
-
-def drop_previous(out: Path) -> None:
-    """The new run has a checkpoint of its own: the set-aside one is no longer needed."""
-    shutil.rmtree(Path(out) / PREVIOUS, ignore_errors=True)
 
 
 def finetune(options: FinetuneOptions) -> dict:
     """Fine-tune as the recipe says into options.out_dir; resumes or skips a finished run."""
     started = time.time()
     out = Path(options.out_dir)
-    accelerator = make_accelerator(options.recipe.train)
-    if options.restart:
-        check_splits(options)
-        if accelerator.is_main_process and out.exists():
-            set_aside(out)
-    elif accelerator.is_main_process and (out / PREVIOUS).is_dir() and find_checkpoint(out) is None:
-        # A --restart stopped before its first checkpoint: the set-aside run is still the run.
-        restore_previous(out)
-    accelerator.wait_for_everyone()
-    checkpoint = find_checkpoint(out)
-    if checkpoint is not None and (out / "recipe.yaml").is_file():
-        check_same_recipe(options)
-        if (out / "train-summary.json").is_file():
-            log.info("%s: already fine-tuned with this recipe (train-summary.json); --restart to redo", out)
-            return json.loads((out / "train-summary.json").read_text())
-    try:
-        run = setup(options, accelerator)
-    except BaseException:
-        # A model that does not load (or any other set-up failure) must not cost the old run.
-        if options.restart and accelerator.is_main_process:
-            restore_previous(out)
-        raise
+    accelerator = runs.make_accelerator(options.recipe.train)
+    checkpoint = runs.open_folder(options, accelerator)
+    summary = runs.finished_summary(out, checkpoint, "fine-tuned")
+    if summary is not None:
+        return summary
+    run = runs.set_up(setup, options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
-    elif run.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_recipe(options, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
-                               "updates_per_epoch": run.planner.updates_per_epoch(),
-                               "python": sys.version.split()[0], "torch": torch.__version__})
-        run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(options.recipe)})
-    if checkpoint is None:
+    else:
+        runs.write_start(run, "fine-tuning")
         validate_start(run)
     run.accelerator.wait_for_everyone()
     status = train_loop(run)

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from asrkit import train
+from asrkit import runs, train
 from asrkit.config import recipe_from_dict
 from asrkit.data.manifest import write_manifest
 from asrkit.errors import AudioError, InputNotFound, RecipeError, TrainError
@@ -84,7 +84,7 @@ def test_a_failed_restart_leaves_the_finished_run_as_it_was(finished, manifests,
         finetune(options(recipe(**{k if k != "train" else "train_": v for k, v in bad.items()}), out, manifests,
                          restart=True))
     assert snapshot(out) == before
-    assert not (out / train.PREVIOUS).exists()
+    assert not (out / runs.PREVIOUS).exists()
 
 
 def test_the_old_run_stays_aside_until_the_new_one_checkpoints(finished, manifests, tmp_path, monkeypatch):
@@ -97,7 +97,7 @@ def test_the_old_run_stays_aside_until_the_new_one_checkpoints(finished, manifes
     monkeypatch.setattr(train, "train_loop", killed)
     with pytest.raises(KeyboardInterrupt):
         finetune(options(recipe(), out, manifests, restart=True))
-    aside = out / train.PREVIOUS
+    aside = out / runs.PREVIOUS
     assert (aside / "train-summary.json").read_bytes() == before["train-summary.json"]
     assert (aside / "checkpoints/last/trainer_state.json").is_file()
     assert (out / "model.safetensors").read_bytes() == before["model.safetensors"]  # still the old model

@@ -1,6 +1,7 @@
 """The pre-training loop: unlabelled audio + a pre-training recipe -> a Wav2Vec2ForPreTraining
-folder, on the same machinery as fine-tuning (accelerate, batches by total audio, atomic
-resumable checkpoints, JSONL log, progress bar).
+folder, on the same machinery as fine-tuning (asrkit.runs: accelerate, batches by total
+audio, atomic resumable checkpoints, JSONL log, `restart` that keeps the old run until the
+new one's first checkpoint).
 
     pretrain(options)
       setup: model (random init or a checkpoint, asrkit.pretrain.model), audio, batches
@@ -22,16 +23,13 @@ Output folder:
       train-summary.json    written last
       checkpoints/last/     resumable state (accelerate's + trainer_state.json)
       snapshots/update-N/   the model every train.snapshot_interval_updates (if set)
+      .previous-run/        --restart: the previous run's files, until the new run's first checkpoint
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import shutil
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -40,22 +38,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asrkit.config import PretrainRecipe, dump_recipe, recipe_to_dict
+from asrkit import runs
+from asrkit.config import PretrainRecipe
 from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
-from asrkit.data.manifest import total_hours
-from asrkit.errors import DataError, TrainError
-from asrkit.io import write_json, write_text
+from asrkit.data.manifest import read_split, total_hours
+from asrkit.errors import DataError
 from asrkit.pretrain.data import Cropper, MaskSettings, PretrainBatch, Waveforms, samples_at_16k, usable
 from asrkit.pretrain.model import feature_extractor_for, load_pretraining_model
 from asrkit.pretrain.objective import PretrainObjective, gumbel_temperature
 from asrkit.schedule import PolynomialDecay
-from asrkit.train import (TrainLog, check_same_recipe, find_checkpoint, make_accelerator, read_split,
-                          save_checkpoint, _swap_in)
 
 log = logging.getLogger(__name__)
 
-NO_DEV = "none"
 _DEV_KEY = 7_919  # seeds the dev set's crops, masks and distractors: the same at every validation
 
 
@@ -84,7 +79,7 @@ class PretrainState:
 
 
 @dataclass
-class Run:
+class Run(runs.RunFolder):
     options: PretrainOptions
     accelerator: object
     wrapper: torch.nn.Module  # PretrainObjective, prepared (DDP on several processes)
@@ -95,20 +90,8 @@ class Run:
     dev: tuple[Cropper, list[list[int]]] | None
     planner: UpdatePlanner
     schedule: PolynomialDecay
-    logger: TrainLog
+    logger: runs.TrainLog
     state: PretrainState = field(default_factory=PretrainState)
-
-    @property
-    def recipe(self) -> PretrainRecipe:
-        return self.options.recipe
-
-    @property
-    def out_dir(self) -> Path:
-        return self.options.out_dir
-
-    @property
-    def main(self) -> bool:
-        return self.accelerator.is_main_process
 
     @property
     def model(self):
@@ -159,7 +142,7 @@ def setup(options: PretrainOptions, accelerator) -> Run:
             log.warning("recipe setting: %s", note)
     cropper, lengths = _audio(options, recipe.data.train_split, model, main, "loading training audio")
     dev = None
-    if recipe.data.dev_split != NO_DEV:
+    if recipe.data.dev_split != runs.NO_DEV:
         dev_cropper, dev_lengths = _audio(options, recipe.data.dev_split, model, main, "loading dev audio")
         dev = (dev_cropper, sorted_batches(dev_lengths, recipe.data.valid_max_tokens))
     world = accelerator.num_processes
@@ -179,7 +162,7 @@ def setup(options: PretrainOptions, accelerator) -> Run:
     t = recipe.train
     return Run(options, accelerator, wrapper, objective, feature_extractor_for(model, m), optimizer, cropper, dev,
                planner, PolynomialDecay(t.lr, t.warmup_updates, t.max_updates),
-               TrainLog(options.out_dir, enabled=main), PretrainState(world_size=world, update_freq=freq))
+               runs.TrainLog(options.out_dir, enabled=main), PretrainState(world_size=world, update_freq=freq))
 
 
 # ---------------------------------------------------------------- one update
@@ -227,13 +210,6 @@ class _Terms:
                 "masked_frames": int(masked), "audio_seconds": round(samples / SAMPLE_RATE, 2)}
 
 
-def set_lr(run: Run, update: int) -> float:
-    lr = run.schedule(update)
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr
-    return lr
-
-
 def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
     """One optimizer update: gradients of the summed loss over the update's masked frames
     (all processes) divided by their number, fairseq's sample_size normalisation. DDP
@@ -242,7 +218,7 @@ def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
     acc, st = run.accelerator, run.state
     temperature = gumbel_temperature(st.update, *run.recipe.model.gumbel_temperature)
     run.model.quantizer.temperature = temperature
-    lr = set_lr(run, st.update)
+    lr = runs.set_lr(run, st.update)
     local = torch.tensor([float(sum(b.masked for b in batches)), float(sum(b.samples for b in batches if b.weight))],
                          dtype=torch.float64, device=acc.device)
     masked, samples = (acc.reduce(local, "sum") if acc.num_processes > 1 else local).tolist()
@@ -269,46 +245,25 @@ def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
 # ---------------------------------------------------------------- data stream
 
 
-class _MicroBatches(torch.utils.data.Dataset):
-    """Micro-batches as a map-style dataset, so DataLoader workers can read and crop ahead."""
+class _Crop:
+    """A micro-batch cropped, masked and given distractors, its draws keyed by (seed, *key)
+    (picklable, for DataLoader workers)."""
 
-    def __init__(self, cropper: Cropper, items: list[tuple]):
-        self.cropper, self.items = cropper, items
+    def __init__(self, cropper: Cropper, seed: int):
+        self.cropper, self.seed = cropper, seed
 
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, k):
-        indices, key, weight = self.items[k]
-        return self.cropper(indices, key, weight)
-
-
-def _identity(x):
-    return x
+    def __call__(self, mb, key: tuple[int, int, int]) -> PretrainBatch:
+        return self.cropper(mb.indices, (self.seed, *key), mb.weight)
 
 
 def update_stream(run: Run, start: Position):
-    """Yield (position after, this process's PretrainBatches) per update from `start`. Each
-    batch's draws are keyed by (seed, epoch, update, the batch's place in the update), so a
-    resumed run makes the very same batches, and N processes draw what one process
+    """Yield (position after, update, this process's PretrainBatches) per update from `start`.
+    Each batch's draws are keyed by (seed, epoch, update, the batch's place in the update), so
+    a resumed run makes the very same batches, and N processes draw what one process
     accumulating N batches would (batch j of an update is rank j % N's micro-step j // N)."""
-    rank, seed = run.accelerator.process_index, run.recipe.train.seed
-    world = run.accelerator.num_processes
     workers = 0 if run.cropper.waves.cache is not None else run.recipe.data.num_workers
-    epoch, index = start.epoch, start.update
-    while True:
-        updates = run.planner.epoch(epoch)[index:]
-        items = [(mb.indices, (seed, epoch, i, j * world + rank), mb.weight)
-                 for i, update in enumerate(updates, start=index) for j, mb in enumerate(update[rank])]
-        source = _MicroBatches(run.cropper, items)
-        if workers:
-            source = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers, collate_fn=_identity,
-                                                 prefetch_factor=4)
-        batches = iter(source)
-        for i, update in enumerate(updates, start=index):
-            after = Position(epoch, i + 1) if i + 1 < index + len(updates) else Position(epoch + 1, 0)
-            yield after, [next(batches) for _ in update[rank]]
-        epoch, index = epoch + 1, 0
+    return runs.update_stream(run.planner, run.accelerator.process_index, run.accelerator.num_processes, start,
+                   _Crop(run.cropper, run.recipe.train.seed), workers, seed_workers_by_epoch=False)
 
 
 # ---------------------------------------------------------------- validation
@@ -350,40 +305,13 @@ def validate(run: Run) -> None:
 # ---------------------------------------------------------------- saving
 
 
-def check_finite(model) -> None:
-    """A model with NaN or infinite weights is never saved as a result."""
-    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
-    if bad:
-        raise TrainError(f"the model's weights are not finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
-                         f"nothing was saved. Lower train.lr or set train.clip_norm, and check the audio")
-
-
 def save_model(run: Run, folder: Path) -> None:
     """save_pretrained + the feature extractor, into `folder` atomically."""
-    run.accelerator.wait_for_everyone()
-    if run.main:
-        check_finite(run.model)
-        tmp = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        run.model.save_pretrained(tmp)
-        run.feature_extractor.save_pretrained(str(tmp))
-        _swap_in(tmp, folder)
-    run.accelerator.wait_for_everyone()
+    runs.save_model(run, folder, run.model, run.feature_extractor)
 
 
 def resume(run: Run, folder: Path) -> None:
-    saved = PretrainState(**json.loads((folder / "trainer_state.json").read_text()))
-    run.accelerator.load_state(str(folder))
-    if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
-        log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order restarts "
-                    "at epoch %d", run.state.world_size, run.state.update_freq, saved.world_size, saved.update_freq,
-                    saved.epoch + 1)
-        saved.epoch, saved.epoch_update = saved.epoch + 1, 0
-        saved.world_size, saved.update_freq = run.state.world_size, run.state.update_freq
-    run.state = saved
-    run.logger.truncate_after(saved.update)
-    if run.main:
-        log.info("resumed from %s at update %d (epoch %d)", folder, saved.update, saved.epoch)
+    runs.continue_from(run, runs.load_checkpoint(run, folder, PretrainState), folder)
 
 
 # ---------------------------------------------------------------- the loop
@@ -398,7 +326,7 @@ def train_loop(run: Run) -> str:
     window, window_start, extra = _Terms(), time.time(), {}
     stream = update_stream(run, Position(st.epoch, st.epoch_update))
     while st.update < cfg.max_updates:
-        after, batches = next(stream)
+        after, _, batches = next(stream)
         started = time.time()
         terms, extra = train_update(run, batches)
         st.update += 1
@@ -420,21 +348,13 @@ def train_loop(run: Run) -> str:
             validate(run)
         if cfg.snapshot_interval_updates and st.update % cfg.snapshot_interval_updates == 0:
             save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
-        if st.update % cfg.checkpoint_interval_updates == 0 or st.update == cfg.max_updates \
-                or st.update == run.options.stop_after_updates:
-            save_checkpoint(run)
+        if runs.checkpoint_due(run):
+            runs.save_checkpoint(run)
         if st.update == run.options.stop_after_updates:
             bar.close()
             return "stopped"
     bar.close()
     return "done"
-
-
-def write_recipe(options: PretrainOptions, run_info: dict) -> None:
-    header = "\n".join(["# Resolved recipe of this pre-training run (every key, defaults included).",
-                        f"# command: {options.command}" if options.command else "#",
-                        *(f"# {k}: {v}" for k, v in run_info.items())])
-    write_text(options.out_dir / "recipe.yaml", dump_recipe(options.recipe, header))
 
 
 def finish(run: Run, started: float) -> dict:
@@ -443,63 +363,28 @@ def finish(run: Run, started: float) -> dict:
     save_model(run, final)
     st = run.state
     summary = {"status": "done", "kind": "pretrain", "updates": st.update, "epochs": st.epoch,
-               "skipped_updates": st.skipped_updates, "audio_seconds": round(st.audio_seconds, 1),
-               "train_seconds": round(st.train_seconds, 1),
-               "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
-               "wall_seconds_this_session": round(time.time() - started, 1), "processes": st.world_size,
-               "update_freq": st.update_freq, "bad_audio_files": sum(run.cropper.waves.bad.values())}
-    if run.main:
-        for item in sorted(final.iterdir()):
-            if item.is_file():
-                tmp = run.out_dir / f".{item.name}.tmp"
-                shutil.copyfile(item, tmp)
-                os.replace(tmp, run.out_dir / item.name)
-        write_json(run.out_dir / "train-summary.json", summary)
-    run.accelerator.wait_for_everyone()
+               "skipped_updates": st.skipped_updates, **runs.totals(st, started),
+               "bad_audio_files": sum(run.cropper.waves.bad.values())}
+    runs.publish(run, final, summary)
     return summary
-
-
-def _set_aside(out: Path) -> Path | None:
-    """--restart: move the previous run's files into out/.previous-run (replacing an older
-    one) so that nothing is lost before the new run has checkpointed."""
-    names = ("checkpoints", "snapshots", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
-    present = [n for n in names if (out / n).exists()]
-    if not present:
-        return None
-    aside = out / ".previous-run"
-    shutil.rmtree(aside, ignore_errors=True)
-    aside.mkdir(parents=True)
-    for name in present:
-        os.replace(out / name, aside / name)
-    return aside
 
 
 def pretrain(options: PretrainOptions) -> dict:
     """Pre-train as the recipe says into options.out_dir; resumes, or skips a finished run."""
     started = time.time()
     out = Path(options.out_dir)
-    accelerator = make_accelerator(options.recipe.train)
-    checkpoint = None if options.restart else find_checkpoint(out)
-    if checkpoint is not None and (out / "recipe.yaml").is_file():
-        check_same_recipe(options)
-        if (out / "train-summary.json").is_file():
-            log.info("%s: already pre-trained with this recipe (train-summary.json); --restart to redo", out)
-            return json.loads((out / "train-summary.json").read_text())
-    run = setup(options, accelerator)  # checks the recipe, the data and the model before anything moves
-    aside = None
+    accelerator = runs.make_accelerator(options.recipe.train)
+    checkpoint = runs.open_folder(options, accelerator)
+    summary = runs.finished_summary(out, checkpoint, "pre-trained")
+    if summary is not None:
+        return summary
+    run = runs.set_up(setup, options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
-    elif run.main:
-        aside = _set_aside(out) if options.restart else None
-        out.mkdir(parents=True, exist_ok=True)
-        write_recipe(options, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
-                               "updates_per_epoch": run.planner.updates_per_epoch(),
-                               "python": sys.version.split()[0], "torch": torch.__version__})
-        run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(options.recipe)})
+    else:
+        runs.write_start(run, "pre-training")
     run.accelerator.wait_for_everyone()
     status = train_loop(run)
-    if aside is not None and find_checkpoint(out) is not None:
-        shutil.rmtree(aside, ignore_errors=True)
     if status == "stopped":
         return {"status": "stopped", "updates": run.state.update}
     return finish(run, started)

@@ -1,0 +1,451 @@
+"""A training run on accelerate: its folder, checkpoints, log and data stream, shared by the
+fine-tuning loop (asrkit.train) and the pre-training loop (asrkit.pretrain.loop).
+
+A run's folder (each loop's module docstring lists the files it adds):
+
+    out_dir/
+      recipe.yaml           the resolved recipe (every key) under a header: command, processes, versions
+      train-log.jsonl       one JSON object per line: "start", "train" per log interval, "valid"
+      train-summary.json    written last; its presence means the run is finished
+      checkpoints/last/     resumable state: accelerate's (model, optimizer, RNG) + trainer_state.json
+      .previous-run/        `restart`: the previous run's RUN_FILES, until the new run's first checkpoint
+
+Running the same command again continues from checkpoints/last, falling back to the one
+before it when a file of the last is damaged. `restart` checks the splits before it moves
+anything and puts the old run back when set-up fails. Folders are replaced by renames only,
+and a model with non-finite weights is never saved.
+
+A loop's Run (a dataclass with RunFolder as its base) holds at least: options (out_dir,
+recipe, restart, command), accelerator, planner, state (update, epoch, epoch_update,
+world_size, update_freq), logger and optimizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from asrkit.config import dump_recipe, recipe_to_dict
+from asrkit.data.batching import MicroBatch, Position, UpdatePlanner
+from asrkit.data.manifest import read_split
+from asrkit.errors import TrainError
+from asrkit.io import damaged_file, read_jsonl, write_json, write_jsonl, write_text
+
+log = logging.getLogger(__name__)
+
+NO_DEV = "none"  # data.dev_split: train without validation
+
+RUN_FILES = ("checkpoints", "snapshots", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
+PREVIOUS = ".previous-run"  # `restart` keeps the old run's RUN_FILES here until the first checkpoint
+
+
+class RunFolder:
+    """What every loop's Run gives the functions here; a dataclass subclass adds the fields."""
+
+    options: object
+    accelerator: object
+
+    @property
+    def recipe(self):
+        return self.options.recipe
+
+    @property
+    def out_dir(self) -> Path:
+        return self.options.out_dir
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def make_accelerator(train_cfg):
+    """bf16 on GPU, fp32 on CPU (bf16 is ~30x slower on this kind of CPU); unused parameters
+    allowed in DDP, since the frozen transformer and layerdrop leave some without gradients."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
+    precision = train_cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() else "no"
+    accelerator = Accelerator(mixed_precision=precision,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and accelerator.num_processes == 1:
+        # `accelerate launch --multi_gpu` on a machine without GPUs starts independent
+        # processes that would all write the same output folder.
+        raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
+                         f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
+    return accelerator
+
+
+def check_splits(options) -> None:
+    """The training and dev manifests exist and hold utterances: checked before `restart`
+    moves anything, so that a typo in a split name costs nothing."""
+    read_split(options.manifests_dir, options.recipe.data.train_split)
+    if options.recipe.data.dev_split != NO_DEV:
+        read_split(options.manifests_dir, options.recipe.data.dev_split)
+
+
+def open_folder(options, accelerator) -> Path | None:
+    """The checkpoint to resume from in options.out_dir, or None for a new run. With
+    `restart` the splits are checked and the old run set aside; without it, a set-aside run
+    whose restart stopped before its first checkpoint is put back (it is still the run).
+    A folder holding a run of another recipe is an error."""
+    out = Path(options.out_dir)
+    main = accelerator.is_main_process
+    if options.restart:
+        check_splits(options)
+        if main and out.exists():
+            set_aside(out)
+    elif main and (out / PREVIOUS).is_dir() and find_checkpoint(out) is None:
+        restore_previous(out)
+    accelerator.wait_for_everyone()
+    checkpoint = find_checkpoint(out)
+    if checkpoint is not None and (out / "recipe.yaml").is_file():
+        check_same_recipe(options)
+    return checkpoint
+
+
+def finished_summary(out_dir: Path, checkpoint: Path | None, done: str) -> dict | None:
+    """train-summary.json of a run finished in out_dir with this recipe (see open_folder), else
+    None; says the folder is `done` ("fine-tuned") already."""
+    out = Path(out_dir)
+    path = out / "train-summary.json"
+    if checkpoint is None or not (out / "recipe.yaml").is_file() or not path.is_file():
+        return None
+    log.info("%s: already %s with this recipe (train-summary.json); --restart to redo", out, done)
+    return json.loads(path.read_text())
+
+
+def set_up(setup: Callable, options, accelerator):
+    """setup(options, accelerator); when it fails (a model that does not load, say) a run
+    that `restart` set aside is put back, so that the failure does not cost it."""
+    try:
+        return setup(options, accelerator)
+    except BaseException:
+        if options.restart and accelerator.is_main_process:
+            restore_previous(Path(options.out_dir))
+        raise
+
+
+def write_start(run: RunFolder, kind: str) -> None:
+    """A new run's recipe.yaml and the "start" row of its log (by the main process)."""
+    if not run.main:
+        return
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    write_recipe(run.options, kind, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
+                                     "updates_per_epoch": run.planner.updates_per_epoch(),
+                                     "python": sys.version.split()[0], "torch": torch.__version__})
+    run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(run.recipe)})
+
+
+def write_recipe(options, kind: str, run_info: dict) -> None:
+    """recipe.yaml: the resolved recipe under a header naming the `kind` of run ("fine-tuning")."""
+    header = "\n".join([
+        f"# Resolved recipe of this {kind} run (every key, defaults included).",
+        f"# command: {options.command}" if options.command else "#",
+        *(f"# {k}: {v}" for k, v in run_info.items()),
+    ])
+    write_text(options.out_dir / "recipe.yaml", dump_recipe(options.recipe, header))
+
+
+def check_same_recipe(options) -> None:
+    """A resumed run must use the recipe it started with."""
+    import yaml
+
+    path = options.out_dir / "recipe.yaml"
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    current = recipe_to_dict(options.recipe)
+    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k)!r} -> {v!r}" for s, section in current.items()
+             for k, v in section.items() if saved.get(s, {}).get(k) != v]
+    if diffs:
+        raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
+                         f"use the same recipe to resume, or `restart` to start over")
+
+
+def set_lr(run: RunFolder, update: int) -> float:
+    """The schedule's LR at `update` into every parameter group (times its lr_scale, if any)."""
+    lr = run.schedule(update)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+    return lr
+
+
+# ---------------------------------------------------------------- restart
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def set_aside(out: Path) -> None:
+    """`restart`: move the previous run's files into out/.previous-run (the output model
+    files stay where they are until the new run replaces them at its end)."""
+    aside = out / PREVIOUS
+    if aside.is_dir() and find_checkpoint(out) is not None:
+        shutil.rmtree(aside)  # the run that set it aside got its checkpoint; it is now the old run
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if aside.is_dir():
+        # An earlier restart stopped before its first checkpoint: what it left is no run;
+        # the run worth keeping is the one already aside.
+        for name in present:
+            _remove(out / name)
+        return
+    if not present:
+        return
+    staging = out / f"{PREVIOUS}.tmp"
+    staging.mkdir(exist_ok=True)
+    for name in present:
+        os.replace(out / name, staging / name)
+    os.replace(staging, aside)
+    log.info("--restart: the previous run is in %s until the new one writes its first checkpoint", aside)
+
+
+def restore_previous(out: Path) -> None:
+    """Put a set-aside run back, when the restart failed before its first checkpoint."""
+    aside = out / PREVIOUS
+    if not aside.is_dir():
+        return
+    for name in RUN_FILES:
+        if (aside / name).exists():
+            _remove(out / name)
+            os.replace(aside / name, out / name)
+    shutil.rmtree(aside)
+    log.info("restored the previous run in %s", out)
+
+
+def drop_previous(out: Path) -> None:
+    """The new run has a checkpoint of its own: the set-aside one is no longer needed."""
+    shutil.rmtree(Path(out) / PREVIOUS, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- checkpoints and models
+
+
+def swap_in(tmp: Path, final: Path) -> None:
+    """Replace the folder `final` by `tmp` with renames only: a reader sees the old or the new."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_weights(model, update: int, folder: Path) -> None:
+    """A model with NaN or infinite weights is never saved as a result."""
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainError(f"after update {update} {len(bad)} weight tensor(s) hold NaN or "
+                         f"infinite values ({', '.join(bad[:3])}); not saving them to {folder}")
+
+
+def save_model(run: RunFolder, folder: Path, model, *companions) -> None:
+    """`model` (save_pretrained) and its companions (processor, feature extractor) into
+    `folder` atomically. Every process checks the weights, so that all of them stop together."""
+    check_weights(model, run.state.update, folder)
+    run.accelerator.wait_for_everyone()
+    if run.main:
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        for companion in companions:
+            companion.save_pretrained(str(tmp))
+        swap_in(tmp, folder)
+    run.accelerator.wait_for_everyone()
+
+
+def publish(run: RunFolder, folder: Path, summary: dict) -> None:
+    """The files of the model in `folder` into out_dir (each replaced atomically), then
+    train-summary.json, which marks the run finished."""
+    if run.main:
+        for item in sorted(folder.iterdir()):
+            if item.is_file():
+                tmp = run.out_dir / f".{item.name}.tmp"
+                shutil.copyfile(item, tmp)
+                os.replace(tmp, run.out_dir / item.name)
+        write_json(run.out_dir / "train-summary.json", summary)
+    run.accelerator.wait_for_everyone()
+
+
+def totals(state, started: float) -> dict:
+    """train-summary.json's account of the work: audio, time, throughput, processes."""
+    st = state
+    return {"audio_seconds": round(st.audio_seconds, 1), "train_seconds": round(st.train_seconds, 1),
+            "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
+            "wall_seconds_this_session": round(time.time() - started, 1), "processes": st.world_size,
+            "update_freq": st.update_freq}
+
+
+def checkpoint_due(run: RunFolder) -> bool:
+    """After this update: every train.checkpoint_interval_updates, at the end, and where a test stops."""
+    update, cfg = run.state.update, run.recipe.train
+    return update % cfg.checkpoint_interval_updates == 0 or update == cfg.max_updates \
+        or update == run.options.stop_after_updates
+
+
+def save_checkpoint(run: RunFolder) -> None:
+    """accelerate state (model, optimizer, RNG of every process) + run.state, atomically."""
+    acc = run.accelerator
+    folder = run.out_dir / "checkpoints" / "last"
+    tmp = folder.with_name(".last.tmp")
+    if run.main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    tmp.mkdir(parents=True, exist_ok=True)
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if run.main:
+        write_json(tmp / "trainer_state.json", dataclasses.asdict(run.state))
+        swap_in(tmp, folder)
+        drop_previous(run.out_dir)
+    acc.wait_for_everyone()
+
+
+def find_checkpoint(out_dir: Path) -> Path | None:
+    """checkpoints/last, or the previous one if a swap was interrupted between its renames."""
+    for name in ("last", ".last.old"):
+        folder = Path(out_dir) / "checkpoints" / name
+        if (folder / "trainer_state.json").is_file():
+            return folder
+    return None
+
+
+def check_checkpoint_files(folder: Path) -> None:
+    """Name the file when one of a checkpoint's is damaged (truncated by a full disk, say)."""
+    damaged = damaged_file(folder)
+    if damaged:
+        raise TrainError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
+
+
+def load_checkpoint(run: RunFolder, folder: Path, state_type: type):
+    """The saved state (a state_type) and accelerate state from `folder`, else from an older
+    checkpoint beside it."""
+    candidates = [folder] + [Path(run.out_dir) / "checkpoints" / n for n in (".last.old",)
+                             if Path(run.out_dir) / "checkpoints" / n != folder]
+    errors = []
+    for candidate in (c for c in candidates if c.is_dir()):
+        try:
+            check_checkpoint_files(candidate)
+            saved = state_type(**json.loads((candidate / "trainer_state.json").read_text()))
+            run.accelerator.load_state(str(candidate))
+        except (TrainError, TypeError, OSError) as e:
+            errors.append(str(e))
+            continue
+        for error in errors:
+            log.warning("%s; resuming from the previous checkpoint %s", error, candidate)
+        return saved
+    raise TrainError(f"cannot resume from {folder}: {'; '.join(errors)}. Set `restart` to start over "
+                     f"(the damaged run is kept aside until the new one's first checkpoint)")
+
+
+def continue_from(run: RunFolder, saved, folder: Path) -> None:
+    """Make `saved` (from `folder`) the run's state; the log loses what came after it."""
+    if (saved.world_size, saved.update_freq) != (run.state.world_size, run.state.update_freq):
+        # Another number of processes: the batch order differs, so start the next epoch afresh.
+        log.warning("resuming with %d process(es) x update_freq %d (checkpoint: %d x %d): the data order "
+                    "restarts at epoch %d", run.state.world_size, run.state.update_freq, saved.world_size,
+                    saved.update_freq, saved.epoch + 1)
+        saved.epoch, saved.epoch_update = saved.epoch + 1, 0
+        saved.world_size, saved.update_freq = run.state.world_size, run.state.update_freq
+    run.state = saved
+    run.logger.truncate_after(saved.update)
+    if run.main:
+        log.info("resumed from %s at update %d (epoch %d)", folder, saved.update, saved.epoch)
+
+
+# ---------------------------------------------------------------- log
+
+
+class TrainLog:
+    """train-log.jsonl (appended line by line) and TensorBoard when it is installed."""
+
+    def __init__(self, out_dir: Path, enabled: bool):
+        self.path = Path(out_dir) / "train-log.jsonl"
+        self.enabled = enabled
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(Path(out_dir) / "tensorboard"))
+            except ImportError:
+                pass
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        row = {"time": round(time.time(), 3), **row}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("update", "time"):
+                    self.tb.add_scalar(f"{row['kind']}/{key}", value, row["update"])
+            self.tb.flush()
+
+    def truncate_after(self, update: int) -> None:
+        """Drop rows a killed run wrote after its last checkpoint (they will be written again)."""
+        if self.enabled and self.path.is_file():
+            write_jsonl(self.path, [r for r in read_jsonl(self.path) if r.get("update", 0) <= update])
+
+
+# ---------------------------------------------------------------- data stream
+
+
+def _identity(x):
+    return x
+
+
+class _MicroBatches(torch.utils.data.Dataset):
+    """(MicroBatch, key) pairs as a map-style dataset, so DataLoader workers can make batches ahead."""
+
+    def __init__(self, make_batch: Callable, items: list[tuple[MicroBatch, tuple[int, int, int]]]):
+        self.make_batch, self.items = make_batch, items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, k):
+        return self.make_batch(*self.items[k])
+
+
+def update_stream(planner: UpdatePlanner, rank: int, world: int, start: Position,
+                  make_batch: Callable[[MicroBatch, tuple[int, int, int]], object], workers: int,
+                  seed_workers_by_epoch: bool):
+    """Yield (position after, update, this process's batches) per update from `start`, epoch
+    by epoch. Each batch is make_batch(micro-batch, key), key = (epoch, update index, j *
+    world + rank) for this rank's j-th micro-batch of the update: batch j of an update is
+    rank j % world's micro-step j // world, so N processes can draw what one process
+    accumulating N batches would. With workers > 0 batches are made ahead in DataLoader
+    workers, whose seeds come from a generator seeded by the epoch when
+    seed_workers_by_epoch, else (as DataLoader does) from torch's global RNG."""
+    epoch, index = start.epoch, start.update
+    while True:
+        updates = planner.epoch(epoch)[index:]
+        items = [(mb, (epoch, i, j * world + rank))
+                 for i, update in enumerate(updates, start=index) for j, mb in enumerate(update[rank])]
+        source = _MicroBatches(make_batch, items)
+        if workers:
+            generator = torch.Generator().manual_seed(epoch) if seed_workers_by_epoch else None
+            source = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers,
+                                                 collate_fn=_identity, prefetch_factor=4, generator=generator)
+        batches = iter(source)
+        for i, update in enumerate(updates, start=index):
+            after = Position(epoch, i + 1) if i + 1 < index + len(updates) else Position(epoch + 1, 0)
+            yield after, update, [next(batches) for _ in update[rank]]
+        epoch, index = epoch + 1, 0
