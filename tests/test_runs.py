@@ -151,3 +151,57 @@ def test_the_set_aside_run_goes_at_the_new_runs_first_checkpoint(tmp_path):
     runs.save_checkpoint(run)
     assert not (opts.out_dir / runs.PREVIOUS).exists()
     assert (opts.out_dir / "checkpoints" / "last" / "trainer_state.json").is_file()
+
+
+# ---------------------------------------------------------------- restart, as pre-training uses it
+
+
+RUN = ("train-summary.json", "recipe.yaml", "train-log.jsonl", "model.safetensors", "checkpoints/last/trainer_state.json")
+
+
+def pretraining(tmp_path: Path, **data):
+    from asrkit.config import PretrainRecipe
+    from asrkit.pretrain import PretrainOptions
+    from speech_fixtures import make_manifests, noise_utterances
+
+    manifests = tmp_path / "manifests"
+    if not manifests.is_dir():
+        make_manifests(tmp_path, {"train": noise_utterances(tmp_path / "audio", [1.0, 1.2, 0.8, 1.1])})
+    recipe = recipe_from_dict({
+        "model": {"name": "tiny", "num_negatives": 5, "mask_time_length": 3},
+        "data": {"train_split": "train", "dev_split": "none", "max_tokens": 80_000, "update_tokens": 80_000,
+                 "max_sample_size": 40_000,
+                 "min_sample_size": 8_000, "num_workers": 0, **data},
+        "train": {"max_updates": 1, "warmup_updates": 1}}, kind=PretrainRecipe)
+    return lambda **kw: PretrainOptions(recipe, tmp_path / "run", manifests, progress=False, **kw)
+
+
+def test_a_pre_training_restart_keeps_the_old_run_until_the_new_one_checkpoints(tmp_path, monkeypatch,
+                                                                                one_torch_thread):
+    from asrkit.errors import DataError
+    from asrkit.pretrain import loop
+
+    options = pretraining(tmp_path)
+    summary = loop.pretrain(options())
+    out = tmp_path / "run"
+    before = {name: (out / name).read_bytes() for name in RUN}
+
+    def unchanged() -> bool:
+        return {name: (out / name).read_bytes() for name in RUN} == before and not (out / runs.PREVIOUS).exists()
+
+    with pytest.raises(InputNotFound):  # a typo in a split name: checked before anything moves
+        loop.pretrain(pretraining(tmp_path, dev_split="dev-typo")(restart=True))
+    assert unchanged()
+    with pytest.raises(DataError):  # found only when the audio is read, after the old run went aside
+        loop.pretrain(pretraining(tmp_path, min_sample_size=30_000)(restart=True))
+    assert unchanged()
+
+    def killed(run):
+        raise KeyboardInterrupt  # as if stopped before the first checkpoint
+
+    monkeypatch.setattr(loop, "train_loop", killed)
+    with pytest.raises(KeyboardInterrupt):
+        loop.pretrain(options(restart=True))
+    assert (out / runs.PREVIOUS / "train-summary.json").read_bytes() == before["train-summary.json"]
+    monkeypatch.undo()
+    assert loop.pretrain(options()) == summary and unchanged()  # the set-aside run is the run again
