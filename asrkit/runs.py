@@ -16,8 +16,9 @@ anything and puts the old run back when set-up fails. Folders are replaced by re
 and a model with non-finite weights is never saved.
 
 A loop's Run (a dataclass with RunFolder as its base) holds at least: options (out_dir,
-recipe, restart, command), accelerator, planner, state (update, epoch, epoch_update,
-world_size, update_freq), logger and optimizer.
+manifests_dir, recipe, command, restart, stop_after_updates), accelerator, planner,
+schedule, optimizer, logger (a TrainLog) and state (a dataclass with update, epoch,
+epoch_update, world_size, update_freq, audio_seconds, train_seconds: trainer_state.json).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def finished_summary(out_dir: Path, checkpoint: Path | None, done: str) -> dict 
     return json.loads(path.read_text())
 
 
-def set_up(setup: Callable, options, accelerator):
+def set_up_or_restore(setup: Callable, options, accelerator):
     """setup(options, accelerator); when it fails (a model that does not load, say) a run
     that `restart` set aside is put back, so that the failure does not cost it."""
     try:

@@ -572,7 +572,7 @@ def finetune(options: FinetuneOptions) -> dict:
     summary = runs.finished_summary(out, checkpoint, "fine-tuned")
     if summary is not None:
         return summary
-    run = runs.set_up(setup, options, accelerator)
+    run = runs.set_up_or_restore(setup, options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
     else:

@@ -127,7 +127,7 @@ def test_a_restart_whose_set_up_fails_puts_the_old_run_back(tmp_path):
         raise OSError("the model does not load")
 
     with pytest.raises(OSError, match="does not load"):
-        runs.set_up(failing, opts, FakeAccelerator())
+        runs.set_up_or_restore(failing, opts, FakeAccelerator())
     assert texts(opts.out_dir) == before
 
 

@@ -3,7 +3,7 @@
     objective.py  masks -> distractors -> contrastive, diversity and feature-penalty losses
     data.py       unlabelled audio (manifests or a folder), crops, batches
     model.py      Wav2Vec2ForPreTraining from random init or a checkpoint
-    loop.py       the training loop on accelerate, checkpoints, validation, output folder
+    loop.py       the training loop, validation, output folder (on asrkit.runs, as fine-tuning)
     info.py       how a checkpoint was pre-trained, read back for reports
 """
 

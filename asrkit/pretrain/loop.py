@@ -378,7 +378,7 @@ def pretrain(options: PretrainOptions) -> dict:
     summary = runs.finished_summary(out, checkpoint, "pre-trained")
     if summary is not None:
         return summary
-    run = runs.set_up(setup, options, accelerator)
+    run = runs.set_up_or_restore(setup, options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
     else:
