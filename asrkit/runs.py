@@ -333,9 +333,42 @@ def check_checkpoint_files(folder: Path) -> None:
         raise TrainError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
 
 
+# A portable checkpoint holds the weights (fp16) and trainer_state.json but not the
+# optimizer's moments or RNG states: 4x smaller, so that a long run can be carried to another
+# machine in git and continued there (pack_portable). Resuming from one restarts Adam's
+# moments; the update count, schedules and data position carry on.
+PORTABLE_MARK = "portable-checkpoint"
+
+
+def pack_portable(folder: Path, target: Path) -> None:
+    """Write `folder`'s checkpoint (checkpoints/last) as a portable one in `target`, atomically."""
+    from safetensors.torch import load_file, save_file
+
+    check_checkpoint_files(folder)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(folder / "model.safetensors").items()}
+    save_file(weights, tmp / "model.safetensors")
+    shutil.copyfile(folder / "trainer_state.json", tmp / "trainer_state.json")
+    (tmp / PORTABLE_MARK).write_text("weights (fp16) and trainer state only; Adam's moments restart on resume\n")
+    swap_in(tmp, target)
+
+
+def _load_portable(run: RunFolder, folder: Path) -> None:
+    from safetensors.torch import load_file
+
+    model = run.accelerator.unwrap_model(run.wrapper)
+    missing, unexpected = model.load_state_dict(load_file(folder / "model.safetensors"), strict=False)
+    if missing or unexpected:
+        raise TrainError(f"{folder / 'model.safetensors'}: does not fit this run's model "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    log.warning("%s is a portable checkpoint (no optimizer state): Adam's moments start afresh", folder)
+
+
 def load_checkpoint(run: RunFolder, folder: Path, state_type: type):
     """The saved state (a state_type) and accelerate state from `folder`, else from an older
-    checkpoint beside it."""
+    checkpoint beside it. A portable checkpoint (pack_portable) gives the weights and state."""
     candidates = [folder] + [Path(run.out_dir) / "checkpoints" / n for n in (".last.old",)
                              if Path(run.out_dir) / "checkpoints" / n != folder]
     errors = []
@@ -343,7 +376,10 @@ def load_checkpoint(run: RunFolder, folder: Path, state_type: type):
         try:
             check_checkpoint_files(candidate)
             saved = state_type(**json.loads((candidate / "trainer_state.json").read_text()))
-            run.accelerator.load_state(str(candidate))
+            if (candidate / PORTABLE_MARK).is_file():
+                _load_portable(run, candidate)
+            else:
+                run.accelerator.load_state(str(candidate))
         except (TrainError, TypeError, OSError) as e:
             errors.append(str(e))
             continue

@@ -417,3 +417,34 @@ def test_report_says_how_each_model_was_pre_trained(tmp_path):
     assert data["models"][0]["pretraining"]["updates"] == 200
     html = files.html.read_text()
     assert '<figure data-plot="pretraining"><svg' in html  # drawn, not the "missing" placeholder
+
+
+def test_a_run_carried_as_a_portable_checkpoint_resumes_where_it_stopped(speech, tmp_path, one_torch_thread):
+    import subprocess
+    import sys
+
+    recipe = tiny_recipe()
+    here = tmp_path / "here"
+    pretrain(PretrainOptions(recipe, here, speech, progress=False, stop_after_updates=2))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "carry_run.py"
+    for args in (["pack", here, tmp_path / "carried"], ["unpack", tmp_path / "carried", tmp_path / "there"]):
+        subprocess.run([sys.executable, str(script), *map(str, args)], check=True, capture_output=True)
+    carried = tmp_path / "carried" / "checkpoint" / "model.safetensors"
+    assert carried.stat().st_size < 0.3 * (here / "checkpoints" / "last" / "model.safetensors").stat().st_size \
+        + 0.3 * (here / "checkpoints" / "last" / "optimizer.bin").stat().st_size
+    summary = pretrain(PretrainOptions(recipe, tmp_path / "there", speech, progress=False))
+    assert summary["updates"] == 4
+    rows = [json.loads(line) for line in (tmp_path / "there" / "train-log.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["kind"] == "train"]
+    assert [r["update"] for r in train] == [1, 2, 3, 4]
+    assert train[2]["temperature"] == pytest.approx(gumbel_temperature(2, 2.0, 0.5, 0.999995))
+    assert train[2]["lr"] == pytest.approx(PolynomialDecay(1e-3, 1, 4)(2))
+
+
+def test_a_batch_of_only_unreadable_files_is_a_dummy_of_weight_zero(tmp_path):
+    utts = noise_utterances(tmp_path, [1.0])
+    Path(utts[0].audio).write_bytes(b"broken")
+    cropper = Cropper(Waveforms(utts, normalize=False, cache=False), lambda n: np.asarray(n) // 320,
+                      MaskSettings(0.5, 5, 2, True, 5), max_sample_size=200_000, crop=True)
+    batch = cropper([0], key=(0,))
+    assert batch.weight == 0.0 and batch.masked == 0 and sum(cropper.waves.bad.values()) == 1

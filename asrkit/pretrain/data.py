@@ -203,11 +203,13 @@ class Cropper:
         self.waves, self.frames_of, self.masks = waves, frames_of, masks
         self.max_sample_size, self.crop = max_sample_size, crop
 
-    def __call__(self, indices, key: tuple[int, ...], weight: float = 1.0) -> PretrainBatch | None:
+    def __call__(self, indices, key: tuple[int, ...], weight: float = 1.0) -> PretrainBatch:
         rng = np.random.default_rng(list(key))
         waves = [w for w in (self.waves[i] for i in indices) if w is not None]
         if not waves:
-            return None
+            # Every file of the batch was unreadable (counted in waves.bad): a silent batch of
+            # weight 0 keeps the update, and the processes of a DDP run, in step.
+            waves, weight = [np.zeros(SAMPLE_RATE, dtype=np.float32)], 0.0
         lengths = [min(len(w), self.max_sample_size) for w in waves]
         size = min(lengths) if self.crop else max(lengths)
         inputs = np.zeros((len(waves), size), dtype=np.float32)
