@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.model == "tiny":
         # Honest about what the numbers mean: a random init fine-tuned on 10 minutes learns
         # next to nothing, so this run shows the stages connecting, not a usable WER.
-        print(f"asrkit demo: no embedded starting checkpoint at {EMBEDDED_CHECKPOINT}; starting from "
-              f"a random-init 'tiny' model, so expect WER near 100%", flush=True)
+        why = "" if EMBEDDED_CHECKPOINT.is_dir() else f"no embedded starting checkpoint at {EMBEDDED_CHECKPOINT}; "
+        print(f"asrkit demo: {why}starting from a random-init 'tiny' model, so expect WER near 100%", flush=True)
 
     timings = run_demo(DemoOptions(work=args.work, model=args.model, recipe=args.recipe,
                                    tune_trials=args.trials, overrides=tuple(args.overrides)))
