@@ -173,20 +173,12 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU (bf16 is ~30x slower there)
 
     def __post_init__(self):
-        if self.max_updates < 1:
-            raise RecipeError("train.max_updates must be >= 1")
-        if not 0 < self.lr < float("inf"):
-            raise RecipeError(f"train.lr must be a positive finite number, got {self.lr}")
+        _check_optimisation(self)
         _check_range("train.transformer_lr_scale", self.transformer_lr_scale, 0.0, 1e3)
-        _check_range("train.adam_eps", self.adam_eps, 1e-12, 1.0)
-        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("train.clip_norm", self.clip_norm, 0.0, 1e9)
         if len(self.phase_ratio) != 3 or abs(sum(self.phase_ratio) - 1.0) > 1e-6 or min(self.phase_ratio) < 0:
             raise RecipeError(f"train.phase_ratio must be 3 non-negative fractions summing to 1, got {self.phase_ratio}")
         _check_range("train.init_lr_scale", self.init_lr_scale, 0.0, 1.0)
         _check_range("train.final_lr_scale", self.final_lr_scale, 1e-12, 1.0)
-        for b in self.adam_betas:
-            _check_range("train.adam_betas", b, 0.0, 0.999999)
         for name in ("checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"train.{name} must be >= 1")
@@ -198,9 +190,6 @@ class TrainConfig:
             raise RecipeError(f"train.adam_missing_grads must be torch or fairseq, got {self.adam_missing_grads!r}")
         if self.select_by not in ("wer", "cer"):
             raise RecipeError(f"train.select_by must be wer or cer, got {self.select_by!r}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                              f"got {self.mixed_precision!r}")
 
 
 @dataclass(frozen=True)
@@ -216,6 +205,22 @@ SECTIONS = {f.name: f.type for f in dataclasses.fields(Recipe)}
 def _section_classes(kind: type) -> dict[str, type]:
     """{"model": ModelConfig, ...} for a recipe class (Recipe or PretrainRecipe)."""
     return typing.get_type_hints(kind)
+
+
+def _check_optimisation(train) -> None:
+    """The checks fine-tuning's and pre-training's `train` sections share (same keys, same meaning)."""
+    if train.max_updates < 1:
+        raise RecipeError("train.max_updates must be >= 1")
+    if not 0 < train.lr < float("inf"):
+        raise RecipeError(f"train.lr must be a positive finite number, got {train.lr}")
+    for b in train.adam_betas:
+        _check_range("train.adam_betas", b, 0.0, 0.999999)
+    _check_range("train.adam_eps", train.adam_eps, 1e-12, 1.0)
+    _check_range("train.weight_decay", train.weight_decay, 0.0, 1.0)
+    _check_range("train.clip_norm", train.clip_norm, 0.0, 1e9)
+    if train.mixed_precision not in MIXED_PRECISION:
+        raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                          f"got {train.mixed_precision!r}")
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> None:
@@ -521,25 +526,14 @@ class PretrainTrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
 
     def __post_init__(self):
-        if self.max_updates < 1:
-            raise RecipeError("train.max_updates must be >= 1")
-        if not (self.lr > 0 and self.lr < float("inf")):
-            raise RecipeError(f"train.lr must be a positive finite number, got {self.lr}")
+        _check_optimisation(self)
         if not 0 <= self.warmup_updates <= self.max_updates:
             raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
-        for b in self.adam_betas:
-            _check_range("train.adam_betas", b, 0.0, 0.999999)
-        _check_range("train.adam_eps", self.adam_eps, 1e-12, 1.0)
-        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("train.clip_norm", self.clip_norm, 0.0, 1e9)
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"train.{name} must be >= 1")
         if self.snapshot_interval_updates < 0:
             raise RecipeError("train.snapshot_interval_updates must be >= 0")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise RecipeError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                             f"got {self.mixed_precision!r}")
 
 
 @dataclass(frozen=True)

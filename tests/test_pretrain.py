@@ -329,13 +329,10 @@ def test_contrastive_loss_equals_transformers_forward_on_the_same_draws():
 def test_two_process_ddp_draws_what_one_process_accumulates(speech, tmp_path):
     """2 processes x update_freq 1 against 1 process x update_freq 2: the same batches, crops
     and masks (Gumbel noise and dropout differ, so the losses do not), one output folder."""
-    import subprocess
-    import sys
-
     import yaml
 
     from asrkit.cli import main as asrkit_main
-    from test_train_ddp import free_port
+    from test_train_ddp import launch_two_processes
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"model": {"name": "tiny", "num_negatives": 10, "mask_time_length": 5},
@@ -347,11 +344,7 @@ def test_two_process_ddp_draws_what_one_process_accumulates(speech, tmp_path):
                                                 "validate_interval_updates": 2, "checkpoint_interval_updates": 2}}))
     common = ["pretrain", "--recipe", str(recipe), "--manifests", str(speech), "--no-progress"]
     assert asrkit_main([*common, "--out", str(tmp_path / "one")]) == 0
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port()), "-m", "asrkit", *common, "--out", str(tmp_path / "two")]
-    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+    done = launch_two_processes([*common, "--out", str(tmp_path / "two")])
     assert done.returncode == 0, done.stderr[-3000:]
 
     def rows(out):

@@ -38,6 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_two_processes(argv: list[str]) -> subprocess.CompletedProcess:
+    """`accelerate launch` of `python -m asrkit ARGV` as 2 CPU processes (gloo)."""
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port()), "-m", "asrkit", *argv]
+    return subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+
+
 def losses(out: Path) -> list[float]:
     rows = [json.loads(line) for line in (out / "train-log.jsonl").read_text().splitlines()]
     return [r["loss"] for r in rows if r["kind"] == "train"]
@@ -53,11 +62,7 @@ def test_two_process_ddp_matches_one_process_with_accumulation(tmp_path):
 
     assert asrkit_main([*common, "--out", str(tmp_path / "one")]) == 0
 
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port()), "-m", "asrkit", *common, "--out", str(tmp_path / "two")]
-    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=600)
+    done = launch_two_processes([*common, "--out", str(tmp_path / "two")])
     assert done.returncode == 0, done.stderr[-3000:]
 
     two = json.loads((tmp_path / "two" / "train-summary.json").read_text())
