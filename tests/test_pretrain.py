@@ -75,7 +75,7 @@ def test_correct_count_is_argmax_at_the_target_not_a_tie():
 
 def test_quantizer_perplexities_and_diversity_match_a_hand_computation():
     model, _ = load_pretraining_model(tiny_recipe().model)
-    q = model.quantizer.eval()
+    q = model.quantizer.eval().requires_grad_(False)
     features = torch.randn(7, q.weight_proj.in_features)
     out = quantize(q, features)
     logits = (features @ q.weight_proj.weight.T + q.weight_proj.bias).view(7, q.num_groups, q.num_vars)
