@@ -4,8 +4,8 @@ contrastive loss against 100 distractors and a diversity loss), or continue pre-
 a checkpoint on your own audio.
 
 Recipes: recipes/pretrain_base.yaml (fairseq's wav2vec2_base_librispeech: 400k updates
-of 64 x 1.4M samples), pretrain_large.yaml (LV-60k), pretrain_tiny.yaml (the embedded
-checkpoint's, for CPUs). --recipe takes a file or one of those names (base, large, tiny).
+of 64 x 1.4M samples), pretrain_large.yaml (LV-60k), pretrain_tiny.yaml (a tiny model at CPU
+scale, the route to a self-supervised embedded checkpoint). --recipe takes a file or one of those names (base, large, tiny).
 
 Audio comes from manifests (`asrkit prepare`; transcripts are never read) or from a
 folder of audio files with no transcripts (--audio-dir: Libri-light's unlab layout or
