@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from asrkit.data.audio import SAMPLE_RATE, audio_info, load_audio
+from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import Utterance, write_manifest
 from asrkit.errors import AudioError, DataError, InputNotFound
 from asrkit.io import write_text
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".flac", ".wav", ".ogg", ".opus", ".mp3")
 FOLDER_TRAIN, FOLDER_DEV = "unlabelled-train", "unlabelled-dev"
 DEV_SHARE = 100  # one file in this many is held out for dev
-
-
-def samples_at_16k(utt: Utterance) -> int:
-    return int(round(utt.samples * SAMPLE_RATE / utt.sample_rate))
 
 
 # ---------------------------------------------------------------- a folder of audio

@@ -42,9 +42,10 @@ from asrkit import runs
 from asrkit.config import PretrainRecipe
 from asrkit.data.audio import SAMPLE_RATE
 from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
+from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import read_split, total_hours
 from asrkit.errors import DataError
-from asrkit.pretrain.data import Cropper, MaskSettings, PretrainBatch, Waveforms, samples_at_16k, usable
+from asrkit.pretrain.data import Cropper, MaskSettings, PretrainBatch, Waveforms, usable
 from asrkit.pretrain.model import feature_extractor_for, load_pretraining_model
 from asrkit.pretrain.objective import PretrainObjective, gumbel_temperature
 from asrkit.schedule import PolynomialDecay
