@@ -35,13 +35,15 @@ from asrkit.data.batching import length_bucketed_batches  # noqa: E402
 from asrkit.masks import compute_mask_indices  # noqa: E402
 from asrkit.pretrain.model import load_pretraining_model  # noqa: E402
 from asrkit.pretrain.objective import PretrainObjective, sample_negatives  # noqa: E402
+from train_throughput import synthetic_lengths  # noqa: E402  (benchmarks/, the script's own folder)
 
 SR = 16_000
 
 
 def lengths(n: int, seed: int) -> np.ndarray:
-    seconds = np.clip(np.random.default_rng(seed).normal(12.7, 3.5, n), 2.0, 15.6)
-    return (seconds * SR).astype(np.int64)
+    """train_throughput's LibriSpeech-like lengths, within the pre-training recipes' bounds
+    (data.min_sample_size 2 s, data.max_sample_size 15.6 s)."""
+    return np.clip(synthetic_lengths(n, seed), 32_000, 250_000)
 
 
 class Condition:
