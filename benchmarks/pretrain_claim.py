@@ -2,7 +2,8 @@
 minutes of labels work? Each starting point (random init, a pre-training snapshot, the
 embedded checkpoint, ...) goes through the whole demo (fine-tune, greedy and 4-gram
 decoding, LM tuning on dev-other, report) on one shared synthetic corpus, and the script
-prints one Markdown row per starting point and labelled split.
+prints one Markdown row per starting point and labelled split (also written to
+WORK/claim.md).
 
     .venv/bin/python benchmarks/pretrain_claim.py --work work/exp/claim \\
         --point random=tiny \\
@@ -66,7 +67,7 @@ def markdown_row(label: str, model: str, labelled: str, numbers: dict) -> str:
     r = numbers["results"]
     greedy = [cell(r, "greedy", s, m) for s in ("dev-other", "test-clean") for m in ("wer", "cer")]
     return (f"| {label} | {labelled} | {numbers['kept_dev_other_cer']:.1f} (@{numbers['best_update']}) | "
-            f"{' / '.join(greedy[:2])} | {' / '.join(greedy[2:])} | {lm[0]} | {numbers['finetune_seconds']:.0f} | "
+            f"{' / '.join(greedy[:2])} | {' / '.join(greedy[2:])} | {cell(r, LM_NAME, 'test-clean', 'wer')} | {numbers['finetune_seconds']:.0f} | "
             f"{read_pretraining(model).describe()} |")
 
 
@@ -91,8 +92,9 @@ def main() -> None:
             numbers = run_point(args.work / f"{label}-{labelled}", corpus, model, recipe, overrides, labelled)
             lines.append(markdown_row(label, model, labelled, numbers))
             print(lines[-1], file=sys.stderr, flush=True)
-    print(header)
-    print("\n".join(lines))
+    table = header + "\n" + "\n".join(lines) + "\n"
+    (args.work / "claim.md").write_text(table, encoding="utf-8")
+    print(f"\n=== the comparison (also in {args.work / 'claim.md'})\n{table}", end="")
 
 
 if __name__ == "__main__":
