@@ -23,7 +23,7 @@ RANDOM_INIT = ("tiny", "tiny-layernorm", "tiny-w2v-bert", "base", "large")
 class Pretraining:
     """What the starting checkpoint of a fine-tuned model was."""
 
-    kind: str  # "asrkit pretrain", "random init" or "checkpoint" (pre-trained elsewhere: a hub id or folder)
+    kind: str  # "asrkit pretrain", "random init" or "checkpoint" (any other: a hub id, a fine-tuned folder)
     source: str  # the model.name the fine-tuning started from
     recipe: str = ""  # asrkit pretrain: the pre-training recipe's model.name (tiny, base, ...)
     updates: int | None = None  # pre-training updates behind this checkpoint
@@ -36,7 +36,7 @@ class Pretraining:
         if self.kind == "random init":
             return f"none (random init: {self.source})"
         if self.kind == "checkpoint":
-            return f"checkpoint {self.source} (pre-trained outside asrkit)"
+            return f"checkpoint {self.source} (not made by asrkit pretrain)"
         parts = [f"asrkit pretrain (model {self.recipe}, data {self.train_split})"]
         if self.updates is not None:
             parts.append(f"{self.updates:,} updates")
