@@ -28,6 +28,7 @@ from pathlib import Path
 from asrkit.data.synth import SynthOptions, synthesize
 from asrkit.demo import LM_NAME, DemoOptions, run_demo
 from asrkit.pretrain.info import read_pretraining
+from asrkit.results import read_summary, result_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 # Six 1h folds make both the 10min split (fold 0, the demo's own) and the 1h split.
@@ -50,25 +51,24 @@ def run_point(work: Path, corpus: Path, model: str, recipe: Path, overrides: tup
         (work / "corpus").symlink_to(corpus.resolve(), target_is_directory=True)
     timings = run_demo(DemoOptions(work=work, model=model, recipe=recipe, synth=SYNTH, progress=False,
                                    overrides=(f"data.train_split={labelled}", *overrides)))
-    summary = json.loads((work / "models" / "demo" / "train-summary.json").read_text())
-    rows = json.loads((work / "reports" / "report.json").read_text())["rows"]
-    results = {row["setting"]: row["results"] for row in rows}
+    model_dir = work / "models" / "demo"
+    summary = json.loads((model_dir / "train-summary.json").read_text())
     return {"kept_dev_other_cer": 100 * summary["best_cer"], "best_update": summary["best_update"],
             "finetune_seconds": next(t["seconds"] for t in timings if t["stage"] == "finetune"),
-            "results": results}
+            "model_dir": model_dir}
 
 
-def cell(results: dict, setting: str, split: str, metric: str) -> str:
-    value = results.get(setting, {}).get(split, {}).get(metric)
-    return "" if value is None else f"{value:.1f}"
+def cell(model_dir: Path, setting: str, split: str, metric: str) -> str:
+    """WER or CER in percent of one decode result, read through its checked reader."""
+    return f"{100 * getattr(read_summary(result_dir(model_dir, split, setting)), metric):.1f}"
 
 
 def markdown_row(label: str, model: str, labelled: str, numbers: dict) -> str:
-    r = numbers["results"]
-    greedy = [cell(r, "greedy", s, m) for s in ("dev-other", "test-clean") for m in ("wer", "cer")]
+    d = numbers["model_dir"]
+    greedy = [" / ".join(cell(d, "greedy", split, m) for m in ("wer", "cer")) for split in ("dev-other", "test-clean")]
     return (f"| {label} | {labelled} | {numbers['kept_dev_other_cer']:.1f} (@{numbers['best_update']}) | "
-            f"{' / '.join(greedy[:2])} | {' / '.join(greedy[2:])} | {cell(r, LM_NAME, 'test-clean', 'wer')} | {numbers['finetune_seconds']:.0f} | "
-            f"{read_pretraining(model).describe()} |")
+            f"{greedy[0]} | {greedy[1]} | {cell(d, LM_NAME, 'test-clean', 'wer')} | "
+            f"{numbers['finetune_seconds']:.0f} | {read_pretraining(model).describe()} |")
 
 
 def main() -> None:
