@@ -54,7 +54,7 @@ def run_point(work: Path, corpus: Path, model: str, recipe: Path, overrides: tup
     if not (work / "corpus").exists():
         (work / "corpus").symlink_to(corpus.resolve(), target_is_directory=True)
     run_demo(DemoOptions(work=work, model=model, recipe=recipe, synth=SYNTH, progress=False,
-                                   overrides=(f"data.train_split={labelled}", *overrides)))
+                         overrides=(f"data.train_split={labelled}", *overrides)))
     model_dir = work / "models" / "demo"
     summary = json.loads((model_dir / "train-summary.json").read_text())
     return {"kept_dev_other_cer": 100 * summary["best_cer"], "best_update": summary["best_update"],
@@ -62,9 +62,13 @@ def run_point(work: Path, corpus: Path, model: str, recipe: Path, overrides: tup
             "model_dir": model_dir}
 
 
-def cell(model_dir: Path, setting: str, split: str, metric: str) -> str:
+def percent(model_dir: Path, setting: str, split: str, metric: str) -> float:
     """WER or CER in percent of one decode result, read through its checked reader."""
-    return f"{100 * getattr(read_summary(result_dir(model_dir, split, setting)), metric):.1f}"
+    return 100 * getattr(read_summary(result_dir(model_dir, split, setting)), metric)
+
+
+def cell(model_dir: Path, setting: str, split: str, metric: str) -> str:
+    return f"{percent(model_dir, setting, split, metric):.1f}"
 
 
 def markdown_row(label: str, model: str, labelled: str, numbers: dict) -> str:
@@ -85,7 +89,7 @@ def seed_summary(rows: list[tuple[str, str, dict]]) -> str:
              "|---|---|---:|---:|---:|"]
     for (label, labelled), runs in groups.items():
         cer = [r["kept_dev_other_cer"] for r in runs]
-        wer = [float(cell(r["model_dir"], LM_NAME, "test-clean", "wer")) for r in runs]
+        wer = [percent(r["model_dir"], LM_NAME, "test-clean", "wer") for r in runs]
         lines.append(f"| {label} | {labelled} | {len(runs)} | {_spread(cer)} | {_spread(wer)} |")
     return "\n".join(lines) + "\n"
 
