@@ -6,6 +6,12 @@
       lexicon.txt,info.json}. Nothing is redone when the text and options are unchanged.
       --unit letter builds an n-gram over letters, for `asrkit decode --decoder lexfree`.
 
+  asrkit lm build --kind transformer --text corpus.txt [--dev dev-other.jsonl] [--ngram 4gram]
+      Trains a small causal word-level Transformer LM (transformers' GPT-2, a few layers) on
+      the same normalised text, with a progress bar; an interrupted build resumes. --dev
+      reports its perplexity on dev transcripts beside the n-gram's (same vocabulary, same
+      OOV rule). It rescores N-best lists: asrkit decode --lm 4gram --rescore transformer.
+
   asrkit lm download 4gram [--corpus] [--base-url URL]
       Fetches the official LibriSpeech 4-gram (OpenSLR resource 11, 1.35 GB gzipped,
       md5-checked, resumable) and finishes it the same way. --corpus also fetches the
@@ -23,7 +29,7 @@ from pathlib import Path
 
 from asrkit import workspace
 
-HELP = "build, download or list KenLM n-gram language models"
+HELP = "build, download or list language models (KenLM n-grams, Transformer LMs)"
 KENLM_BIN_HELP = ("folder holding KenLM's lmplz and build_binary (default: $ASRKIT_KENLM_BIN, then $PATH, "
                   "then where scripts/setup.sh builds them)")
 
@@ -35,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "<lm-dir>/<name>/ (ARPA, binary, unigrams.txt, lexicon.txt, info.json).")
     b.add_argument("--text", nargs="+", required=True, type=Path, metavar="FILE",
                    help="text corpus files, one sentence per line (.gz read as gzip)")
+    b.add_argument("--kind", choices=["ngram", "transformer"], default="ngram",
+                   help="a KenLM n-gram (default; for the beam-search decoders) or a causal word-level "
+                        "Transformer LM (for rescoring their N-best lists: decode --rescore)")
     b.add_argument("--order", type=int, default=4, help="n of the n-gram (default 4)")
     b.add_argument("--name", default=None, help="model name (folder under --lm-dir); default: <order>gram")
     b.add_argument("--unit", choices=["word", "letter"], default="word",
@@ -50,6 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                   "(default 100M, or 20%% for corpora over 1 GB)")
     b.add_argument("--binary-type", choices=["probing", "trie"], default="probing",
                    help="KenLM binary structure: probing (default) is fastest, trie smallest")
+    t = b.add_argument_group("--kind transformer (defaults: about a minute on the demo's text on 2 cores)")
+    t.add_argument("--layers", type=int, default=None, help="Transformer blocks (2)")
+    t.add_argument("--width", type=int, default=None, help="hidden size (128)")
+    t.add_argument("--heads", type=int, default=None, help="attention heads (4)")
+    t.add_argument("--context", type=int, default=None, help="most tokens per training sequence (64)")
+    t.add_argument("--steps", type=int, default=None, help="training updates (300)")
+    t.add_argument("--batch", type=int, default=None, help="sentences per update (48)")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (3e-3)")
+    t.add_argument("--seed", type=int, default=None, help="initialisation and batch order (0)")
+    t.add_argument("--dev", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="dev transcripts for perplexity: manifests (.jsonl, their text) or text files")
+    t.add_argument("--ngram", default=None, metavar="NAME",
+                   help="n-gram to report perplexity beside (default: 4gram when it exists under --lm-dir)")
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
     b.add_argument("--lm-dir", type=Path, default=None, help=f"default: {workspace.lm_dir()}")
     b.add_argument("--kenlm-bin", type=Path, default=None, help=KENLM_BIN_HELP)
@@ -78,6 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from asrkit import lm
 
+    if args.lm_command == "build" and args.kind == "transformer":
+        return _build_transformer(args)
     if args.lm_command == "build":
         options = lm.BuildOptions(
             order=args.order, unit=args.unit, prune=tuple(args.prune),
@@ -99,9 +123,32 @@ def run(args: argparse.Namespace) -> int:
     else:
         root = args.lm_dir or workspace.lm_dir()
         rows = []
-        for info_path in sorted(Path(root).glob("*/info.json")):
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-            rows.append(f"{info_path.parent.name}\t{info.get('order')}-gram\t{info.get('unit', 'word')}\t"
+        for name in lm.available(root):
+            info = json.loads((Path(root) / name / "info.json").read_text(encoding="utf-8"))
+            what = (f"transformer ({info.get('options', {}).get('layers', '?')} layers)"
+                    if info.get("kind") == "transformer" else f"{info.get('order')}-gram")
+            rows.append(f"{name}\t{what}\t{info.get('unit', 'word')}\t"
                         f"{info.get('vocabulary')} words\t{info.get('source', '')}")
         print("\n".join(rows) if rows else f"no language models under {root}")
+    return 0
+
+
+TRANSFORMER_FLAGS = ("layers", "width", "heads", "context", "steps", "batch", "lr", "seed")
+
+
+def _build_transformer(args: argparse.Namespace) -> int:
+    from asrkit.lm.transformer import TransformerOptions, build_transformer, dev_perplexity
+
+    options = TransformerOptions(**{k: getattr(args, k) for k in TRANSFORMER_FLAGS if getattr(args, k) is not None})
+    model = build_transformer(args.text, name=args.name or "transformer", options=options, out_root=args.lm_dir,
+                              force=args.force)
+    info = model.info
+    print(f"{model.name}: {info['options']['layers']}-layer Transformer LM, {info['parameters']:,} parameters, "
+          f"over {info['vocabulary']} words from {info['corpus_lines']} lines -> {model.path}")
+    if args.dev:
+        ppl = dev_perplexity(model, args.dev, args.ngram, args.lm_dir)
+        line = f"dev perplexity ({ppl['predictions']} predictions, {ppl['oov']} OOV words skipped): " \
+               f"transformer {ppl['transformer']:.1f}"
+        print(line + (f", {ppl['ngram_name']} {ppl['ngram']:.1f}" if "ngram" in ppl else ""))
+    print(f"rescore with it: asrkit decode --lm 4gram --rescore {model.name}")
     return 0

@@ -1,4 +1,9 @@
-"""Language models on disk, found by name (a folder under lm_dir()), folder or file."""
+"""Language models on disk, found by name (a folder under lm_dir()), folder or file.
+
+Two kinds live side by side: KenLM n-grams (asrkit.lm.builder; decoders load their file)
+and causal Transformer LMs (asrkit.lm.transformer; info.json says "kind": "transformer"),
+which rescore N-best lists (asrkit.rescore) and are loaded from their folder.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ class LanguageModel:
     lexicon: Path | None  # lexicon.txt (flashlight lexicon decoder)
     unit: str = "word"  # "word" or "letter"
     info: dict = field(default_factory=dict, compare=False)
+    kind: str = "ngram"  # "ngram" (KenLM: path is its file) or "transformer" (path is its folder)
 
     def read_unigrams(self) -> list[str]:
         if self.unigrams is None:
@@ -32,15 +38,19 @@ class LanguageModel:
 
 
 def available(root: str | os.PathLike | None = None) -> list[str]:
-    """Names of the models under `root` (default lm_dir()): folders holding an info.json."""
+    """Names of the models under `root` (default lm_dir()): folders holding an info.json
+    (not the hidden ones a Transformer LM build works in)."""
     root = Path(root or workspace.lm_dir())
-    return sorted(p.parent.name for p in root.glob("*/info.json")) if root.is_dir() else []
+    return sorted(p.parent.name for p in root.glob("*/info.json")
+                  if not p.parent.name.startswith(".")) if root.is_dir() else []
 
 
 def _from_dir(d: Path) -> LanguageModel:
     info_path = d / "info.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
     name = info.get("name", d.name)
+    if info.get("kind") == "transformer" or (not info and (d / "config.json").is_file()):
+        return _transformer_dir(d, name, info)
     for candidate in (d / f"{name}.bin", d / f"{name}.arpa", *sorted(d.glob("*.bin")), *sorted(d.glob("*.arpa"))):
         if candidate.is_file():
             check_lm_file(candidate)
@@ -55,6 +65,18 @@ def _from_dir(d: Path) -> LanguageModel:
         name=name, path=candidate, unigrams=unigrams,
         lexicon=lexicon if lexicon.is_file() else None, unit=info.get("unit", "word"), info=info,
     )
+
+
+def _transformer_dir(d: Path, name: str, info: dict) -> LanguageModel:
+    """A causal Transformer LM folder: transformers' config.json and a tokenizer beside it."""
+    from asrkit.lm.transformer import TOKENIZER_FILES, has_tokenizer
+
+    if not (d / "config.json").is_file():
+        raise LMError(f"{d}: info.json says Transformer LM but there is no config.json (an unfinished build?)")
+    if not has_tokenizer(d):
+        raise LMError(f"{d}: a Transformer LM folder without a tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                      "save it beside the model with tokenizer.save_pretrained")
+    return LanguageModel(name=name, path=d, unigrams=None, lexicon=None, unit="word", info=info, kind="transformer")
 
 
 def resolve(name_or_path: str, root: str | os.PathLike | None = None) -> LanguageModel | None:
