@@ -191,3 +191,61 @@ def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_wo
     bar.close()
     best = min(trials, key=lambda t: t["wer"])  # the first of equals: the default wins ties
     return RescoreOptions(best["lm_weight"], best["word_score"], search.ngram_weight), trials
+
+
+# --------------------------------------------------------------------------- the second LM
+
+
+def load_rescorer(name_or_path: str, lm_root: str | os.PathLike | None = None):
+    """(LanguageModel or None, CausalLMScorer) for `rescore`: a Transformer LM name under the
+    LM folder (asrkit lm build --kind transformer, or one registered with --lm-model), a
+    transformers folder, or a hub id. A KenLM n-gram is refused: it is the first pass's job."""
+    from pathlib import Path
+
+    from asrkit.errors import InputNotFound, LMError
+    from asrkit.lm import resolve
+    from asrkit.lm.transformer import CausalLMScorer, ScorerOptions
+
+    lm = None
+    try:
+        lm = resolve(name_or_path, lm_root)
+    except LMError as e:
+        if Path(name_or_path).exists() or "/" not in name_or_path:
+            raise
+        log.debug("%s; trying it as a hub id", e)  # "org/model": not a local name, maybe a hub id
+    if lm is not None and lm.kind != "transformer":
+        raise LMError(f"`rescore` {name_or_path!r} is a KenLM {lm.unit} n-gram; rescoring needs a causal "
+                      "Transformer LM (asrkit lm build --kind transformer) or a transformers folder / hub id")
+    if lm is None and not name_or_path.strip():
+        raise InputNotFound("`rescore` names no LM")
+    source = (lm.info.get("model") or str(lm.path)) if lm is not None else name_or_path
+    case = (lm.info.get("case") if lm is not None else None) or "keep"
+    return lm, CausalLMScorer(source, ScorerOptions(case=case))
+
+
+def rescorer_record(lm, scorer) -> dict:
+    """What identifies the second LM in results and tuning records: name, source, and a sha256
+    of its info.json less the perplexity asrkit adds later (or of the source's name)."""
+    import hashlib
+    import json
+
+    info = {k: v for k, v in (lm.info if lm is not None else {}).items() if k != "perplexity"}
+    digest = hashlib.sha256(json.dumps(info or {"source": scorer.source}, sort_keys=True).encode()).hexdigest()
+    return {"name": lm.name if lm is not None else scorer.source, "path": scorer.source, "sha256": digest,
+            "case": scorer.options.case}
+
+
+def check_spelling(scorer, words, what: str) -> None:
+    """A second LM must be able to write the first pass's words: one whose vocabulary spells
+    most of them only as <unk> (another case, another language) would rank by noise."""
+    from asrkit.errors import LMError
+
+    words = sorted(set(words))
+    missing = scorer.unspellable(words)
+    if words and len(missing) > len(words) // 2:
+        raise LMError(f"{scorer.source}: its vocabulary cannot spell {len(missing)} of the {len(words)} words of "
+                      f"{what} (e.g. {', '.join(missing[:3])}): another case or vocabulary? "
+                      "(`lm_case` lower for models trained on ordinary text)")
+    if missing:
+        log.warning("%s: %d of %d words of %s are <unk> to it (e.g. %s)", scorer.source, len(missing),
+                    len(words), what, ", ".join(missing[:3]))
