@@ -3,7 +3,9 @@ corpus made here.
 
     synth -> prepare -> finetune (from the embedded starting checkpoint, demo recipe)
           -> lm build (text without the dev/test sentences) -> decode greedy on dev/test
-          -> tune-lm on dev-other -> decode with the 4-gram on dev/test -> report
+          -> tune-lm on dev-other -> decode with the 4-gram on dev/test (keeping N-best lists)
+          -> lm build --kind transformer (same text) -> tune-lm --rescore on dev-other's lists
+          -> decode --rescore (the Transformer LM re-ranks the 4-gram's lists) -> report
 
 Each stage prints, and records where it writes provenance, the `asrkit` command that does
 the same work, so that a user can rerun or change any step by hand. Each stage is
@@ -26,6 +28,7 @@ EMBEDDED_CHECKPOINT = Path(__file__).parent / "assets" / "starting-checkpoint"
 SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 TUNE_SPLIT = "dev-other"
 LM_NAME = "4gram"
+TRANSFORMER_NAME = "transformer"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class DemoOptions:
     overrides: tuple[str, ...] = ()  # recipe overrides, e.g. ("train.max_updates=50",)
     tune_trials: int = 24  # LM weight / word score trials on dev-other (paper: 128)
     beam: int = 100  # beam for tuning and decoding
+    nbest: int = 50  # 4-gram hypotheses kept per utterance for the Transformer LM to re-rank
+    rescore_trials: int = 128  # Transformer weight / word score trials (cheap: no decoding; paper's count)
     progress: bool = True  # progress bars
 
 
@@ -68,7 +73,8 @@ def stages(o: DemoOptions) -> list[Stage]:
     """The demo's stages in order."""
     p = _Paths.of(o.work)
     return [_synth(o, p), _prepare(o, p), _finetune(o, p), _lm_build(o, p), _decode(o, p, lm=None),
-            _tune(o, p), _decode(o, p, lm=LM_NAME), _report(o, p)]
+            _tune(o, p), _decode(o, p, lm=LM_NAME), _transformer_build(o, p), _tune_rescore(o, p), _rescore(o, p),
+            _report(o, p)]
 
 
 def run_demo(o: DemoOptions) -> list[dict]:
@@ -159,8 +165,9 @@ def _choice(o: DemoOptions, p: _Paths, lm: str | None, use_tuned: bool = True):
 
 def _decode(o: DemoOptions, p: _Paths, lm: str | None) -> Stage:
     choice, flags = _choice(o, p, lm)
+    nbest = o.nbest if lm else 1  # the 4-gram's lists are what the Transformer LM re-ranks
     argv = ("decode", "--model", str(p.model), "--manifests", str(p.manifests),
-            *(a for s in SPLITS for a in ("--split", s)), *flags)
+            *(a for s in SPLITS for a in ("--split", s)), *flags, *(("--nbest", str(nbest)) if lm else ()))
 
     def run() -> str:
         from asrkit.decode.run import decode_splits
@@ -168,7 +175,7 @@ def _decode(o: DemoOptions, p: _Paths, lm: str | None) -> Stage:
 
         setup = setup_decoder(p.model, choice)
         summaries = decode_splits(p.model, list(SPLITS), p.manifests, setup, command=command_line(argv),
-                                  progress=o.progress)
+                                  progress=o.progress, nbest=nbest)
         return "\n".join(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%"
                          for s in summaries)
 
@@ -191,6 +198,60 @@ def _tune(o: DemoOptions, p: _Paths) -> Stage:
                 f"{100 * result.best_wer:.2f}% with {result.best}")
 
     return Stage("tune-lm", argv, run)
+
+
+def _transformer_build(o: DemoOptions, p: _Paths) -> Stage:
+    text = p.corpus / "lm-text.txt"
+    dev = [p.manifests / f"{s}.jsonl" for s in SPLITS if s.startswith("dev")]
+
+    def run() -> str:
+        from asrkit.lm.transformer import build_transformer, dev_perplexity
+
+        model = build_transformer([text], name=TRANSFORMER_NAME, out_root=p.lms, progress=o.progress)
+        ppl = dev_perplexity(model, dev, LM_NAME, p.lms)
+        return (f"{model.name}: {model.info['parameters']:,} parameters, {model.info['seconds']:.0f} s; dev "
+                f"perplexity {ppl['transformer']:.1f} (the {LM_NAME}: {ppl['ngram']:.1f}; {ppl['oov']} OOV words)")
+
+    return Stage("lm build transformer", ("lm", "build", "--kind", "transformer", "--name", TRANSFORMER_NAME,
+                                          "--text", str(text), "--lm-dir", str(p.lms), "--dev", *map(str, dev),
+                                          "--ngram", LM_NAME), run)
+
+
+def _tune_rescore(o: DemoOptions, p: _Paths) -> Stage:
+    choice, flags = _choice(o, p, LM_NAME)
+    argv = ("tune-lm", "--model", str(p.model), "--manifests", str(p.manifests), "--split", TUNE_SPLIT, *flags,
+            "--rescore", TRANSFORMER_NAME, "--nbest", str(o.nbest), "--trials", str(o.rescore_trials))
+
+    def run() -> str:
+        from asrkit.decode.setup import setup_decoder
+        from asrkit.rescore import RescoreChoice, Search, tune_split
+
+        r = tune_split(p.model, TUNE_SPLIT, p.manifests, setup_decoder(p.model, choice),
+                       RescoreChoice(TRANSFORMER_NAME, p.lms, nbest=o.nbest), Search(trials=o.rescore_trials),
+                       progress=o.progress)
+        return (f"{TUNE_SPLIT}: 4-gram pass WER {100 * r['first_pass_wer']:.2f}% -> rescored "
+                f"{100 * r['best_wer']:.2f}% with {r['best']} (oracle {100 * r['oracle_wer']:.2f}%)")
+
+    return Stage("tune-lm rescore", argv, run)
+
+
+def _rescore(o: DemoOptions, p: _Paths) -> Stage:
+    choice, flags = _choice(o, p, LM_NAME)
+    argv = ("decode", "--model", str(p.model), "--manifests", str(p.manifests),
+            *(a for s in SPLITS for a in ("--split", s)), *flags, "--nbest", str(o.nbest),
+            "--rescore", TRANSFORMER_NAME)
+
+    def run() -> str:
+        from asrkit.decode.setup import setup_decoder
+        from asrkit.rescore import RescoreChoice, rescore_splits
+
+        summaries = rescore_splits(p.model, list(SPLITS), p.manifests, setup_decoder(p.model, choice),
+                                   RescoreChoice(TRANSFORMER_NAME, p.lms, nbest=o.nbest),
+                                   command=command_line(argv), progress=o.progress)
+        return "\n".join(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\t(4-gram pass "
+                         f"{100 * s.decoder['first_pass_wer']:.2f}%)" for s in summaries)
+
+    return Stage("decode transformer", argv, run)
 
 
 def _report(o: DemoOptions, p: _Paths) -> Stage:

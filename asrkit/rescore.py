@@ -62,7 +62,8 @@ class RescoreOptions:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise SettingError(f"`{f.name}` is {value}; it must be a finite number")
+                # named as the rescoring flags are (--rescore-lm-weight), not the first pass's
+                raise SettingError(f"`rescore_{f.name}` is {value}; it must be a finite number")
 
 
 @dataclass(frozen=True)
@@ -249,3 +250,212 @@ def check_spelling(scorer, words, what: str) -> None:
     if missing:
         log.warning("%s: %d of %d words of %s are <unk> to it (e.g. %s)", scorer.source, len(missing),
                     len(words), what, ", ".join(missing[:3]))
+
+
+# --------------------------------------------------------------------------- splits
+
+DEFAULT_NBEST = 50
+"""First-pass hypotheses per utterance when rescoring (decode --nbest N overrides it)."""
+
+
+@dataclass(frozen=True)
+class RescoreChoice:
+    """What the user asked the second pass for; rescore_splits and tune_split apply it."""
+
+    lm: str  # the second LM: a Transformer LM name under lm_dir, a transformers folder, or a hub id
+    lm_dir: object = None  # folder of named LMs (Path); None: the workspace's lm/
+    nbest: int = DEFAULT_NBEST  # first-pass hypotheses per utterance
+    settings: dict = dataclasses.field(default_factory=dict)  # lm_weight / word_score / ngram_weight given (None: not)
+    use_tuned: bool = True  # apply the weights `asrkit tune-lm --rescore` saved for this model and LM
+    setting: str | None = None  # result name; None: the second LM's name
+
+
+def lists_match(meta: dict, cache, lm: dict | None) -> str | None:
+    """Why cached N-best lists (nbest-info.json's `meta`) are not the first pass of this model's
+    cached log-probs and this LM, or None when they are."""
+    made, now = meta.get("logits_fingerprint"), cache.index.get("fingerprint")
+    if made != now:
+        return f"made from other log-probs (another model or manifest: fingerprint {made}, now {now})"
+    had = meta.get("lm") or {}
+    if had.get("sha256") != (lm or {}).get("sha256"):
+        return (f"made with the LM {had.get('name')} ({had.get('path')}), not {(lm or {}).get('name')} "
+                f"({(lm or {}).get('path')})")
+    return None
+
+
+def cached_lists(model_dir, split: str, setup, cache, refuse: bool = True):
+    """(meta, rows) of the first pass's nbest.jsonl for `setup` (asrkit.decode.setup.DecoderSetup),
+    or None when there is none. Lists from another model or LM: CacheError naming the file
+    when `refuse`, else None (the caller decodes again)."""
+    from asrkit.decode.setup import lm_record
+    from asrkit.errors import CacheError
+    from asrkit.results import NBEST_FILE, read_nbest, result_dir
+
+    folder = result_dir(model_dir, split, setup.setting)
+    if not (folder / NBEST_FILE).is_file():
+        return None
+    meta, rows = read_nbest(folder)
+    why = lists_match(meta, cache, lm_record(setup.lm))
+    if why is None:
+        return meta, rows
+    if refuse:
+        raise CacheError(f"{folder / NBEST_FILE}: N-best lists {why}; refused, nothing changed. Remake them with "
+                         f"`asrkit decode --lm {setup.lm.name if setup.lm else 'none'} --nbest N --split {split}`")
+    return None
+
+
+def first_pass(model_dir, split: str, setup, cache, nbest: int, command: str = "", workers=None,
+               progress: bool = True):
+    """The first pass's (meta, rows): its cached lists when they come from this model, LM and
+    decoder settings with at least `nbest` hypotheses, else a decode writing them."""
+    import json
+
+    from asrkit.decode.run import _jsonable, decode_split
+    from asrkit.decode.setup import lm_record
+    from asrkit.results import read_nbest, result_dir
+
+    got = cached_lists(model_dir, split, setup, cache, refuse=False)
+    wanted = json.loads(json.dumps(_jsonable({"name": setup.decoder, **dataclasses.asdict(setup.options)})))
+    if got is not None and got[0].get("decoder") == wanted and got[0].get("nbest", 0) >= nbest:
+        log.info("%s %s: reusing the cached N-best lists", split, setup.setting)
+        return got
+    decode_split(model_dir, split, cache, setup.decoder, setup.options, setup.setting, command, workers,
+                 progress, nbest=nbest, lm=lm_record(setup.lm))
+    return read_nbest(result_dir(model_dir, split, setup.setting))
+
+
+def default_options(meta: dict) -> RescoreOptions:
+    """Untuned weights: the second LM takes the first one's place at its weight (natural-log
+    units) and word score."""
+    return RescoreOptions(lm_weight=float(meta.get("lm_weight_ln") or 1.0),
+                          word_score=float((meta.get("decoder") or {}).get("word_score") or 0.0))
+
+
+def rescore_options(model_dir, lm_name: str, meta: dict, choice: RescoreChoice) -> tuple[RescoreOptions, str]:
+    """The weights to use, and where they came from: given > tuned (lm-tuning.json) > default_options."""
+    from asrkit.results import tuned_params
+
+    tuned = tuned_params(model_dir, lm_name, DECODER) if choice.use_tuned else None
+    given = {k: v for k, v in choice.settings.items() if v is not None}
+    o = dataclasses.replace(default_options(meta), **{**(tuned or {}), **given})
+    o.check()
+    return o, "tuned (lm-tuning.json)" if tuned else ("given" if given else "defaults (the first pass's weights)")
+
+
+def rescore_split(model_dir, split: str, cache, meta: dict, rows: list, lm_name: str, scorer, record: dict,
+                  options: RescoreOptions, setting: str, command: str = ""):
+    """Re-rank one split's first-pass lists and write its results folder (recogs, N-best in the
+    new order, errs, WER summary: see the module doc). Returns the DecodeSummary."""
+    from asrkit.decode.run import references
+    from asrkit.provenance import git_commit
+    from asrkit.results import DecodeSummary, result_dir, write_nbest, write_recogs, write_summary
+    from asrkit.score import write_error_stats
+
+    options.check()
+    by_id = {i: (ref, nb) for i, ref, nb in rows}
+    refs = references(cache)
+    missing = [r.id for r in refs if r.id not in by_id]
+    if missing:
+        raise DataError(f"{len(missing)} utterance(s) of {split} have no first-pass N-best list (e.g. {missing[0]})")
+    nbests = [by_id[r.id][1] for r in refs]
+    started = time.time()
+    feats = features(nbests, scorer)
+    ranked = [rerank(nb, f, options) for nb, f in zip(nbests, feats)]
+    seconds = time.time() - started
+    recogs = [dataclasses.replace(r, hyp=nb[0].text, words=nb[0].words) for r, nb in zip(refs, ranked)]
+    errors = hypothesis_errors([r.ref for r in refs], nbests)
+    ref_words = reference_words([r.ref for r in refs])
+    out = result_dir(model_dir, split, setting)
+    write_recogs(out, recogs)
+    write_nbest(out, [(r.id, r.ref, nb) for r, nb in zip(refs, ranked)],
+                {**meta, "setting": setting, "rescored": {"lm": record, **dataclasses.asdict(options)}})
+    s = write_error_stats(out / "errs.txt", recogs)
+    decoder = {"name": DECODER, "lm": record["path"], "lm_name": lm_name, "lm_sha256": record["sha256"],
+               **dataclasses.asdict(options), "nbest": meta.get("nbest"), "first_pass": meta.get("decoder"),
+               "first_pass_lm": meta.get("lm"), "first_pass_setting": meta.get("setting"),
+               "first_pass_wer": round(chosen_wer(errors, [0] * len(errors), ref_words), 6),
+               "oracle_wer": round(oracle_wer(errors, ref_words), 6)}
+    summary = DecodeSummary(
+        model=str(model_dir), split=split, setting=setting, wer=s.wer, cer=s.cer, substitutions=s.substitutions,
+        deletions=s.deletions, insertions=s.insertions, ref_words=s.ref_words, utterances=s.utterances,
+        rtf=seconds / max(cache.audio_seconds, 1e-9), decoder=decoder, command=command, commit=git_commit())
+    write_summary(out, summary)
+    log.info("%s %s: WER %.2f%% (first pass %.2f%%, N-best oracle %.2f%%)", split, setting, 100 * s.wer,
+             100 * decoder["first_pass_wer"], 100 * decoder["oracle_wer"])
+    return summary
+
+
+def rescore_splits(model_dir, splits: list[str], manifests, setup, choice: RescoreChoice, logits_options=None,
+                   command: str = "", workers=None, progress: bool = True) -> list:
+    """First pass (`setup`, its cached N-best lists reused when they match) then rescoring with
+    the second LM, for each split; results under choice.setting or the second LM's name."""
+    from asrkit import logits
+    from asrkit.inference import LogitsOptions
+    from asrkit.lm import lexicon_words
+
+    if setup.lm is None or setup.decoder == "greedy":
+        raise SettingError("rescoring re-ranks a beam search's N-best lists: give the first pass an `lm` "
+                           "(e.g. 4gram)")
+    if choice.nbest < 2:
+        raise SettingError(f"`nbest` {choice.nbest}: rescoring needs at least 2 hypotheses per utterance")
+    RescoreOptions(**{k: v for k, v in choice.settings.items() if v is not None}).check()  # before any decoding
+    lm, scorer = load_rescorer(choice.lm, choice.lm_dir)
+    record = rescorer_record(lm, scorer)
+    if setup.lm.unit == "word":
+        check_spelling(scorer, lexicon_words(setup.lm), f"the {setup.lm.name} lexicon")
+    summaries = []
+    for split in splits:
+        cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
+        meta, rows = first_pass(model_dir, split, setup, cache, choice.nbest, command, workers, progress)
+        options, source = rescore_options(model_dir, record["name"], meta, choice)
+        log.info("rescoring %s with %s; weights: %s %s", split, record["name"], source, dataclasses.asdict(options))
+        summaries.append(rescore_split(model_dir, split, cache, meta, rows, record["name"], scorer, record,
+                                       options, choice.setting or record["name"], command))
+    return summaries
+
+
+def tune_split(model_dir, split: str, manifests, setup, choice: RescoreChoice, search: Search,
+               logits_options=None, progress: bool = True) -> dict:
+    """Tune lm_weight and word_score of the second LM on one split's cached first-pass lists
+    (decoded once when there are none; lists of another model or LM are refused), and save the
+    record in <model_dir>/lm-tuning.json under (the second LM's name, "rescore")."""
+    from asrkit import logits
+    from asrkit.decode.setup import lm_record
+    from asrkit.decode.run import decode_split
+    from asrkit.inference import LogitsOptions
+    from asrkit.results import read_nbest, result_dir, save_tuning
+
+    if setup.lm is None:
+        raise SettingError("tune-lm --rescore needs the first pass's `lm` (e.g. 4gram)")
+    for name, value in (("ngram_weight", search.ngram_weight),):
+        RescoreOptions(**{name: value}).check()
+    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
+    lm, scorer = load_rescorer(choice.lm, choice.lm_dir)  # bad LM: refused before any decoding
+    record = rescorer_record(lm, scorer)
+    got = cached_lists(model_dir, split, setup, cache, refuse=True)
+    if got is None:
+        decode_split(model_dir, split, cache, setup.decoder, setup.options, setup.setting, workers=None,
+                     progress=progress, nbest=choice.nbest, lm=lm_record(setup.lm))
+        got = read_nbest(result_dir(model_dir, split, setup.setting))
+    meta, rows = got
+    by_id = {i: (ref, nb) for i, ref, nb in rows}
+    refs = [by_id[i][0] for i in by_id]
+    nbests = [by_id[i][1] for i in by_id]
+    started = time.time()
+    feats = features(nbests, scorer)
+    errors = hypothesis_errors(refs, nbests)
+    words = reference_words(refs)
+    default = dataclasses.replace(default_options(meta), ngram_weight=search.ngram_weight)
+    best, trials = tune_weights(feats, errors, words, default, search, progress)
+    result = {"lm": record["name"], "decoder": DECODER, "split": split, "method": search.method,
+              "params": list(PARAMS), "best": {**{k: getattr(best, k) for k in PARAMS},
+                                               "ngram_weight": best.ngram_weight},
+              "best_wer": min(t["wer"] for t in trials), "default": {k: getattr(default, k) for k in PARAMS},
+              "default_wer": trials[0]["wer"], "beam": (meta.get("decoder") or {}).get("beam", 0),
+              "trials": trials, "seconds": round(time.time() - started, 1),
+              "ranges": {"lm_weight": list(search.weight_range), "word_score": list(search.score_range)},
+              "rescorer": record, "nbest": meta.get("nbest"), "first_pass": meta.get("decoder"),
+              "first_pass_lm": meta.get("lm"), "first_pass_wer": chosen_wer(errors, [0] * len(errors), words),
+              "oracle_wer": oracle_wer(errors, words)}
+    save_tuning(model_dir, result)
+    return result

@@ -168,3 +168,36 @@ def test_word_tokenizer_round_trip():
     assert vocab[:4] == ["<pad>", "<s>", "</s>", "<unk>"] and vocab[4:] == ["A", "B", "C"]
     tok = word_tokenizer(vocab)
     assert tok("A C D", add_special_tokens=False)["input_ids"] == [4, 6, 3]
+
+
+def test_any_causal_lm_folder_registers_by_name(tiny_lm, tmp_path, capsys):
+    """--lm-model: a ready causal LM is usable by name; given lower-case text, this upper-case
+    vocabulary cannot spell an upper-case lexicon, which rescoring refuses."""
+    from asrkit.cli import main
+    from asrkit.rescore import check_spelling, load_rescorer
+
+    root = tmp_path / "lm"
+    assert main(["lm", "build", "--kind", "transformer", "--lm-model", str(tiny_lm.path), "--name", "ext",
+                 "--lm-dir", str(root)]) == 0
+    assert main(["lm", "list", "--lm-dir", str(root)]) == 0
+    assert "ext\ttransformer" in capsys.readouterr().out
+    lm, scorer = load_rescorer("ext", root)
+    assert lm.info["model"] == str(tiny_lm.path.resolve()) and scorer.options.case == "lower"
+    with pytest.raises(LMError, match="cannot spell 3 of the 3 words"):
+        check_spelling(scorer, ["THE", "CAT", "SAT"], "the 4gram lexicon")
+    _, keep = load_rescorer(str(tiny_lm.path))
+    check_spelling(keep, ["THE", "CAT", "SAT"], "the 4gram lexicon")
+
+
+def test_registering_a_folder_without_tokenizer_fails_and_writes_nothing(tiny_lm, tmp_path, capsys):
+    from asrkit.cli import main
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_lm.path, bare)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        (bare / f).unlink()
+    assert main(["lm", "build", "--kind", "transformer", "--lm-model", str(bare), "--name", "x",
+                 "--lm-dir", str(tmp_path / "lm")]) == 1
+    err = capsys.readouterr().err
+    assert "without a tokenizer" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "lm" / "x").exists()

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="build an n-gram from text files with KenLM",
                        description="Normalise the text, run KenLM's lmplz and build_binary, and write "
                                    "<lm-dir>/<name>/ (ARPA, binary, unigrams.txt, lexicon.txt, info.json).")
-    b.add_argument("--text", nargs="+", required=True, type=Path, metavar="FILE",
+    b.add_argument("--text", nargs="+", default=[], type=Path, metavar="FILE",
                    help="text corpus files, one sentence per line (.gz read as gzip)")
     b.add_argument("--kind", choices=["ngram", "transformer"], default="ngram",
                    help="a KenLM n-gram (default; for the beam-search decoders) or a causal word-level "
@@ -64,10 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--width", type=int, default=None, help="hidden size (128)")
     t.add_argument("--heads", type=int, default=None, help="attention heads (4)")
     t.add_argument("--context", type=int, default=None, help="most tokens per training sequence (64)")
-    t.add_argument("--steps", type=int, default=None, help="training updates (300)")
-    t.add_argument("--batch", type=int, default=None, help="sentences per update (48)")
+    t.add_argument("--steps", type=int, default=None, help="training updates (250)")
+    t.add_argument("--batch", type=int, default=None, help="sentences per update (32)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (3e-3)")
     t.add_argument("--seed", type=int, default=None, help="initialisation and batch order (0)")
+    t.add_argument("--lm-model", default=None, metavar="FOLDER_OR_HUB_ID",
+                   help="use this causal LM (any transformers folder with its tokenizer, or a hub id; "
+                        "subword tokenizers welcome) instead of training one: it is registered under --name")
+    t.add_argument("--lm-case", choices=["keep", "lower"], default=None,
+                   help="how hypotheses (upper case) are given to the LM: lower (default with --lm-model: "
+                        "models trained on ordinary text) or keep (default for models built here)")
     t.add_argument("--dev", nargs="+", type=Path, default=[], metavar="FILE",
                    help="dev transcripts for perplexity: manifests (.jsonl, their text) or text files")
     t.add_argument("--ngram", default=None, metavar="NAME",
@@ -99,6 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import lm
+    from asrkit.errors import SettingError
+
+    if args.lm_command == "build" and args.kind != "transformer" and not args.text:
+        raise SettingError("--text is required")
 
     if args.lm_command == "build" and args.kind == "transformer":
         return _build_transformer(args)
@@ -137,8 +147,17 @@ TRANSFORMER_FLAGS = ("layers", "width", "heads", "context", "steps", "batch", "l
 
 
 def _build_transformer(args: argparse.Namespace) -> int:
-    from asrkit.lm.transformer import TransformerOptions, build_transformer, dev_perplexity
+    from asrkit.errors import SettingError
+    from asrkit.lm.transformer import TransformerOptions, build_transformer, dev_perplexity, register_transformer
 
+    if args.lm_model:
+        model = register_transformer(args.lm_model, args.name or "transformer", args.lm_case or "lower", args.lm_dir)
+        print(f"{model.name}: {model.info['architecture']} from {model.info['model']} ({model.info['parameters']:,} "
+              f"parameters, {model.info['vocabulary']} tokens), hypotheses given {model.info['case']}-case -> {model.path}")
+        print(f"rescore with it: asrkit decode --lm 4gram --rescore {model.name}")
+        return 0
+    if not args.text:
+        raise SettingError("--text is required (or --lm-model for a ready causal LM)")
     options = TransformerOptions(**{k: getattr(args, k) for k in TRANSFORMER_FLAGS if getattr(args, k) is not None})
     model = build_transformer(args.text, name=args.name or "transformer", options=options, out_root=args.lm_dir,
                               force=args.force)

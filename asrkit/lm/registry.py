@@ -71,6 +71,9 @@ def _transformer_dir(d: Path, name: str, info: dict) -> LanguageModel:
     """A causal Transformer LM folder: transformers' config.json and a tokenizer beside it."""
     from asrkit.lm.transformer import TOKENIZER_FILES, has_tokenizer
 
+    if info.get("model"):  # registered: a folder elsewhere or a hub id (`lm build --lm-model`)
+        return LanguageModel(name=name, path=d, unigrams=None, lexicon=None, unit="word", info=info,
+                             kind="transformer")
     if not (d / "config.json").is_file():
         raise LMError(f"{d}: info.json says Transformer LM but there is no config.json (an unfinished build?)")
     if not has_tokenizer(d):

@@ -69,8 +69,8 @@ class TransformerOptions:
     width: int = 128  # embedding and hidden size (the output layer is tied to the embedding)
     heads: int = 4  # attention heads; must divide width
     context: int = 64  # most tokens per training sequence (a longer sentence is cut into pieces)
-    steps: int = 300  # optimiser updates (the whole build; a resumed build continues to it)
-    batch: int = 48  # sentences per update
+    steps: int = 250  # optimiser updates (the whole build; a resumed build continues to it)
+    batch: int = 32  # sentences per update
     lr: float = 3e-3  # peak AdamW learning rate (linear warm-up, then linear decay to 0)
     warmup: float = 0.1  # fraction of `steps` spent warming up
     dropout: float = 0.1  # residual, embedding and attention dropout
@@ -150,13 +150,33 @@ def build_transformer(texts: list[str | os.PathLike], name: str = KIND,
     sequences = _sequences(lines, tokenizer, options.context)
     started = time.time()
     model, final_loss = _train(sequences, len(vocabulary), options, partial, recipe, force, progress)
-    info = {"name": name, "kind": KIND, "unit": "word", "source": "built", "architecture": "GPT2LMHeadModel",
+    info = {"name": name, "kind": KIND, "unit": "word", "source": "built", "case": "keep", "architecture": "GPT2LMHeadModel",
             "corpus_lines": len(lines), "corpus_words": sum(len(s.split()) for s in lines),
             "vocabulary": len(vocabulary) - 4, "parameters": sum(p.numel() for p in model.parameters()),
             "final_train_loss": round(final_loss, 4), "seconds": round(time.time() - started, 1), **recipe}
     _publish(model, tokenizer, info, out, partial)
     log.info("%s: %d-layer Transformer LM over %d words from %d lines", out, options.layers,
              info["vocabulary"], len(lines))
+    return _from_dir(out)
+
+
+def register_transformer(model: str, name: str, case: str = "lower", out_root: str | os.PathLike | None = None):
+    """Make any causal LM (a transformers folder or a hub id) usable by name: it is loaded once
+    to check it (a tokenizer beside it, a causal LM head), and <out_root>/<name>/info.json
+    records where it is and how hypotheses are given to it (`case`)."""
+    from asrkit.lm.registry import _from_dir
+
+    workspace.check_name(name, "LM name")
+    scorer = CausalLMScorer(model, ScorerOptions(case=case))
+    source = str(Path(model).resolve()) if Path(model).is_dir() else model
+    out = Path(out_root or workspace.lm_dir()) / name
+    if (out / "info.json").is_file() and json.loads((out / "info.json").read_text(encoding="utf-8")).get("model") is None:
+        raise LMError(f"{out} holds an LM built here; choose another `name` for {model!r}")
+    make_dir(out)
+    write_json(out / "info.json", {
+        "name": name, "kind": KIND, "unit": "word", "source": "registered", "model": source, "case": case,
+        "architecture": type(scorer.model).__name__, "vocabulary": len(scorer.tokenizer),
+        "parameters": sum(p.numel() for p in scorer.model.parameters())})
     return _from_dir(out)
 
 

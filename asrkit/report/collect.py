@@ -103,14 +103,17 @@ class Row:
 
 
 def lm_kind(setting: str, decoder: dict) -> str:
-    """Which LM a result used, in the paper's terms: "none", "4gram" (a word 4-gram), or the
-    setting's own name for any other LM.
+    """Which LM a result used, in the paper's terms: "none", "4gram" (a word 4-gram),
+    "transformer" (a Transformer LM rescoring a first pass), or the setting's own name for any
+    other LM.
 
     Read from what decode recorded (wer-summary.json's decoder): its name and LM file, whose
     folder's info.json (asrkit.lm) gives the LM's order and unit.
     """
     if decoder.get("name") == "greedy" or not decoder.get("lm"):
         return "none"
+    if decoder.get("name") == "rescore":  # N-best lists re-ranked by a causal Transformer LM (asrkit.rescore)
+        return "transformer"
     info = _lm_info(Path(str(decoder["lm"])).parent / "info.json")
     if info.get("order") == 4 and info.get("unit", "word") == "word":
         return "4gram"

@@ -58,8 +58,13 @@ def notes(rows: list[Row]) -> list[str]:
     if any(r.synthetic for r in rows):
         out.append(f"{SYNTHETIC_MARK} trained and evaluated on synthesised (TTS) speech in the "
                    "LibriSpeech layout, not on LibriSpeech recordings.")
+    if any(r.lm == "transformer" for r in rows):
+        out.append("Transformer rows: the first pass's N-best lists (its setting and N in the row's decoder) "
+                   "re-ranked by a Transformer LM; the paper decodes with its Transformer LM in the first "
+                   "pass at beam 500. Each cell's decoder also records the first pass's WER and the N-best "
+                   "oracle WER (the best any re-ranking could reach).")
     out.append("RTF: decoding seconds per second of audio, mean over the row's splits "
-               "(acoustic model excluded).")
+               "(acoustic model excluded; for Transformer rows, the rescoring alone).")
     return out
 
 
