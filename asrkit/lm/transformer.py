@@ -148,12 +148,13 @@ def build_transformer(texts: list[str | os.PathLike], name: str = KIND,
     vocabulary = word_vocabulary(lines)
     tokenizer = word_tokenizer(vocabulary)
     sequences = _sequences(lines, tokenizer, options.context)
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     model, final_loss = _train(sequences, len(vocabulary), options, partial, recipe, force, progress)
     info = {"name": name, "kind": KIND, "unit": "word", "source": "built", "case": "keep", "architecture": "GPT2LMHeadModel",
             "corpus_lines": len(lines), "corpus_words": sum(len(s.split()) for s in lines),
             "vocabulary": len(vocabulary) - 4, "parameters": sum(p.numel() for p in model.parameters()),
-            "final_train_loss": round(final_loss, 4), "seconds": round(time.time() - started, 1), **recipe}
+            "final_train_loss": round(final_loss, 4), "seconds": round(time.time() - started, 1),
+            "cpu_seconds": round(time.process_time() - cpu_started, 1), **recipe}
     _publish(model, tokenizer, info, out, partial)
     log.info("%s: %d-layer Transformer LM over %d words from %d lines", out, options.layers,
              info["vocabulary"], len(lines))
