@@ -58,7 +58,7 @@ def test_decode_rescore_writes_a_transformer_result_the_report_shows(setup, tmp_
     by_id = {i: nb for i, _, nb in first_rows}
     assert all(sorted(h.text for h in nb) == sorted(h.text for h in by_id[i]) for i, _, nb in ranked)
     kinds = {r.setting: r.lm for r in rows([load_model(model)])}
-    assert kinds == {"ngram": "ngram", "transformer": "transformer"} or kinds["transformer"] == "transformer"
+    assert kinds == {"ngram": "ngram", "transformer": "transformer"}  # a 3-gram is named by its setting
 
 
 def test_tune_lm_rescore_uses_cached_lists_and_decode_uses_the_result(setup, tmp_path, capsys, monkeypatch):

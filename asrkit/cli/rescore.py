@@ -29,7 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> None
     g.add_argument("--rescore", default=None, metavar="LM",
                    help="second-pass LM: a Transformer LM name (asrkit lm build --kind transformer), a "
                         "transformers folder or a hub id; needs --lm for the first pass")
-    if not tuning:
+    if tuning:  # decode has its own --nbest (how many hypotheses nbest.jsonl keeps)
+        g.add_argument("--nbest", type=int, default=1, metavar="N",
+                       help="first-pass hypotheses per utterance when the lists must be made "
+                            "(default 50 with --rescore); cached lists are used as they are")
+    else:
         g.add_argument("--rescore-lm-weight", type=float, default=None, metavar="W",
                        help="weight of the second LM's log-probability (natural log; default: tuned, else the "
                             "first pass's LM weight)")
