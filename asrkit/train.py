@@ -51,7 +51,7 @@ from asrkit import runs
 from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, encode_text, input_length,
                                  samples_at_16k)
 from asrkit.data.manifest import Utterance, read_split, split_manifests, total_hours

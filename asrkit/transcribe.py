@@ -7,7 +7,7 @@ processor: config.json, weights, tokenizer and feature-extractor files); a name 
 work/models/ works too. Each file is processed on its own, in the order given:
 
     read     any rate, mono or multi-channel, any format libsndfile reads (wav, flac,
-             ogg, ...): channels averaged, resampled to 16 kHz (asrkit.data.audio)
+             ogg, ...): channels averaged, resampled to 16 kHz (asrkit.audio)
     model    log-probs (T frames, V tokens) from asrkit.inference.AcousticModel, the same
              inference that fills the logits cache: audio longer than --chunk-seconds runs
              in overlapping windows (--stride-seconds of context per inner side, only the
@@ -31,7 +31,7 @@ never opened), not audio, truncated, empty, holding NaN or infinite samples, wit
 claiming more samples than the file can hold, too short for one model frame, or one the
 model fails on gets a one-line error naming it on stderr, and the others are still
 transcribed; the command then ends with a count of failures and exit status 1. Memory per
-file is bounded by the audio it really holds (asrkit.data.audio.load_audio), whatever its
+file is bounded by the audio it really holds (asrkit.audio.load_audio), whatever its
 header says.
 
 Transcripts are upper-case letters, apostrophes and spaces (the model's letter vocabulary).
@@ -48,7 +48,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from asrkit.data.audio import load_audio
+from asrkit.audio import load_audio
 from asrkit.decode import Vocabulary, make_decoder
 from asrkit.decode.greedy import GreedyOptions
 from asrkit.errors import AsrkitError, AudioError

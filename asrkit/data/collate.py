@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from asrkit.data.audio import SAMPLE_RATE, load_audio
+from asrkit.audio import SAMPLE_RATE, load_audio
 from asrkit.data.manifest import Utterance
 from asrkit.vocab import UNK, letters
 

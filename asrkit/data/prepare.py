@@ -25,7 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.data.librispeech import (ALL_SPLITS, Corpus, Entry, Problem, find_corpus,
                                      scan_split)
 from asrkit.data.manifest import Utterance, read_manifest, write_manifest
