@@ -138,9 +138,9 @@ def timed_decode(name: str, options, arrays, workers: int) -> tuple[list[str], f
     decoder = make_decoder(name, options, VOCAB)
     t1 = time.perf_counter()
     if name == "greedy":
-        texts = [decoder.decode_one(x) for x in arrays]
+        texts = [decoder.decode_one(x, 0.02)[0].text for x in arrays]
     else:
-        texts = parallel_decode(decoder, arrays, workers)
+        texts = [n[0].text for n in parallel_decode(decoder, arrays, workers, frame_seconds=0.02)]
     return texts, t1 - t0, time.perf_counter() - t1
 
 
