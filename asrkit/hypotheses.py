@@ -12,10 +12,15 @@ One JSON row per hypothesis (nbest.jsonl, transcribe --format jsonl):
      "words": [{"word": "HELLO", "start": 0.42, "end": 0.78, "confidence": 0.93}, ...],
      "scores": {"acoustic": -12.3, "lm": -8.1, "word": 2.0, "total": -18.4}}
 
-Scores are natural-log scale. `total` is what the decoder ranked by: acoustic +
-lm_weight * lm + word (the word-count term, word_score * number of words); a decoder without
-an LM has lm = 0 and word = 0. `lm` is the LM's own log-probability, unweighted, so a
-rescorer can swap in another LM's score for it.
+Scores are natural-log scale. `total` is what the decoder ranked by, and
+total = acoustic + w * lm + word holds exactly: `lm` is the LM's own log-probability of the
+words (KenLM's log10 converted to natural log, sentence end included), unweighted, so a
+rescorer can swap in another LM's score for it; w is the weight on `lm` in `total`, recorded
+in the N-best metadata as "lm_weight_ln" (asrkit.results.read_nbest): flashlight's lm_weight
+multiplies KenLM's log10, so w = lm_weight / ln 10 there, while pyctcdecode's alpha already
+applies to natural log; `word` is everything else the decoder added: word_score (beta) per
+word, flashlight's sil_score per delimiter, hotword boosts, pyctcdecode's out-of-vocabulary
+offsets. A decoder without an LM has lm = 0 and word = 0.
 """
 
 from __future__ import annotations
@@ -97,3 +102,17 @@ def _number(x) -> float:
     if math.isnan(x):
         raise ValueError("NaN")
     return x
+
+
+def ranked(hyps: Sequence[Hypothesis], n: int) -> NBest:
+    """At most `n` hypotheses with distinct texts, highest total first (a decoder's beams can
+    spell the same words along different alignments; the best of them stands for all)."""
+    out: list[Hypothesis] = []
+    seen: set[str] = set()
+    for h in sorted(hyps, key=lambda h: -h.scores.total):
+        if h.text not in seen:
+            seen.add(h.text)
+            out.append(h)
+            if len(out) == n:
+                break
+    return tuple(out)

@@ -3,13 +3,15 @@
 The one inference path of asrkit: the logits cache (asrkit.logits) and transcribe
 (asrkit.transcribe) both run an AcousticModel, so both cut long audio the same way.
 
-Dimension legend: T frames (one per `inputs_to_logits_ratio` samples, 20 ms for wav2vec
-2.0), V vocabulary (the tokenizer's tokens, blank first).
+Dimension legend: T frames (one per asrkit.ctc.samples_per_frame samples, 20 ms for wav2vec
+2.0 and w2v-BERT 2.0), V vocabulary (the tokenizer's tokens, blank first).
 
 Long audio is cut into overlapping windows (chunk_seconds long, stride_seconds of context
 on each inner side), as transformers' ASR pipeline does: each window keeps only the frames
 of its centre, so every frame comes from a window that saw `stride` seconds either side,
-and memory stays bounded by the chunk length.
+and memory stays bounded by the chunk length. Windows start on frame boundaries and their
+kept frames tile the recording, so frame t of the joined log-probs is frame t of the whole
+file: a word in the 40th minute gets its true time (asrkit.ctc.frame_start).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
+from asrkit.ctc import samples_per_frame
 from asrkit.errors import InputNotFound, ModelError, SettingError
 from asrkit.io import damaged_file
 
@@ -115,6 +118,14 @@ def windows(n_samples: int, chunk: int, stride: int, utt: int = 0) -> list[Windo
     return out
 
 
+def kept_frames(w: Window, n: int, ratio: int) -> tuple[int, int]:
+    """[first, last) of the window's n output frames that it keeps: those whose start falls in
+    its centre region. Frame j of window w is frame w.start // ratio + j of the recording."""
+    first = math.ceil(w.keep_from / ratio)
+    last = n if w.keep_to >= w.end - w.start else min(n, math.ceil(w.keep_to / ratio))
+    return first, last
+
+
 def _batches(wins: list[Window], max_samples: int) -> list[list[Window]]:
     """Windows sorted longest first, grouped so that batch x longest <= max_samples."""
     from asrkit.data.batching import sorted_batches
@@ -157,14 +168,14 @@ class AcousticModel:
         self.tokens = model_tokens(processor)
         check_vocabulary(self.model, self.tokens, model_dir)
         self.feature_extractor = getattr(processor, "feature_extractor", processor)
-        self.ratio = int(getattr(self.model.config, "inputs_to_logits_ratio", 320))
+        self.ratio = samples_per_frame(self.model.config, self.feature_extractor)
         # Whole frames per chunk and stride, so kept regions start on frame boundaries.
         self.chunk = max(1, round(options.chunk_seconds * options.sample_rate / self.ratio)) * self.ratio
         self.stride = round(options.stride_seconds * options.sample_rate / self.ratio) * self.ratio
 
     @property
     def seconds_per_frame(self) -> float:
-        return self.ratio / self.options.sample_rate
+        return self.ratio / self.options.sample_rate  # the sample rate the model reads (asrkit.ctc)
 
     def frames(self, n_samples: int) -> int:
         """Output frames for `n_samples` of audio: the model's own framing (asrkit.model.output_lengths),
@@ -204,9 +215,7 @@ class AcousticModel:
                 lp = torch.log_softmax(logits, dim=-1).cpu().numpy()
                 counts = _frame_counts(self.model, inputs, [len(x) for x in waves], lp.shape[1])
                 for w, x, n in zip(batch, lp, counts):
-                    # Keep frames whose start time falls in the window's centre region.
-                    first = math.ceil(w.keep_from / ratio)
-                    last = n if w.keep_to >= w.end - w.start else min(n, math.ceil(w.keep_to / ratio))
+                    first, last = kept_frames(w, n, ratio)
                     pieces[w] = x[first:last]
                 bar.update(round(sum(len(x) for x in waves) / options.sample_rate))
         per_key: dict[int, list[np.ndarray]] = {i: [] for i in audio}

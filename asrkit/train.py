@@ -51,17 +51,16 @@ from asrkit import runs
 from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
+from asrkit.ctc import Vocabulary, ctc_min_frames
 from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, encode_text, input_length,
                                  samples_at_16k)
 from asrkit.data.manifest import Utterance, read_split, split_manifests, total_hours
-from asrkit.decode import Vocabulary
 from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound, TrainError
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
-from asrkit.vocab import ctc_min_frames
 
 log = logging.getLogger(__name__)
 

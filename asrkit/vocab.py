@@ -13,9 +13,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Sequence
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.text import LETTERS
 
 BLANK = "<pad>"
@@ -37,12 +36,6 @@ def spelled(text: str) -> str:
     "HI YOU" -> "H I | Y O U |"
     """
     return " ".join(f"{' '.join(word)} {WORD_DELIMITER}" for word in text.split())
-
-
-def ctc_min_frames(label: Sequence) -> int:
-    """Fewest frames a CTC alignment of `label` (tokens or ids) needs: one per token, and a
-    blank between each repeated pair. letters("HELLO WORLD") needs 11 + 1 (the LL) = 12."""
-    return len(label) + sum(1 for a, b in zip(label[:-1], label[1:]) if a == b)
 
 
 def letter_vocab() -> dict[str, int]:

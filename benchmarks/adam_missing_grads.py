@@ -13,20 +13,26 @@ JSON line per run: training loss per character every 10 updates and dev (= train
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from asrkit.config import recipe_from_dict
+from asrkit.train import FinetuneOptions, finetune
 
-from speech_fixtures import make_manifests, make_utterances  # noqa: E402
 
-from asrkit.config import recipe_from_dict  # noqa: E402
-from asrkit.train import FinetuneOptions, finetune  # noqa: E402
+def _test_fixtures():
+    """tests/speech_fixtures.py (the tests' espeak-ng utterances), loaded by its path: the
+    tests folder is not a package, and sys.path is left alone."""
+    path = Path(__file__).resolve().parent.parent / "tests" / "speech_fixtures.py"
+    spec = importlib.util.spec_from_file_location("speech_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def recipe(seed: int, adam: str):
@@ -47,7 +53,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = args.out or Path(tempfile.mkdtemp(prefix="adam-missing-grads-"))
-    manifests = make_manifests(root, {"train": make_utterances(root / "audio")})
+    fixtures = _test_fixtures()
+    manifests = fixtures.make_manifests(root, {"train": fixtures.make_utterances(root / "audio")})
     for seed in args.seeds:
         for adam in ("torch", "fairseq"):
             out = root / f"{adam}-{seed}"

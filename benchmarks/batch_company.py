@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from asrkit.config import ModelConfig
-from asrkit.data.audio import load_audio
+from asrkit.audio import load_audio
 from asrkit.data.collate import Featurizer
 from asrkit.data.manifest import read_manifest
 from asrkit.model import TINY_CONFIGS, build_processor_for, load_ctc_model

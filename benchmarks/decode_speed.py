@@ -31,23 +31,20 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from asrkit import lm  # noqa: E402
-from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode  # noqa: E402
-from asrkit.decode.flashlight import FlashlightOptions, LexiconFreeOptions  # noqa: E402
-from asrkit.decode.greedy import GreedyOptions  # noqa: E402
-from asrkit.decode.pyctcdecode import PyctcdecodeOptions  # noqa: E402
-from asrkit.decode.tune import TuneOptions, tune  # noqa: E402
-from asrkit.results import Recog  # noqa: E402
-from asrkit.score import score  # noqa: E402
+from asrkit import lm
+from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
+from asrkit.decode.flashlight import FlashlightOptions, LexiconFreeOptions
+from asrkit.decode.greedy import GreedyOptions
+from asrkit.decode.pyctcdecode import PyctcdecodeOptions
+from asrkit.decode.tune import TuneOptions, tune
+from asrkit.results import Recog
+from asrkit.score import score
 
 VOCAB = Vocabulary.letters()
 SECONDS_PER_FRAME = 0.02
@@ -141,9 +138,9 @@ def timed_decode(name: str, options, arrays, workers: int) -> tuple[list[str], f
     decoder = make_decoder(name, options, VOCAB)
     t1 = time.perf_counter()
     if name == "greedy":
-        texts = [decoder.decode_one(x) for x in arrays]
+        texts = [decoder.decode_one(x, 0.02)[0].text for x in arrays]
     else:
-        texts = parallel_decode(decoder, arrays, workers)
+        texts = [n[0].text for n in parallel_decode(decoder, arrays, workers, frame_seconds=0.02)]
     return texts, t1 - t0, time.perf_counter() - t1
 
 

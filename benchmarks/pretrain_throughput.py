@@ -21,21 +21,17 @@ Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, c
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from asrkit.config import PretrainModelConfig  # noqa: E402
-from asrkit.data.batching import length_bucketed_batches  # noqa: E402
-from asrkit.masks import compute_mask_indices  # noqa: E402
-from asrkit.pretrain.model import load_pretraining_model  # noqa: E402
-from asrkit.pretrain.objective import PretrainObjective, sample_negatives  # noqa: E402
-from train_throughput import synthetic_lengths  # noqa: E402  (benchmarks/, the script's own folder)
+from asrkit.config import PretrainModelConfig
+from asrkit.data.batching import length_bucketed_batches
+from asrkit.masks import compute_mask_indices
+from asrkit.pretrain.model import load_pretraining_model
+from asrkit.pretrain.objective import PretrainObjective, sample_negatives
+from train_throughput import synthetic_lengths  # (benchmarks/, the script's own folder)
 
 SR = 16_000
 

@@ -21,21 +21,17 @@ random-noise audio: throughput does not depend on what is said.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from asrkit.config import ModelConfig  # noqa: E402
-from asrkit.data.batching import fixed_size_batches, length_bucketed_batches, padding_fraction  # noqa: E402
-from asrkit.data.collate import Collator, Example  # noqa: E402
-from asrkit.model import CTCTrainer, count_parameters, freeze_for_recipe, load_ctc_model  # noqa: E402
-from asrkit.train import ctc_loss_sum  # noqa: E402
-from asrkit.vocab import build_tokenizer  # noqa: E402
+from asrkit.config import ModelConfig
+from asrkit.data.batching import fixed_size_batches, length_bucketed_batches, padding_fraction
+from asrkit.data.collate import Collator, Example
+from asrkit.model import CTCTrainer, count_parameters, freeze_for_recipe, load_ctc_model
+from asrkit.train import ctc_loss_sum
+from asrkit.vocab import build_tokenizer
 
 SR = 16_000
 
@@ -59,7 +55,7 @@ class Utterances:
     def __getitem__(self, i: int) -> Example:
         rng = np.random.default_rng([self.seed, i])
         if self.utts is not None:
-            from asrkit.data.audio import load_audio
+            from asrkit.audio import load_audio
 
             wave = load_audio(self.utts[i].audio)
         else:

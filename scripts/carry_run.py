@@ -14,9 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asrkit.runs import find_checkpoint, pack_portable  # noqa: E402
+from asrkit.runs import find_checkpoint, pack_portable
 
 CARRIED = ("recipe.yaml", "train-log.jsonl")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asrkit.decode import Vocabulary
+from asrkit.ctc import Vocabulary
 
 VOCAB = Vocabulary.letters()
 V = len(VOCAB.tokens)
@@ -163,12 +163,23 @@ def spy_on_forward_passes(monkeypatch) -> list[tuple[int, int]]:
     return seen
 
 
+FRAME_SECONDS = 0.02  # wav2vec 2.0's frame: what write_cache records
+
+
 def decode_with(name: str, log_probs, options=None, vocab=None, workers: int = 1) -> list[str]:
-    """Transcripts of a batch by the named decoder, as decode_split makes and runs it."""
-    from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
+    """Transcripts (best hypotheses' texts) of a batch by the named decoder, as decode_split runs it."""
+    return [n[0].text for n in nbest_with(name, log_probs, options, vocab, workers)]
+
+
+def nbest_with(name: str, log_probs, options=None, vocab=None, workers: int = 1, nbest: int = 1,
+               frame_seconds: float = FRAME_SECONDS) -> list:
+    """N-best lists of a batch by the named decoder, as decode_split makes and runs it."""
+    from asrkit.ctc import Vocabulary
+    from asrkit.decode import check_log_probs, make_decoder, parallel_decode
     from asrkit.decode.greedy import GreedyOptions
 
     vocab = vocab or Vocabulary.letters()
     decoder = make_decoder(name, options if options is not None else GreedyOptions(), vocab)
-    return parallel_decode(decoder, check_log_probs(log_probs, vocab), workers)
+    return parallel_decode(decoder, check_log_probs(log_probs, vocab), workers, frame_seconds=frame_seconds,
+                           nbest=nbest)
 

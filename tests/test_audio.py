@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asrkit.data.audio import audio_info, load_audio
+from asrkit.audio import audio_info, load_audio
 from asrkit.errors import AsrkitError, AudioError
 
 
@@ -161,7 +161,7 @@ def test_nan_or_infinite_samples_are_refused(tmp_path, bad):
 
 
 def test_long_multichannel_file_is_read_in_chunks_and_equals_a_whole_read(tmp_path, monkeypatch):
-    from asrkit.data import audio
+    from asrkit import audio
 
     wave = (0.1 * np.random.default_rng(1).standard_normal((5000, 3))).astype(np.float32)
     sf.write(tmp_path / "x.wav", wave, 16000, subtype="FLOAT")

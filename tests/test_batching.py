@@ -4,12 +4,13 @@ collator's tensors."""
 import numpy as np
 import pytest
 
+from asrkit.ctc import ctc_min_frames
 from asrkit.data.batching import (MicroBatch, UpdatePlanner, fixed_size_batches,
                                   length_bucketed_batches, padding_fraction, plan_updates, sentences_in,
                                   sorted_batches, update_freq)
 from asrkit.data.collate import Collator, Example, encode_text, input_length
 from asrkit.errors import DataError
-from asrkit.vocab import ctc_min_frames, letter_vocab
+from asrkit.vocab import letter_vocab
 
 
 def lengths_like_librispeech(n=300, seed=0):

@@ -153,9 +153,9 @@ def test_parallel_decoding_matches_serial(cat_lm):
     texts = [" ".join(rng.choice(words, size=rng.integers(1, 5))) for _ in range(12)]
     batch = [normalise(peaky(t) + rng.normal(0, 2.0, size=peaky(t).shape).astype(np.float32)) for t in texts]
     decoder = fl.Decoder(fl.FlashlightOptions(lm=str(cat), lexicon=str(lexicon), beam=20), VOCAB)
-    serial = parallel_decode(decoder, batch)
-    assert parallel_decode(decoder, batch, workers=2) == serial
-    assert decode_with("flashlight", batch, decoder.options, workers=2) == serial
+    serial = parallel_decode(decoder, batch, frame_seconds=0.02, nbest=3)
+    assert parallel_decode(decoder, batch, workers=2, frame_seconds=0.02, nbest=3) == serial
+    assert decode_with("flashlight", batch, decoder.options, workers=2) == [n[0].text for n in serial]
 
 
 def test_bad_lm_file_is_a_clear_error(tmp_path, cat_lm):
@@ -226,7 +226,7 @@ def test_lm_path_end_to_end(tmp_path, work, tiny_lm, capsys):
     write_cache(model, "dev", dev, [noisy(t, rng, sigma=1.2) for t in dev])  # greedy WER ~0.34
     args = ["decode", "--model", str(model), "--split", "dev", "--manifests", str(tmp_path), "--workers", "2"]
     assert main(args + ["--lm", "none"]) == 0
-    assert main(args + ["--lm", "tiny", "--beam", "50", "--lm-weight", "1.0", "--word-score", "0"]) == 0
+    assert main(args + ["--lm", "tiny", "--beam", "50", "--lm-weight", "1.0", "--word-score", "0", "--nbest", "4"]) == 0
     assert main(args + ["--lm", "tiny", "--decoder", "pyctcdecode", "--beam", "50"]) == 0
     out = capsys.readouterr().out
     assert "dev\tgreedy\tWER" in out and "dev\ttiny\tWER" in out and "dev\ttiny-pyctcdecode\tWER" in out
@@ -243,6 +243,25 @@ def test_lm_path_end_to_end(tmp_path, work, tiny_lm, capsys):
     assert [r.ref for r in recogs] == dev and recogs[0].speaker == "1"
     assert (model / "decode/dev/tiny/errs.txt").read_text().startswith(f"%WER = {100 * lm_summary.wer:.2f}")
 
+    # The N-best lists: up to 4 distinct hypotheses, best first, the best being recogs' hyp,
+    # and what made them (the logits cache, the decoder, the LM's info.json by sha256).
+    import hashlib
+
+    from asrkit.results import read_nbest
+
+    meta, rows = read_nbest(model / "decode/dev/tiny")
+    assert [i for i, _, _ in rows] == [r.id for r in recogs] and [ref for _, ref, _ in rows] == dev
+    assert all(1 <= len(h) <= 4 and len({x.text for x in h}) == len(h) for _, _, h in rows)
+    assert max(len(h) for _, _, h in rows) > 1
+    assert [h[0].text for _, _, h in rows] == [r.hyp for r in recogs]
+    assert [h[0].words for _, _, h in rows] == [r.words for r in recogs]
+    assert all(len(r.words) == len(r.hyp.split()) for r in recogs)
+    info = tiny_lm.path.parent / "info.json"
+    assert meta["lm"]["sha256"] == hashlib.sha256(info.read_bytes()).hexdigest()
+    assert meta["logits_fingerprint"] == json.loads((model / "logits/dev/index.json").read_text())["fingerprint"]
+    assert meta["decoder"]["name"] == "flashlight" and meta["decoder"]["lm_weight"] == 1.0 and meta["nbest"] == 4
+    assert meta["lm_weight_ln"] == pytest.approx(1.0 / math.log(10))
+
 
 def test_decode_split_scores_known_hypotheses(tmp_path):
     from asrkit.decode.greedy import GreedyOptions
@@ -252,6 +271,60 @@ def test_decode_split_scores_known_hypotheses(tmp_path):
     cache = write_cache(tmp_path, "dev", ["THE CAT SAT", "A BIG DOG"], [peaky(t) for t in texts])
     s = decode_split(tmp_path, "dev", cache, "greedy", GreedyOptions(), "greedy", progress=False)
     assert (s.wer, s.deletions, s.ref_words, s.substitutions) == (pytest.approx(1 / 6), 1, 6, 0)
+
+
+def test_decode_writes_timed_words_and_nbest(tmp_path, capsys):
+    from asrkit.cli import main
+    from asrkit.results import read_nbest, read_recogs
+
+    cache = write_cache(tmp_path / "m", "dev", ["HI YOU", "A DOG"], [matrix("- H H I - | - Y O U -".split()),
+                                                                   peaky("A DOG")])
+    base = ["decode", "--model", str(tmp_path / "m"), "--split", "dev", "--manifests", str(tmp_path)]
+    assert main(base + ["--nbest", "0"]) == 1
+    assert "--nbest is 0" in capsys.readouterr().err
+    assert main(base + ["--nbest", "3"]) == 0
+    out = tmp_path / "m/decode/dev/greedy"
+    recogs = read_recogs(out)
+    assert [(w.word, w.start, w.end) for w in recogs[0].words] == [("HI", 0.02, 0.08), ("YOU", 0.14, 0.2)]
+    meta, rows = read_nbest(out)
+    assert [len(h) for _, _, h in rows] == [1, 1]  # greedy has one hypothesis whatever --nbest
+    assert meta["lm"] is None and meta["logits_fingerprint"] == cache.index["fingerprint"]
+    assert meta["seconds_per_frame"] == 0.02
+
+
+def test_old_results_folders_still_read(tmp_path):
+    """recogs.jsonl rows written before words existed read with no words; a folder without
+    nbest.jsonl says how to make one."""
+    from asrkit.errors import DataError
+    from asrkit.results import read_nbest, read_recogs
+
+    (tmp_path / "recogs.jsonl").write_text(json.dumps({"id": "a", "speaker": "s", "duration": 1.0,
+                                                       "ref": "HI", "hyp": "HI"}) + "\n")
+    (r,) = read_recogs(tmp_path)
+    assert r.hyp == "HI" and r.words == ()
+    with pytest.raises(DataError, match="nbest.jsonl: no such file.*--nbest"):
+        read_nbest(tmp_path)
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"id": "a", "ref": "", "hyps": []}, "an empty N-best list"),
+    ({"id": "a", "ref": "", "hyps": [{"text": "A", "scores": {"total": -2}}, {"text": "B", "scores": {"total": -1}}]},
+     "not sorted best first"),
+    ({"id": "a", "ref": "", "hyps": [{"words": []}]}, "not a hypothesis"),
+    ({"id": "a", "ref": "", "hyps": [{"text": "A", "scores": {"total": "inf"}}]}, "not finite"),
+    ({"ref": "", "hyps": []}, "not an N-best row"),
+])
+def test_read_nbest_checks_what_it_reads(tmp_path, row, problem):
+    from asrkit.errors import DataError
+    from asrkit.hypotheses import Hypothesis
+    from asrkit.results import read_nbest, write_nbest
+
+    write_nbest(tmp_path, [("u1", "HI", (Hypothesis("HI"),))], {"nbest": 1})
+    meta, rows = read_nbest(tmp_path)
+    assert meta == {"nbest": 1} and rows == [("u1", "HI", (Hypothesis("HI"),))]
+    (tmp_path / "nbest.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match=f"nbest.jsonl:1: .*{problem}"):
+        read_nbest(tmp_path)
 
 
 def test_decode_empty_split_is_a_clear_error(tmp_path, capsys):

@@ -42,13 +42,46 @@ def test_lm_gain_by_cer_names_a_model_without_both_decodes(tmp_path):
         load("lm_gain_by_cer").paired(tmp_path, "4gram")
 
 
-def test_import_graph_has_no_arrow_against_cli_stages_foundations(tmp_path):
+def test_import_graph_places_every_module_with_no_arrow_up_and_no_circle():
     graph = load("import_graph")
-    assert graph.wrong_way(graph.graph()) == []
-    # and it does see one: a foundation that imports the CLI
-    pkg = tmp_path / "asrkit"
-    (pkg / "cli").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "cli" / "__init__.py").write_text("")
-    (pkg / "io.py").write_text("def f():\n    from asrkit.cli import main\n")
-    assert graph.wrong_way(graph.graph(pkg)) == [("asrkit.io", "asrkit.cli")]
+    g = graph.graph()
+    assert len(g) > 70 and "asrkit.audio" in g and "asrkit.decode.run" in g  # every module is read
+    assert graph.unplaced(g) == []
+    assert graph.wrong_way(g) == []
+    assert graph.circles(g) == []
+
+
+def fake_package(root: Path, modules: dict[str, str]) -> Path:
+    """An asrkit folder holding `modules` ({"decode/run.py": source}), with __init__ files."""
+    pkg = root / "asrkit"
+    for name, source in {"__init__.py": "", **modules}.items():
+        path = pkg / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent != pkg and not (path.parent / "__init__.py").exists():
+            (path.parent / "__init__.py").write_text("")
+        path.write_text(source)
+    return pkg
+
+
+def test_import_graph_sees_an_arrow_up_even_a_lazy_one(tmp_path):
+    graph = load("import_graph")
+    pkg = fake_package(tmp_path, {"cli/__init__.py": "", "io.py": "def f():\n    from asrkit.cli import main\n",
+                                  "vocab.py": "from asrkit.decode import x\n", "decode/greedy.py": "import asrkit.io\n"})
+    assert graph.wrong_way(graph.graph(pkg)) == [("asrkit.io", "asrkit.cli"), ("asrkit.vocab", "asrkit.decode")]
+
+
+def test_import_graph_finds_circles_and_unplaced_modules(tmp_path, capsys):
+    graph = load("import_graph")
+    pkg = fake_package(tmp_path, {
+        "decode/run.py": "from asrkit.decode.setup import s\n",
+        "decode/setup.py": "def f():\n    from asrkit.decode import tune\n",  # lazy, still an arrow
+        "decode/tune.py": "from . import run\n",  # relative
+        "decode/greedy.py": "from asrkit.decode.setup import s\n",  # into the circle, not part of it
+        "gadgets.py": "import asrkit.io\n", "io.py": ""})
+    g = graph.graph(pkg)
+    assert graph.circles(g) == [["asrkit.decode.run", "asrkit.decode.setup", "asrkit.decode.tune", "asrkit.decode.run"]]
+    assert graph.unplaced(g) == ["asrkit.gadgets"]
+    assert graph.main(["--wrong", "--package", str(pkg)]) == 1
+    out = capsys.readouterr().out
+    assert "CIRCLE: asrkit.decode.run -> asrkit.decode.setup -> asrkit.decode.tune -> asrkit.decode.run" in out
+    assert "UNPLACED: asrkit.gadgets" in out and "1 circles, 0 arrows up, 1 unplaced" in out

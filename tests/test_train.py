@@ -260,7 +260,7 @@ def test_short_finetune_memorises_the_training_speech(manifests, tmp_path):
     folder runs in transformers' ASR pipeline."""
     from transformers import pipeline
 
-    from asrkit.data.audio import load_audio
+    from asrkit.audio import load_audio
     from asrkit.data.manifest import read_manifest
     from asrkit.score import score
     from asrkit.results import Recog

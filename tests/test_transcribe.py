@@ -116,7 +116,7 @@ def test_long_file_runs_in_windows_stitched_like_one_pass(tmp_path, local_model,
     assert a.shape == b.shape == (conv_frames(116_800), 30) == (364, 30)
     assert np.abs(a - b).max() < 1e-4  # every stitched frame is the unchunked one ...
     assert np.abs(a[100:300] - b[101:301]).max() > 0.1  # ... and a frame off would show
-    assert name == str(path) and text == whole.decoder.decode_one(a) and len(text) > 20
+    assert name == str(path) and text == whole.decoder.decode_one(a, 0.02)[0].text and len(text) > 20
 
 
 def test_transcript_is_greedy_decoding_of_the_cached_logits(tmp_path, model_dir):
@@ -221,7 +221,7 @@ def test_lm_decoding_uses_the_lexicon_and_tuned_weights(tmp_path, model_dir, tin
     t = Transcriber(model_dir)
     decoder = make_decoder("flashlight", make_options("flashlight", tiny_lm, {"beam": 20, "word_score": 2.0}),
                            Vocabulary.of(t.acoustic.tokens))
-    assert [text for _, text in out] == [decoder.decode_one(t.log_probs(t.read(f))) for f in files]
+    assert [text for _, text in out] == [decoder.decode_one(t.log_probs(t.read(f)), 0.02)[0].text for f in files]
 
     # Weights tuned for this model and LM are picked up, as `asrkit decode` does.
     (model_dir / "lm-tuning.json").write_text(json.dumps({"results": [

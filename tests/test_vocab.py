@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from asrkit.ctc import ctc_min_frames
 from asrkit.text import normalize
 from asrkit.vocab import (BLANK, UNK, WORD_DELIMITER, build_feature_extractor, build_processor,
-                          build_tokenizer, ctc_min_frames, letter_vocab, letters, save_processor, spelled)
+                          build_tokenizer, letter_vocab, letters, save_processor, spelled)
 
 HELLO_WORLD = [11, 8, 15, 15, 18, 2, 26, 18, 21, 15, 7]  # H E L L O | W O R L D
 

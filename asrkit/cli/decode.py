@@ -3,7 +3,11 @@
 Reads the cached log-probs (running the acoustic model first when the cache is missing or
 out of date), decodes, and writes per split and setting:
 
-    <model>/decode/<split>/<setting>/recogs.jsonl   id, speaker, duration, ref, hyp
+    <model>/decode/<split>/<setting>/recogs.jsonl   id, speaker, duration, ref, hyp, words
+                                                    (each word's start, end in seconds, confidence)
+    <model>/decode/<split>/<setting>/nbest.jsonl    up to --nbest hypotheses per utterance, best
+                                                    first, with words and scores (nbest-info.json
+                                                    says which model, decoder and LM made them)
     <model>/decode/<split>/<setting>/errs.txt       per-utterance alignments, confusions
     <model>/decode/<split>/<setting>/wer-summary.json   WER, CER, S/D/I, decoder settings, RTF
 
@@ -16,6 +20,7 @@ Examples:
   asrkit decode --model work/models/base-10min --split test-other --lm 4gram --beam 1500
   asrkit decode --model work/models/base-10min --split test-clean,test-other --lm 4gram --paper
   asrkit decode --model M --split dev-other --lm 4gram --decoder pyctcdecode --alpha 0.8 --beta 1.0
+  asrkit decode --model M --split dev-other --lm 4gram --nbest 10     # N-best lists for rescoring
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tuned", action="store_true",
                         help="ignore LM weights saved by `asrkit tune-lm` for this model")
     parser.add_argument("--setting", default=None, help="result name (default: greedy, <lm>, <lm>-<decoder>)")
+    parser.add_argument("--nbest", type=int, default=1, metavar="N",
+                        help="hypotheses kept per utterance in nbest.jsonl (default 1); the beam decoders "
+                             "give up to N distinct ones, greedy always 1")
     parser.add_argument("--paper", action="store_true",
                         help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm). "
                              "Without it the decoder's own, cheaper beam")
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}")
     summaries = decode_splits(model_dir, splits_of(args.split), args.manifests or workspace.manifests_dir(), setup,
                               logits_options(args), setting=args.setting, command=command_line(args.argv),
-                              workers=args.workers)
+                              workers=args.workers, nbest=args.nbest)
     for s in summaries:
         print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
               f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")

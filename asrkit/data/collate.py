@@ -40,14 +40,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from asrkit.data.audio import SAMPLE_RATE, load_audio
+from asrkit.audio import SAMPLE_RATE, load_audio
+from asrkit.ctc import FBANK_HOP as _FBANK_HOP, FBANK_WINDOW as _FBANK_WINDOW
 from asrkit.data.manifest import Utterance
 from asrkit.vocab import UNK, letters
 
 log = logging.getLogger(__name__)
 
 # Filterbank framing of SeamlessM4TFeatureExtractor: 25 ms windows every 10 ms, two frames stacked.
-_FBANK_WINDOW, _FBANK_HOP, _FBANK_STACK = 400, 160, 2
+_FBANK_STACK = 2  # filterbank frames stacked per model input (SeamlessM4TFeatureExtractor stride)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Columns: id, audio, text, speaker, duration (seconds). `audio` is the file path; with
 decode_audio=True it is {"array": float32 (T,), "sampling_rate": 16000}, loaded on access
-with asrkit.data.audio (soundfile + soxr) through `with_transform`. datasets' own Audio
+with asrkit.audio (soundfile + soxr) through `with_transform`. datasets' own Audio
 feature is not used: datasets 5 decodes it with torchcodec, which fails beside a CPU torch.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from asrkit.data.audio import SAMPLE_RATE, load_audio
+from asrkit.audio import SAMPLE_RATE, load_audio
 from asrkit.data.manifest import Utterance, read_manifest
 
 

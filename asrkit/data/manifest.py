@@ -5,7 +5,7 @@
      "text": "HE HOPED THERE WOULD BE STEW FOR DINNER TURNIPS AND CARROTS"}
 
 `audio` is an absolute path; `samples` counts frames at the file's own `sample_rate`
-(audio is resampled to 16 kHz when loaded, see asrkit.data.audio). `text` is normalised
+(audio is resampled to 16 kHz when loaded, see asrkit.audio). `text` is normalised
 (asrkit.text.normalize). Every later stage reads splits through `read_manifest`.
 """
 

@@ -25,14 +25,15 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
+from asrkit.ctc import ctc_min_frames
 from asrkit.data.librispeech import (ALL_SPLITS, Corpus, Entry, Problem, find_corpus,
                                      scan_split)
 from asrkit.data.manifest import Utterance, read_manifest, write_manifest
 from asrkit.errors import InputNotFound, SettingError
 from asrkit.io import make_dir, write_json, write_text
 from asrkit.text import out_of_vocabulary
-from asrkit.vocab import ctc_min_frames, letters, spelled
+from asrkit.vocab import letters, spelled
 
 log = logging.getLogger(__name__)
 

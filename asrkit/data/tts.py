@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.errors import InputNotFound, SettingError, SynthError
 from asrkit.io import atomic_path
 

@@ -10,6 +10,12 @@ walking a trie of spellings whose nodes carry the best unigram score below them
 The lexicon-free decoder asks its LM about each token, so it needs an LM over letters
 (`asrkit lm build --unit letter`) or none at all.
 flashlight-text 0.0.7's wheels include KenLM; torchaudio's wrapper is not needed.
+
+Its results (DecodeResult: score, emittingModelScore, lmScore, tokens, words) are every
+hypothesis alive at the last frame, best first; `tokens` holds T + 2 entries, a start and an
+end state around the T frames, so frame t's token is tokens[t + 1] (torchaudio's
+ctc_decoder reads them the same way). lmScore is the LM's log10 (KenLM's BaseScore) summed
+over the words and the sentence end, unweighted: Scores.lm is it times ln 10.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asrkit.decode import Vocabulary
-from asrkit.decode.greedy import collapse
+from asrkit.ctc import Vocabulary, collapse, timed_words
 from asrkit.errors import SettingError
+from asrkit.hypotheses import Hypothesis, NBest, Scores, ranked
+
+LN10 = math.log(10.0)  # KenLM scores are log10; hypotheses carry natural log
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,18 @@ class Decoder:
             return Decoder(options, self.vocab)
         return Decoder(options, self.vocab, _shared=self._shared)
 
-    def decode_one(self, log_probs: np.ndarray) -> str:
-        best = _best(self._decoder, log_probs)
-        return "" if best is None else " ".join(self._words.get_entry(w) for w in best.words if w >= 0)
+    @property
+    def lm_weight_ln(self) -> float:
+        """The weight on Scores.lm (natural log) in a hypothesis' total."""
+        return self.options.lm_weight / LN10
+
+    def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
+        hyps = []
+        for r in _results(self._decoder, log_probs):
+            words = [self._words.get_entry(w) for w in r.words if w >= 0]
+            hyps.append(_hypothesis(r, " ".join(words), words, log_probs, self.vocab, frame_seconds,
+                                    self.options.lm_weight))
+        return ranked(hyps, nbest) or (Hypothesis(""),)
 
 
 class LexiconFreeDecoder:
@@ -172,16 +189,38 @@ class LexiconFreeDecoder:
             return LexiconFreeDecoder(options, self.vocab)
         return LexiconFreeDecoder(options, self.vocab, _shared=self._shared)
 
-    def decode_one(self, log_probs: np.ndarray) -> str:
-        best = _best(self._decoder, log_probs)
-        return "" if best is None else self.vocab.text(collapse(np.asarray(best.tokens), self.vocab.blank_id))
+    @property
+    def lm_weight_ln(self) -> float:
+        return self.options.lm_weight / LN10 if self.options.lm else 0.0
+
+    def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
+        hyps = []
+        for r in _results(self._decoder, log_probs):
+            text = self.vocab.text(collapse(_path(r, len(log_probs)), self.vocab.blank_id))
+            hyps.append(_hypothesis(r, text, None, log_probs, self.vocab, frame_seconds, self.options.lm_weight))
+        return ranked(hyps, nbest) or (Hypothesis(""),)
 
 
-def _best(decoder, log_probs: np.ndarray):
-    """The best flashlight result for one (T, V) matrix, or None when there is none."""
+def _results(decoder, log_probs: np.ndarray) -> list:
+    """Every flashlight result for one (T, V) matrix, best first (none for zero frames)."""
     x = np.ascontiguousarray(log_probs, dtype=np.float32)
     if len(x) == 0:
-        return None
-    results = decoder.decode(x.ctypes.data, x.shape[0], x.shape[1])
-    return results[0] if results else None
+        return []
+    return list(decoder.decode(x.ctypes.data, x.shape[0], x.shape[1]))
+
+
+def _path(result, frames: int) -> np.ndarray:
+    """The (T,) token of each frame in a result (its tokens without the start and end states)."""
+    return np.asarray(result.tokens[1:frames + 1], dtype=np.int64)
+
+
+def _hypothesis(result, text: str, names, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float,
+                lm_weight: float) -> Hypothesis:
+    """A flashlight result as a Hypothesis; `names` are the lexicon's words (None: spelled)."""
+    path = _path(result, len(log_probs))
+    words = timed_words(log_probs, path, vocab, frame_seconds, names) if text else ()
+    acoustic, lm10, total = float(result.emittingModelScore), float(result.lmScore), float(result.score)
+    # lm_weight multiplies log10 in flashlight's total; the rest (word and sil scores) is `word`.
+    scores = Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10, total=total)
+    return Hypothesis(text, words, scores)
 

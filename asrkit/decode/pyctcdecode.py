@@ -13,12 +13,16 @@ without its pins). Its own pool only works with fork; asrkit.decode.parallel_dec
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from asrkit.decode import Vocabulary
+from asrkit.ctc import Vocabulary, align, frame_confidence, frame_end, frame_start, word_confidence
 from asrkit.errors import SettingError
+from asrkit.hypotheses import Hypothesis, NBest, Scores, Word, ranked
+
+LN10 = math.log(10.0)  # KenLM scores are log10; hypotheses carry natural log
 
 UNK_LABEL = "\u2047"  # what pyctcdecode prints for <unk>; dropped from transcripts
 
@@ -133,10 +137,50 @@ class Decoder:
             return Decoder(options, self.vocab)
         return Decoder(options, self.vocab, _built=self._decoder)
 
-    def decode_one(self, log_probs: np.ndarray) -> str:
+    @property
+    def lm_weight_ln(self) -> float:
+        """The weight on Scores.lm (natural log) in a hypothesis' total: alpha, or 0 without an LM."""
+        return self.options.alpha if self.options.lm else 0.0
+
+    def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
+        """Up to `nbest` of pyctcdecode's final beams (decode_beams), best first."""
         if len(log_probs) == 0:
-            return ""
+            return (Hypothesis(""),)
         o = self.options
-        text = self._decoder.decode(np.asarray(log_probs, dtype=np.float32), beam_width=o.beam,
-                                    beam_prune_logp=o.beam_prune_logp, token_min_logp=o.token_min_logp)
-        return " ".join(text.replace(UNK_LABEL, " ").split())
+        x = np.asarray(log_probs, dtype=np.float32)
+        beams = self._decoder.decode_beams(x, beam_width=o.beam, beam_prune_logp=o.beam_prune_logp,
+                                           token_min_logp=o.token_min_logp)
+        conf = frame_confidence(x)
+        hyps = [self._hypothesis(x, conf, words, acoustic, total, frame_seconds)
+                for _, _, words, acoustic, total in beams]
+        return ranked(hyps, nbest) or (Hypothesis(""),)
+
+    def _hypothesis(self, x: np.ndarray, conf: np.ndarray, word_frames, acoustic: float, total: float,
+                    frame_seconds: float) -> Hypothesis:
+        """One beam: its words ((word, (first frame, end frame exclusive))) timed and scored."""
+        words = []
+        for raw, (first, end) in word_frames:
+            word = raw.replace(UNK_LABEL, "")
+            if not word or end <= first:
+                continue
+            words.append(Word(word, frame_start(first, frame_seconds), frame_end(end - 1, frame_seconds),
+                              self._confidence(x, conf, word, first, end)))
+        text = " ".join(w.word for w in words)
+        lm = self._lm_score(text)
+        return Hypothesis(text, tuple(words), Scores(acoustic=float(acoustic), lm=lm,
+                                                     word=float(total) - float(acoustic) - self.lm_weight_ln * lm,
+                                                     total=float(total)))
+
+    def _confidence(self, x: np.ndarray, conf: np.ndarray, word: str, first: int, end: int) -> float:
+        """asrkit.ctc's word confidence over the frames that spell `word` inside its span."""
+        label = [self.vocab.index(c) for c in word if c in self.vocab.tokens]
+        path = align(x[first:end], label, self.vocab.blank_id)
+        if path is None:  # a span too short to spell the word: read its frames as they are
+            path = x[first:end].argmax(axis=-1)
+        frames = [t for t in range(len(path)) if path[t] != self.vocab.blank_id]
+        return word_confidence(x[first:end], path, frames or list(range(len(path))), conf[first:end])
+
+    def _lm_score(self, text: str) -> float:
+        """The LM's natural-log probability of the words, sentence start and end included."""
+        model = getattr(getattr(self._decoder, "_language_model", None), "_kenlm_model", None)
+        return float(model.score(text, bos=True, eos=True)) * LN10 if model is not None and self.options.lm else 0.0

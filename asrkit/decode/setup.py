@@ -27,6 +27,7 @@ from pathlib import Path
 from asrkit.decode import DECODERS
 from asrkit.errors import DecodeError, SettingError
 from asrkit.lm import LanguageModel, lexicon_words, resolve, write_lexicon
+from asrkit.results import tuned_params
 
 # The beam-search settings a user may give, over all decoders (each decoder takes some).
 BEAM_SETTINGS = ("beam", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "sil_score",
@@ -59,8 +60,6 @@ class DecoderSetup:
 
 def setup_decoder(model_dir: str | os.PathLike, choice: DecoderChoice = DecoderChoice()) -> DecoderSetup:
     """The decoder, LM and options for `choice` on the model in `model_dir` (rules above)."""
-    from asrkit.decode.tune import tuned_params
-
     lm = resolve(choice.lm, choice.lm_dir)
     decoder = choice.decoder or ("flashlight" if lm is not None else "greedy")
     given = {k: v for k, v in choice.settings.items() if v is not None}
@@ -77,6 +76,25 @@ def _check_choice(decoder: str, lm: LanguageModel | None, given: dict) -> None:
         raise SettingError("the flashlight `decoder` needs `lm` (its words and lexicon)")
     if decoder == "greedy" and given:
         raise SettingError(f"{', '.join(f'`{k}`' for k in given)} need a beam-search decoder (set `lm`)")
+
+
+def lm_record(lm: LanguageModel | None) -> dict | None:
+    """What identifies an LM in a results folder (nbest-info.json): name, the file the decoders
+    load, and a sha256: of its info.json (which holds the sha256 of the text it was built from
+    and its options, or of the download) when it has one, else of the file's name, size and
+    modification time (hashing a multi-GB binary on every decode would cost seconds)."""
+    import hashlib
+
+    if lm is None:
+        return None
+    info = lm.path.parent / "info.json"
+    if lm.info and info.is_file():
+        digest, source = hashlib.sha256(info.read_bytes()).hexdigest(), str(info)
+    else:
+        st = lm.path.stat()
+        digest = hashlib.sha256(f"{lm.path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+        source = "path, size and mtime"
+    return {"name": lm.name, "path": str(lm.path), "unit": lm.unit, "sha256": digest, "sha256_of": source}
 
 
 def setting_name(decoder: str, lm: LanguageModel | None) -> str:

@@ -21,7 +21,6 @@ trial (for the report's plot of WER against LM weight):
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -31,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from asrkit import results
 from asrkit.decode import Vocabulary, check_log_probs, make_decoder, parallel_decode
 from asrkit.errors import DataError, DecodeError, SettingError
-from asrkit.io import write_json
-from asrkit.results import Recog
+from asrkit.hypotheses import best as best_of
+from asrkit.results import TUNING_FILE, Recog, read_tuning, tuned_params, tuning_path  # noqa: F401 (re-exported)
 from asrkit.score import score
 
 log = logging.getLogger(__name__)
 
-TUNING_FILE = "lm-tuning.json"
 PARAMS = {  # the two settings tuned per decoder: (LM weight, insertion score)
     "flashlight": ("lm_weight", "word_score"),
     "pyctcdecode": ("alpha", "beta"),
@@ -96,7 +95,7 @@ def _grid(options: TuneOptions) -> list[tuple[float, float]]:
 
 def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: TuneOptions = TuneOptions(),
          vocab: Vocabulary | None = None, lm_name: str = "", split: str = "",
-         progress: bool = True) -> TuningResult:
+         progress: bool = True, frame_seconds: float = 0.02) -> TuningResult:
     """Search the decoder's two LM settings (PARAMS) for the lowest WER on `refs`.
 
     `base_options` is the decoder's options dataclass (its LM, beam, and the default values
@@ -118,7 +117,9 @@ def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: Tune
 
     def evaluate(w: float, s: float) -> float:
         opts = dataclasses.replace(base_options, **{w_name: w, s_name: s})
-        texts = parallel_decode(base.with_options(opts), batch, options.workers)
+        # Word times are not used here: any frame duration gives the same texts.
+        texts = [best_of(n).text for n in parallel_decode(base.with_options(opts), batch, options.workers,
+                                                          frame_seconds=frame_seconds)]
         wer = _wer(texts, refs)
         trials.append({w_name: round(w, 4), s_name: round(s, 4), "wer": wer})
         log.debug("%s=%.3f %s=%.3f WER %.4f", w_name, w, s_name, s, wer)
@@ -174,43 +175,13 @@ def tune_split(model_dir: str | os.PathLike, split: str, manifests: str | os.Pat
     if len(cache) == 0:
         raise DataError(f"{cache.folder}: the split {split!r} has no utterances to tune on")
     result = tune(setup.decoder, setup.options, cache.log_probs(), references(cache), options,
-                  vocab=Vocabulary.of(cache.tokens), lm_name=setup.lm.name, split=split, progress=progress)
+                  vocab=Vocabulary.of(cache.tokens), lm_name=setup.lm.name, split=split, progress=progress,
+                  frame_seconds=cache.seconds_per_frame)
     save_tuning(model_dir, result)
     return result
 
 
-# --------------------------------------------------------------------------- persistence
-
-
-def tuning_path(model_dir: str | os.PathLike) -> Path:
-    return Path(model_dir) / TUNING_FILE
-
-
-def read_tuning(model_dir: str | os.PathLike) -> list[dict]:
-    path = tuning_path(model_dir)
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DecodeError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise DecodeError(f"{path}: not an asrkit LM tuning file (expected {{\"results\": [...]}})")
-    return data["results"]
-
-
 def save_tuning(model_dir: str | os.PathLike, result: TuningResult) -> Path:
-    """Add `result` to <model_dir>/lm-tuning.json, replacing any for the same LM and decoder."""
-    rows = [r for r in read_tuning(model_dir) if (r.get("lm"), r.get("decoder")) != (result.lm, result.decoder)]
-    rows.append(dataclasses.asdict(result))
-    path = tuning_path(model_dir)
-    write_json(path, {"results": rows})
-    return path
-
-
-def tuned_params(model_dir: str | os.PathLike, lm_name: str, decoder: str) -> dict | None:
-    """The best settings saved for this LM and decoder, or None."""
-    for r in read_tuning(model_dir):
-        if r.get("lm") == lm_name and r.get("decoder") == decoder:
-            return dict(r["best"])
-    return None
+    """Add `result` to <model_dir>/lm-tuning.json (asrkit.results), replacing any for the same
+    LM and decoder."""
+    return results.save_tuning(model_dir, dataclasses.asdict(result))

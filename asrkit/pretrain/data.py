@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asrkit.data.audio import SAMPLE_RATE, audio_info, load_audio
+from asrkit.audio import SAMPLE_RATE, audio_info, load_audio
 from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import Utterance, write_manifest
 from asrkit.errors import AudioError, DataError, InputNotFound

@@ -40,7 +40,7 @@ import torch
 
 from asrkit import runs
 from asrkit.config import PretrainRecipe
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
 from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import read_split, total_hours

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from asrkit.data.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE
 from asrkit.errors import ModelError
 from asrkit.model import TINY_CONFIGS, uses_attention_mask
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from asrkit import paper, workspace
 from asrkit.config import Recipe, load_recipe
-from asrkit.decode.tune import read_tuning
+from asrkit.results import read_tuning
 from asrkit.errors import AsrkitError, InputNotFound
 from asrkit.logits import cached_manifest
 from asrkit.pretrain.info import Pretraining, read_pretraining
