@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "asrkit"
 # Top-level names of each layer, lowest first. "asrkit" is the package itself.
 FOUNDATIONS = ("asrkit", "errors", "config", "text", "vocab", "audio", "io", "workspace", "download",
                "results", "paper", "provenance", "hypotheses", "ctc", "masks", "schedule", "metrics")
-STAGES = ("data", "model", "runs", "train", "pretrain", "inference", "logits", "decode", "lm", "score",
+STAGES = ("data", "model", "runs", "train", "pretrain", "inference", "logits", "decode", "rescore", "lm", "score",
           "report", "transcribe", "transcripts", "demo")
 CLI = ("cli", "__main__")
 LAYERS = (FOUNDATIONS, STAGES, CLI)

@@ -21,6 +21,7 @@ Examples:
   asrkit decode --model work/models/base-10min --split test-clean,test-other --lm 4gram --paper
   asrkit decode --model M --split dev-other --lm 4gram --decoder pyctcdecode --alpha 0.8 --beta 1.0
   asrkit decode --model M --split dev-other --lm 4gram --nbest 10     # N-best lists for rescoring
+  asrkit decode --model M --split test-other --lm 4gram --rescore transformer  # + Transformer LM (asrkit.rescore)
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paper", action="store_true",
                         help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm). "
                              "Without it the decoder's own, cheaper beam")
+    from asrkit.cli import rescore
+
+    rescore.add_arguments(parser)
 
 
 def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
@@ -105,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=not args.no_tuned))
     if setup.lm is not None:
         print(f"decoder {setup.decoder} with LM {setup.lm.name} ({setup.lm.path}); weights: {setup.source}")
+    if args.rescore:
+        from asrkit.cli import rescore
+
+        return rescore.run_decode(args, model_dir, setup, args.manifests or workspace.manifests_dir(),
+                                  logits_options(args), command_line(args.argv))
     summaries = decode_splits(model_dir, splits_of(args.split), args.manifests or workspace.manifests_dir(), setup,
                               logits_options(args), setting=args.setting, command=command_line(args.argv),
                               workers=args.workers, nbest=args.nbest)

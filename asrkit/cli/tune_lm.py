@@ -6,12 +6,17 @@ dev-other (the paper used 128 trials at beam 500) with optuna's TPE sampler, or 
 included, go to <model>/lm-tuning.json; `asrkit decode` then uses the best values for
 this LM and decoder unless given others. For pyctcdecode the pair tuned is alpha/beta.
 
+--rescore LM tunes a Transformer LM's weight and word score instead, over the first pass's
+cached N-best lists (decode/<split>/<lm>/nbest.jsonl, made once when missing; lists of another
+model or LM are refused): no decoding per trial, so 128 trials take seconds (asrkit.rescore).
+
 --paper runs the paper's search: 128 trials at beam 500 (a flag given as well wins); the
 defaults (64 trials, the decoder's own beam) are cheaper.
 
 Examples:
   asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram
   asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram --paper
+  asrkit tune-lm --model work/models/base-10min --split dev-other --lm 4gram --rescore transformer
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=0, help="sampler seed")
     t.add_argument("--paper", action="store_true",
                    help="the paper's search: 128 trials at beam 500 over lm weight [0, 5] and word score [-5, 5]")
+    from asrkit.cli import rescore
+
+    rescore.add_arguments(parser, tuning=True)
 
 
 def trials_of(args: argparse.Namespace) -> int:
@@ -56,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
     model_dir = workspace.resolve_model(args.model)
     apply_paper_beam(args, paper.TUNE_BEAM)
+    if args.rescore:  # the first pass as decode runs it (its tuned weights), re-ranked per trial
+        from asrkit.cli import rescore
+
+        setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=True))
+        return rescore.run_tune(args, model_dir, setup, args.manifests or workspace.manifests_dir(),
+                                logits_options(args), trials_of(args))
     setup = setup_decoder(model_dir, decoder_choice(args, use_tuned=False))
     options = TuneOptions(method=args.method, trials=trials_of(args), weight_range=tuple(args.weight_range),
                           score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)

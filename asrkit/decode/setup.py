@@ -70,6 +70,9 @@ def setup_decoder(model_dir: str | os.PathLike, choice: DecoderChoice = DecoderC
 
 
 def _check_choice(decoder: str, lm: LanguageModel | None, given: dict) -> None:
+    if lm is not None and lm.kind == "transformer":  # asrkit.rescore: it re-ranks a first pass's lists
+        raise SettingError(f"`lm` {lm.name} is a Transformer LM, which re-ranks a beam search's N-best lists "
+                           f"instead of driving one: set `lm` to an n-gram (e.g. 4gram) and `rescore` to {lm.name}")
     if decoder == "greedy" and lm is not None:
         raise SettingError("the greedy `decoder` takes no LM: set `lm` to none")
     if decoder == "flashlight" and lm is None:

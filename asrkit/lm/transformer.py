@@ -431,6 +431,9 @@ def _load(source: str):
                           f"{', '.join(TOKENIZER_FILES)}); save it beside the model with tokenizer.save_pretrained")
     elif "/" not in source.strip("/") and not source.replace("-", "").replace("_", "").isalnum():
         raise InputNotFound(f"no Transformer LM folder or hub id {source!r}")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its per-load weight bar would bury asrkit's one-line errors
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source)
