@@ -41,6 +41,7 @@ class DemoOptions:
     tune_trials: int = 24  # LM weight / word score trials on dev-other (paper: 128)
     beam: int = 100  # beam for tuning and decoding
     nbest: int = 50  # 4-gram hypotheses kept per utterance for the Transformer LM to re-rank
+    transformer: dict = field(default_factory=dict)  # asrkit.lm.transformer.TransformerOptions settings, e.g. {"steps": 20}
     rescore_trials: int = 128  # Transformer weight / word score trials (cheap: no decoding; paper's count)
     progress: bool = True  # progress bars
 
@@ -207,14 +208,17 @@ def _transformer_build(o: DemoOptions, p: _Paths) -> Stage:
     def run() -> str:
         from asrkit.lm.transformer import build_transformer, dev_perplexity
 
-        model = build_transformer([text], name=TRANSFORMER_NAME, out_root=p.lms, progress=o.progress)
+        from asrkit.lm.transformer import TransformerOptions
+
+        model = build_transformer([text], name=TRANSFORMER_NAME, options=TransformerOptions(**o.transformer),
+                                  out_root=p.lms, progress=o.progress)
         ppl = dev_perplexity(model, dev, LM_NAME, p.lms)
         return (f"{model.name}: {model.info['parameters']:,} parameters, {model.info['seconds']:.0f} s; dev "
                 f"perplexity {ppl['transformer']:.1f} (the {LM_NAME}: {ppl['ngram']:.1f}; {ppl['oov']} OOV words)")
 
     return Stage("lm build transformer", ("lm", "build", "--kind", "transformer", "--name", TRANSFORMER_NAME,
                                           "--text", str(text), "--lm-dir", str(p.lms), "--dev", *map(str, dev),
-                                          "--ngram", LM_NAME), run)
+                                          "--ngram", LM_NAME, *_flags(o.transformer)), run)
 
 
 def _tune_rescore(o: DemoOptions, p: _Paths) -> Stage:

@@ -14,7 +14,8 @@ from asrkit.vocab import build_tokenizer
 
 def test_stages_are_the_pipeline_in_order(tmp_path):
     names = [s.name for s in stages(DemoOptions(work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml"))]
-    assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram", "report"]
+    assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram",
+                     "lm build transformer", "tune-lm rescore", "decode transformer", "report"]
 
 
 def reduced_demo(work) -> DemoOptions:
@@ -25,6 +26,7 @@ def reduced_demo(work) -> DemoOptions:
         synth={"fold_minutes": 1, "dev_minutes": 0.4, "test_minutes": 0.4, "speaker_minutes": 0.2},
         overrides=("train.max_updates=20", "train.validate_after_updates=10", "train.validate_interval_updates=10",
                    "model.freeze_transformer_updates=15"),
+        transformer={"steps": 10, "layers": 1, "width": 32, "heads": 2}, nbest=8, rescore_trials=4,
         progress=False,
     )
 
@@ -38,12 +40,12 @@ def test_demo_stages_connect_end_to_end(tmp_path):
 
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     rows = {row["setting"]: row for row in report["rows"]}
-    assert set(rows) == {"greedy", "4gram"}
+    assert set(rows) == {"greedy", "4gram", "transformer"}
     for row in rows.values():
         assert set(row["results"]) == set(SPLITS)
         for result in row["results"].values():
             assert result["utterances"] > 0 and result["ref_words"] > 0
-    assert rows["4gram"]["lm"] != "none"
+    assert rows["4gram"]["lm"] != "none" and rows["transformer"]["lm"] == "transformer"
     assert (tmp_path / "models" / "demo" / "lm-tuning.json").is_file()
     assert (tmp_path / "models" / "demo" / "README.md").is_file()  # the model card
     # Each stage records the command that does its work, not `asrkit demo`.

@@ -67,10 +67,17 @@ def _from_dir(d: Path) -> LanguageModel:
     )
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model",
+                   "vocab.txt")
+"""Any of these beside a Transformer LM's config.json means the folder carries a tokenizer."""
+
+
+def has_tokenizer(folder: Path) -> bool:
+    return any((folder / f).is_file() for f in TOKENIZER_FILES)
+
+
 def _transformer_dir(d: Path, name: str, info: dict) -> LanguageModel:
     """A causal Transformer LM folder: transformers' config.json and a tokenizer beside it."""
-    from asrkit.lm.transformer import TOKENIZER_FILES, has_tokenizer
-
     if info.get("model"):  # registered: a folder elsewhere or a hub id (`lm build --lm-model`)
         return LanguageModel(name=name, path=d, unigrams=None, lexicon=None, unit="word", info=info,
                              kind="transformer")

@@ -48,6 +48,7 @@ from typing import Iterable, Sequence
 from asrkit import workspace
 from asrkit.errors import InputNotFound, LMError, SettingError
 from asrkit.io import make_dir, write_json
+from asrkit.lm.registry import TOKENIZER_FILES, has_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,6 @@ KIND = "transformer"
 """info.json's "kind" for a Transformer LM folder (KenLM folders have none)."""
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model",
-                   "vocab.txt")
-"""Any of these beside config.json means the folder carries a tokenizer."""
 
 
 @dataclass(frozen=True)
@@ -327,10 +325,6 @@ class ScorerOptions:
             raise SettingError(f"`lm_case` {self.case!r}: choose 'keep' or 'lower'")
         if self.batch < 1:
             raise SettingError("the LM scoring batch must be at least 1 sentence")
-
-
-def has_tokenizer(folder: Path) -> bool:
-    return any((folder / f).is_file() for f in TOKENIZER_FILES)
 
 
 class CausalLMScorer:
