@@ -201,3 +201,32 @@ def test_registering_a_folder_without_tokenizer_fails_and_writes_nothing(tiny_lm
     err = capsys.readouterr().err
     assert "without a tokenizer" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "lm" / "x").exists()
+
+
+def test_subword_causal_lm_scores_the_sum_over_its_pieces(tmp_path):
+    """Any causal LM folder works, a byte-level BPE one too (random init: only the arithmetic
+    is checked): a word of several pieces adds each piece's log-probability, BOS is context
+    and EOS is predicted."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([s.lower() for s in SENTENCES] * 3,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    folder = tmp_path / "bpe"
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(fast), n_positions=32, n_embd=16, n_layer=1, n_head=2)).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    scorer = CausalLMScorer(folder, ScorerOptions(case="lower"))
+    assert scorer.unspellable(["ZEBRA"]) == []  # bytes spell anything
+    ids = scorer.ids("THE ZEBRA")
+    assert len(ids) > 4 and ids[0] == ids[-1] == fast.eos_token_id  # GPT-2 style: one token both ends
+    with torch.no_grad():
+        lp = torch.log_softmax(scorer.model(input_ids=torch.tensor([ids])).logits[0], -1)
+    by_hand = sum(lp[i, ids[i + 1]].item() for i in range(len(ids) - 1))
+    assert scorer.score(["THE ZEBRA"])[0] == pytest.approx(by_hand, abs=1e-4)
