@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--width", type=int, default=None, help="hidden size (128)")
     t.add_argument("--heads", type=int, default=None, help="attention heads (4)")
     t.add_argument("--context", type=int, default=None, help="most tokens per training sequence (64)")
-    t.add_argument("--steps", type=int, default=None, help="training updates (250)")
+    t.add_argument("--steps", type=int, default=None, help="training updates (200)")
     t.add_argument("--batch", type=int, default=None, help="sentences per update (32)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (3e-3)")
     t.add_argument("--seed", type=int, default=None, help="initialisation and batch order (0)")

@@ -67,7 +67,7 @@ class TransformerOptions:
     width: int = 128  # embedding and hidden size (the output layer is tied to the embedding)
     heads: int = 4  # attention heads; must divide width
     context: int = 64  # most tokens per training sequence (a longer sentence is cut into pieces)
-    steps: int = 250  # optimiser updates (the whole build; a resumed build continues to it)
+    steps: int = 200  # optimiser updates (the whole build; a resumed build continues to it)
     batch: int = 32  # sentences per update
     lr: float = 3e-3  # peak AdamW learning rate (linear warm-up, then linear decay to 0)
     warmup: float = 0.1  # fraction of `steps` spent warming up
