@@ -153,7 +153,8 @@ class Search:
     weight_range: tuple[float, float] = (0.0, 5.0)  # lm_weight
     score_range: tuple[float, float] = (-5.0, 5.0)  # word_score
     seed: int = 0  # sampler seed
-    ngram_weight: float = 0.0  # held fixed during the search
+    ngram_weight: float = 0.0  # held fixed during the search, unless ngram_range is given
+    ngram_range: tuple[float, float] | None = None  # also search ngram_weight here (TPE only); None: fixed
 
 
 def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_words: int,
@@ -164,10 +165,10 @@ def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_wo
 
     trials: list[dict] = []
 
-    def evaluate(w: float, s: float) -> float:
-        o = RescoreOptions(lm_weight=w, word_score=s, ngram_weight=search.ngram_weight)
+    def evaluate(w: float, s: float, x: float = search.ngram_weight) -> float:
+        o = RescoreOptions(lm_weight=w, word_score=s, ngram_weight=x)
         wer = chosen_wer(errors, best_indices(feats, o), ref_words)
-        trials.append({"lm_weight": round(w, 6), "word_score": round(s, 6), "wer": wer})
+        trials.append({"lm_weight": round(w, 6), "word_score": round(s, 6), "ngram_weight": round(x, 6), "wer": wer})
         return wer
 
     clip = lambda v, r: min(max(v, r[0]), r[1])  # noqa: E731
@@ -175,6 +176,8 @@ def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_wo
     bar = tqdm(total=search.trials + 1, desc="tune rescore", unit=" trial", disable=not progress)
     evaluate(*start)
     bar.update()
+    if search.ngram_range is not None and search.method == "grid":
+        raise SettingError("searching `ngram_weight` too needs the tpe method")
     if search.method == "grid":
         side = max(1, int(round(math.sqrt(search.trials))))
         for w in np.linspace(*search.weight_range, side):
@@ -186,12 +189,16 @@ def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_wo
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=search.seed))
-        study.optimize(lambda t: evaluate(t.suggest_float("lm_weight", *search.weight_range),
-                                          t.suggest_float("word_score", *search.score_range)),
-                       n_trials=search.trials, callbacks=[lambda st, tr: bar.update()])
+        def objective(t) -> float:
+            x = (t.suggest_float("ngram_weight", *search.ngram_range) if search.ngram_range is not None
+                 else search.ngram_weight)
+            return evaluate(t.suggest_float("lm_weight", *search.weight_range),
+                            t.suggest_float("word_score", *search.score_range), x)
+
+        study.optimize(objective, n_trials=search.trials, callbacks=[lambda st, tr: bar.update()])
     bar.close()
     best = min(trials, key=lambda t: t["wer"])  # the first of equals: the default wins ties
-    return RescoreOptions(best["lm_weight"], best["word_score"], search.ngram_weight), trials
+    return RescoreOptions(best["lm_weight"], best["word_score"], best["ngram_weight"]), trials
 
 
 # --------------------------------------------------------------------------- the second LM
@@ -453,7 +460,8 @@ def tune_split(model_dir, split: str, manifests, setup, choice: RescoreChoice, s
               "best_wer": min(t["wer"] for t in trials), "default": {k: getattr(default, k) for k in PARAMS},
               "default_wer": trials[0]["wer"], "beam": (meta.get("decoder") or {}).get("beam", 0),
               "trials": trials, "seconds": round(time.time() - started, 1),
-              "ranges": {"lm_weight": list(search.weight_range), "word_score": list(search.score_range)},
+              "ranges": {"lm_weight": list(search.weight_range), "word_score": list(search.score_range),
+                         **({"ngram_weight": list(search.ngram_range)} if search.ngram_range else {})},
               "rescorer": record, "nbest": meta.get("nbest"), "first_pass": meta.get("decoder"),
               "first_pass_lm": meta.get("lm"), "first_pass_wer": chosen_wer(errors, [0] * len(errors), words),
               "oracle_wer": oracle_wer(errors, words)}

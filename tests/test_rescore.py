@@ -98,3 +98,20 @@ def test_totals_are_a_plain_linear_mix():
     o = RescoreOptions(lm_weight=0.7, word_score=-0.3, ngram_weight=0.2)
     expected = np.array([-4.5 + 0.7 * -12 + 0.2 * -9.0 - 0.9, -5.0 + 0.7 * -3 + 0.2 * -9.5 - 0.9])
     assert np.allclose(f.totals(o), expected)
+
+
+def test_the_ngram_feature_can_be_searched_too():
+    """Two utterances of equal-length hypotheses: one needs the second LM (it alone prefers SAT),
+    the other the first pass's n-gram (it alone prefers CAT); only a mix gets both right, and
+    the 3-D search finds one."""
+    lm = KnownLM({**KNOWN.scores, "A DOG RAN": -2.0, "A CAT RAN": -6.0})
+    nb2 = (hyp("A DOG RAN", -1.0, -9.0), hyp("A CAT RAN", -1.2, -1.0))
+    f = features([NBEST, nb2], lm)
+    errors = hypothesis_errors(["THE CAT SAT", "A CAT RAN"], [NBEST, nb2])
+    best2, _ = tune_weights(f, errors, 6, RescoreOptions(), Search(trials=30))
+    best3, trials = tune_weights(f, errors, 6, RescoreOptions(), Search(trials=80, ngram_range=(0.0, 5.0)))
+    assert chosen_wer(errors, best_indices(f, best2), 6) > 0
+    assert chosen_wer(errors, best_indices(f, best3), 6) == 0 and best3.ngram_weight > 0
+    assert {"lm_weight", "word_score", "ngram_weight", "wer"} <= set(trials[-1])
+    with pytest.raises(SettingError, match="tpe"):
+        tune_weights(f, errors, 6, RescoreOptions(), Search(method="grid", ngram_range=(0.0, 1.0)))

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser, tuning: bool = False) -> None
     g.add_argument("--rescore", default=None, metavar="LM",
                    help="second-pass LM: a Transformer LM name (asrkit lm build --kind transformer), a "
                         "transformers folder or a hub id; needs --lm for the first pass")
+    if tuning:
+        g.add_argument("--tune-ngram-weight", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                       help="also search the n-gram feature's weight in this range (TPE), e.g. 0 2")
     if tuning:  # decode has its own --nbest (how many hypotheses nbest.jsonl keeps)
         g.add_argument("--nbest", type=int, default=1, metavar="N",
                        help="first-pass hypotheses per utterance when the lists must be made "
@@ -79,7 +82,8 @@ def run_tune(args: argparse.Namespace, model_dir, setup, manifests, logits_optio
 
     search = Search(method=args.method, trials=trials, weight_range=tuple(args.weight_range),
                     score_range=tuple(args.score_range), seed=args.seed,
-                    ngram_weight=args.rescore_ngram_weight or 0.0)
+                    ngram_weight=args.rescore_ngram_weight or 0.0,
+                    ngram_range=tuple(args.tune_ngram_weight) if args.tune_ngram_weight else None)
     r = tune_split(model_dir, args.split, manifests, setup, choice(args, use_tuned=False), search, logits_options)
     print(f"{args.split}: rescoring {r['nbest']}-best lists of {setup.setting} with {r['lm']}: first pass WER "
           f"{100 * r['first_pass_wer']:.2f}%, default weights {100 * r['default_wer']:.2f}% -> best "
