@@ -9,20 +9,20 @@ natural log) is scored again:
 transformer_lm is the hypothesis' log-probability under the second LM (asrkit.lm.transformer,
 BOS/EOS handling there) and becomes the hypothesis' `lm` score; the first pass's n-gram score
 can be kept as a third feature (ngram_weight, 0 by default as in the paper's Transformer
-column, which uses the Transformer alone). Keeping it helps when the Transformer is weaker
+column, which uses the Transformer alone; `tune-lm --rescore --tune-ngram-weight` searches it). Keeping it helps when the Transformer is weaker
 than the n-gram on its own (a tiny one trained for a minute, as the demo's): the two LMs err
 differently, and the log-linear mix is then at least as good as either on dev.
 
 Why rescoring and not the paper's first pass. The paper decodes with the Transformer inside
-the beam search (beam 500, fairseq's wav2letter decoder): every partial hypothesis that ends
-a word asks the LM for the next word, so a beam of 500 makes some 500 Transformer evaluations
-per word boundary, on a GPU. On 2 CPU cores that is hours per split even for a small model;
-rescoring a 4-gram first pass's N-best costs one batched Transformer pass over N sentences
-per utterance (seconds per split), and tuning the weights needs no decoding at all (the
-N-best lists are cached: nbest.jsonl). What rescoring loses against the first pass: it can
-only choose among the N hypotheses the 4-gram's beam kept. The bound is the N-best oracle WER
-(the best any re-ranking could reach), which `rescore_split` records; the WER of a
-Transformer first pass itself is not measured here.
+the beam search (beam 500, fairseq's wav2letter decoder, on GPUs): every partial hypothesis
+that ends a word asks the LM for the next word, so a beam of 500 makes up to 500 Transformer
+evaluations per word boundary. Rescoring a 4-gram first pass's N-best lists costs one batched
+Transformer pass over N sentences per utterance (seconds per split on a CPU), and tuning the
+weights needs no decoding at all (the lists are cached: nbest.jsonl). What rescoring loses
+against the first pass: it can only choose among the N hypotheses the 4-gram's beam kept.
+The bound is the N-best oracle WER (the best any re-ranking could reach), which
+`rescore_split` records with the first pass's WER; neither the cost nor the WER of a
+Transformer first pass is measured here.
 
 Results are keyed by setting like every decode result (asrkit.results): by default the
 Transformer LM's name, e.g. <model>/decode/<split>/transformer/{recogs.jsonl, errs.txt,
@@ -42,7 +42,7 @@ from typing import Sequence
 import numpy as np
 
 from asrkit.errors import DataError, SettingError
-from asrkit.hypotheses import Hypothesis, NBest, Scores
+from asrkit.hypotheses import NBest, Scores
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def best_indices(feats: Sequence[Features], options: RescoreOptions) -> list[int
 def hypothesis_errors(refs: Sequence[str], nbests: Sequence[NBest]) -> list[np.ndarray]:
     """Word errors (S + D + I) of every hypothesis against its reference, normalised both
     sides as asrkit.score counts them: a tuning trial then only adds numbers."""
-    from asrkit.score import EPS, align
+    from asrkit.score import align
 
     out = []
     for ref, nb in zip(refs, nbests):
