@@ -90,7 +90,8 @@ def run_tune(args: argparse.Namespace, model_dir, setup, manifests, logits_optio
     r = tune_split(model_dir, args.split, manifests, setup, choice(args, use_tuned=False), search, logits_options)
     print(f"{args.split}: rescoring {r['nbest']}-best lists of {setup.setting} with {r['lm']}: first pass WER "
           f"{100 * r['first_pass_wer']:.2f}%, default weights {100 * r['default_wer']:.2f}% -> best "
-          f"lm_weight={r['best']['lm_weight']:.3f} word_score={r['best']['word_score']:.3f} WER "
+          f"lm_weight={r['best']['lm_weight']:.3f} word_score={r['best']['word_score']:.3f} "
+          f"ngram_weight={r['best']['ngram_weight']:.3f} WER "
           f"{100 * r['best_wer']:.2f}% (oracle {100 * r['oracle_wer']:.2f}%; {len(r['trials'])} trials, "
           f"{r['seconds']:.0f} s) -> {tuning_path(model_dir)}")
     return 0
