@@ -156,6 +156,18 @@ class Search:
     ngram_weight: float = 0.0  # held fixed during the search, unless ngram_range is given
     ngram_range: tuple[float, float] | None = None  # also search ngram_weight here (TPE only); None: fixed
 
+    def check(self) -> None:
+        if self.method not in ("tpe", "grid"):
+            raise SettingError(f"`method` {self.method!r}: choose 'tpe' or 'grid'")
+        if self.trials < 1:
+            raise SettingError("`trials` must be at least 1")
+        ranges = {"weight_range": self.weight_range, "score_range": self.score_range,
+                  "tune_ngram_weight": self.ngram_range or (0.0, 0.0)}
+        for name, (lo, hi) in ranges.items():
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+                raise SettingError(f"`{name}` {lo}..{hi}: give two finite numbers, the lower first")
+        RescoreOptions(ngram_weight=self.ngram_weight).check()
+
 
 def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_words: int,
                  default: RescoreOptions, search: Search, progress: bool = False) -> tuple[RescoreOptions, list[dict]]:
@@ -163,6 +175,7 @@ def tune_weights(feats: Sequence[Features], errors: Sequence[np.ndarray], ref_wo
     ({"lm_weight", "word_score", "wer"}); trial 0 is `default`, so the best is never worse on dev."""
     from tqdm import tqdm
 
+    search.check()
     trials: list[dict] = []
 
     def evaluate(w: float, s: float, x: float = search.ngram_weight) -> float:
@@ -432,13 +445,16 @@ def tune_split(model_dir, split: str, manifests, setup, choice: RescoreChoice, s
     from asrkit.inference import LogitsOptions
     from asrkit.results import read_nbest, result_dir, save_tuning
 
+    from asrkit.lm import lexicon_words
+
     if setup.lm is None:
         raise SettingError("tune-lm --rescore needs the first pass's `lm` (e.g. 4gram)")
-    for name, value in (("ngram_weight", search.ngram_weight),):
-        RescoreOptions(**{name: value}).check()
-    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
-    lm, scorer = load_rescorer(choice.lm, choice.lm_dir)  # bad LM: refused before any decoding
+    search.check()
+    lm, scorer = load_rescorer(choice.lm, choice.lm_dir)  # a bad LM is refused before any decoding
     record = rescorer_record(lm, scorer)
+    if setup.lm.unit == "word":
+        check_spelling(scorer, lexicon_words(setup.lm), f"the {setup.lm.name} lexicon")
+    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
     got = cached_lists(model_dir, split, setup, cache, refuse=True)
     if got is None:
         decode_split(model_dir, split, cache, setup.decoder, setup.options, setup.setting, workers=None,

@@ -127,10 +127,35 @@ def test_bad_second_lms_and_weights_are_one_line_errors(setup, tmp_path, capsys)
         (str(bare), [], "without a tokenizer"),
         ("ngram", [], "is a KenLM word n-gram"),
         ("transformer", ["--rescore-lm-weight", "nan"], "--rescore-lm-weight is nan"),
+        ("lowered", [], "cannot spell"),
     ]
+    from asrkit.lm.transformer import register_transformer
+
+    register_transformer(str(lm_dir() / "transformer"), "lowered", case="lower")  # its vocabulary is upper case
     for lm, extra, message in cases:
         base[i + 1] = lm
         assert main(["decode", *base, *extra]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (model / "decode/dev/transformer").exists()
+
+
+def test_tune_lm_rescore_bad_inputs_change_nothing(setup, tmp_path, capsys):
+    from asrkit.cli import main
+    from asrkit.lm.transformer import register_transformer
+    from asrkit.workspace import lm_dir
+
+    model, args = setup
+    register_transformer(str(lm_dir() / "transformer"), "lowered", case="lower")
+    i = args.index("--rescore")
+    cases = [(["--rescore-ngram-weight", "inf"], "--rescore-ngram-weight is inf"),
+             (["--weight-range", "nan", "1"], "--weight-range nan..1"),
+             (["--tune-ngram-weight", "2", "1"], "--tune-ngram-weight 2.0..1.0")]
+    lowered = [*args[:i + 1], "lowered", *args[i + 2:]]
+    for extra, message in cases:
+        assert main(["tune-lm", *args, *extra, "--trials", "2"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert main(["tune-lm", *lowered, "--trials", "2"]) == 1
+    assert "cannot spell" in capsys.readouterr().err
+    assert not (model / "decode").exists() and not (model / "lm-tuning.json").exists()
