@@ -44,12 +44,16 @@ class FlashlightOptions:
     beam_threshold: float = 25.0  # drop hypotheses this far below the best
     beam_size_token: int | None = None  # tokens tried per frame; None: all V
     log_add: bool = False  # merge equal hypotheses by log-add (True) or max (False)
+    hotwords: tuple = ()  # ((word, weight), ...) boosted words, spelled in when not in the lexicon (asrkit.decode.hotwords)
 
     def check(self) -> None:
         if not self.lexicon:
             raise SettingError("the flashlight lexicon decoder needs a lexicon (lexicon.txt beside the LM)")
         if self.beam < 1 or self.beam_threshold <= 0:
             raise SettingError(f"`beam` ({self.beam}) must be >= 1 and `beam_threshold` ({self.beam_threshold}) > 0")
+        if self.hotwords and not self.lm_weight > 0:
+            raise SettingError(f"hotwords with the flashlight decoder need `lm_weight` > 0 (it is {self.lm_weight}): "
+                               "their boost is added through the LM score, which lm_weight scales")
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class Decoder:
         if _shared is None:
             _shared = self._build_shared(options, vocab)
         self._shared = _shared
-        self._tokens, self._words, self._lm, self._trie, self._unk = _shared
+        self._tokens, self._words, self._lm, self._trie, self._unk, self._boost = _shared
         V = len(vocab.tokens)
         opts = fl.LexiconDecoderOptions(
             beam_size=options.beam, beam_size_token=options.beam_size_token or V,
@@ -113,6 +117,7 @@ class Decoder:
 
     @staticmethod
     def _build_shared(options: FlashlightOptions, vocab: Vocabulary):
+        from asrkit.decode.hotwords import spelled
         from asrkit.errors import LMError
         from asrkit.lm import read_lexicon
 
@@ -131,8 +136,17 @@ class Decoder:
         if not usable:
             raise LMError(f"{options.lexicon}: no word of the lexicon can be spelled with the model's "
                           f"tokens ({' '.join(vocab.tokens[:8])} ...)")
+        hot = dict(spelled(options.hotwords, vocab))
+        for word in hot:  # a word the lexicon lacks is spelled in, letter by letter
+            if word not in usable:
+                usable[word] = [list(word) + [vocab.delimiter]]
+                words.add_entry(word)
         words.set_default_index(words.get_index("<unk>"))
         lm = _load_lm(options.lm, words)
+        # The boost, in the LM's log10 units: flashlight multiplies it by lm_weight.
+        boost = {word: weight / options.lm_weight for word, weight in hot.items()}
+        if boost:
+            lm = _boosted(lm, {words.get_index(w): b for w, b in boost.items()})
         trie = fl.Trie(len(vocab.tokens), vocab.delimiter_id)
         start = lm.start(False)
         for word, spellings in usable.items():
@@ -141,11 +155,14 @@ class Decoder:
             for s in spellings:
                 trie.insert([tokens.get_index(t) for t in s], w, score)
         trie.smear(fl.SmearingMode.MAX)
-        return tokens, words, lm, trie, words.get_index("<unk>")
+        return tokens, words, lm, trie, words.get_index("<unk>"), boost
 
     def with_options(self, options: FlashlightOptions) -> "Decoder":
         """A decoder with new weights/beam over the same LM, lexicon and trie."""
-        if (options.lm, options.lexicon) != (self.options.lm, self.options.lexicon):
+        def key(o: FlashlightOptions):  # hotword boosts are divided by lm_weight when built
+            return o.lm, o.lexicon, o.hotwords, (o.lm_weight if o.hotwords else None)
+
+        if key(options) != key(self.options):
             return Decoder(options, self.vocab)
         return Decoder(options, self.vocab, _shared=self._shared)
 
@@ -158,8 +175,9 @@ class Decoder:
         hyps = []
         for r in _results(self._decoder, log_probs):
             words = [self._words.get_entry(w) for w in r.words if w >= 0]
+            boosted = sum(self._boost.get(w, 0.0) for w in words)  # log10 the LM score holds for hotwords
             hyps.append(_hypothesis(r, " ".join(words), words, log_probs, self.vocab, frame_seconds,
-                                    self.options.lm_weight))
+                                    self.options.lm_weight, boosted))
         return ranked(hyps, nbest) or (Hypothesis(""),)
 
 
@@ -201,6 +219,28 @@ class LexiconFreeDecoder:
         return ranked(hyps, nbest) or (Hypothesis(""),)
 
 
+def _boosted(inner, boost: dict[int, float]):
+    """`inner` LM with `boost[word index]` (log10) added whenever that word is scored."""
+    fl, _ = _lib()
+
+    class BoostedLM(fl.LM):
+        def __init__(self):
+            fl.LM.__init__(self)
+            self.inner, self.boost = inner, boost
+
+        def start(self, start_with_nothing):
+            return self.inner.start(start_with_nothing)
+
+        def score(self, state, token):
+            state, score = self.inner.score(state, token)
+            return state, score + self.boost.get(token, 0.0)
+
+        def finish(self, state):
+            return self.inner.finish(state)
+
+    return BoostedLM()
+
+
 def _results(decoder, log_probs: np.ndarray) -> list:
     """Every flashlight result for one (T, V) matrix, best first (none for zero frames)."""
     x = np.ascontiguousarray(log_probs, dtype=np.float32)
@@ -215,11 +255,13 @@ def _path(result, frames: int) -> np.ndarray:
 
 
 def _hypothesis(result, text: str, names, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float,
-                lm_weight: float) -> Hypothesis:
-    """A flashlight result as a Hypothesis; `names` are the lexicon's words (None: spelled)."""
+                lm_weight: float, boosted: float = 0.0) -> Hypothesis:
+    """A flashlight result as a Hypothesis; `names` are the lexicon's words (None: spelled);
+    `boosted` is the hotword boost inside its lmScore (log10), which belongs to `word`."""
     path = _path(result, len(log_probs))
     words = timed_words(log_probs, path, vocab, frame_seconds, names) if text else ()
-    acoustic, lm10, total = float(result.emittingModelScore), float(result.lmScore), float(result.score)
+    acoustic, total = float(result.emittingModelScore), float(result.score)
+    lm10 = float(result.lmScore) - boosted
     # lm_weight multiplies log10 in flashlight's total; the rest (word and sil scores) is `word`.
     scores = Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10, total=total)
     return Hypothesis(text, words, scores)

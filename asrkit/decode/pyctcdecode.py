@@ -37,10 +37,14 @@ class PyctcdecodeOptions:
     beam_prune_logp: float = -10.0  # drop beams this far below the best
     token_min_logp: float = -5.0  # ignore tokens less likely than this in a frame
     unk_score_offset: float = -10.0  # added for words outside the unigram list
+    hotwords: tuple = ()  # ((word, weight), ...) boosted words; pyctcdecode takes one weight for all
 
     def check(self) -> None:
         if self.beam < 1:
             raise SettingError(f"`beam` {self.beam}: must be >= 1")
+        if len({w for _, w in self.hotwords}) > 1:
+            raise SettingError("pyctcdecode takes one weight for all hotwords: give them the same :WEIGHT "
+                               f"(got {', '.join(f'{h}:{w:g}' for h, w in self.hotwords)})")
 
 
 def labels(vocab: Vocabulary) -> list[str]:
@@ -99,6 +103,9 @@ class Decoder:
     def __init__(self, options: PyctcdecodeOptions, vocab: Vocabulary, _built=None):
         options.check()
         self.options, self.vocab = options, vocab
+        from asrkit.decode.hotwords import spelled
+
+        self._hotwords = spelled(options.hotwords, vocab)
         self._decoder = _built or self._build(options, vocab)
         self._decoder.reset_params(alpha=options.alpha, beta=options.beta,
                                    unk_score_offset=options.unk_score_offset)
@@ -148,8 +155,11 @@ class Decoder:
             return (Hypothesis(""),)
         o = self.options
         x = np.asarray(log_probs, dtype=np.float32)
+        hot = {}
+        if self._hotwords:
+            hot = {"hotwords": [w for w, _ in self._hotwords], "hotword_weight": self._hotwords[0][1]}
         beams = self._decoder.decode_beams(x, beam_width=o.beam, beam_prune_logp=o.beam_prune_logp,
-                                           token_min_logp=o.token_min_logp)
+                                           token_min_logp=o.token_min_logp, **hot)
         conf = frame_confidence(x)
         hyps = [self._hypothesis(x, conf, words, acoustic, total, frame_seconds)
                 for _, _, words, acoustic, total in beams]
