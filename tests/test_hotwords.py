@@ -98,3 +98,22 @@ def test_hotwords_on_the_command_line(tmp_path, capsys):
     assert "--hotword 'ZED:nan': the weight must be a finite number" in capsys.readouterr().err
     assert main(base + ["--decoder", "lexfree", "--hotword", "ZED"]) == 1
     assert "no setting `hotwords`" in capsys.readouterr().err
+
+
+def test_tuning_trials_with_hotwords_reuse_the_loaded_lm(lm):
+    """A new lm_weight rescales the hotword boost (weight / lm_weight) without reloading the LM."""
+    import dataclasses
+
+    from asrkit.decode import make_decoder
+
+    arpa, lexicon, _ = lm
+    x = ambiguous("THE ZED", 4, {"Z": 0.4, "S": 0.6})
+    options = fl.FlashlightOptions(lm=str(arpa), lexicon=str(lexicon), beam=50, hotwords=(("ZED", 10.0),))
+    first = make_decoder("flashlight", options, VOCAB)
+    second = first.with_options(dataclasses.replace(options, lm_weight=3.0))
+    assert second._shared is first._shared and second._boost == {"ZED": pytest.approx(10.0 / 3.0)}
+    for decoder, weight in ((first, 2.0), (second, 3.0)):
+        (h,) = decoder.decode_one(x, 0.02)
+        assert h.text == "THE ZED"
+        assert h.scores.total == pytest.approx(h.scores.acoustic + weight / math.log(10) * h.scores.lm
+                                               + h.scores.word, abs=1e-3)

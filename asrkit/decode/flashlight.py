@@ -95,16 +95,15 @@ def _load_lm(path: str | None, dictionary):
 
 
 class Decoder:
-    """The lexicon decoder with its LM and trie built once; `with_options` reuses them."""
+    """The lexicon decoder with its LM and lexicon loaded once; `with_options` reuses them."""
 
-    def __init__(self, options: FlashlightOptions, vocab: Vocabulary, _shared=None):
+    def __init__(self, options: FlashlightOptions, vocab: Vocabulary, _shared: "_Loaded | None" = None):
         options.check()
         self.options, self.vocab = options, vocab
         fl, _ = _lib()
-        if _shared is None:
-            _shared = self._build_shared(options, vocab)
-        self._shared = _shared
-        self._tokens, self._words, self._lm, self._trie, self._unk, self._boost = _shared
+        self._shared = _shared if _shared is not None else _Loaded(options, vocab)
+        self._words = self._shared.words
+        self._lm, self._trie, self._boost = self._shared.graph(options.lm_weight)
         V = len(vocab.tokens)
         opts = fl.LexiconDecoderOptions(
             beam_size=options.beam, beam_size_token=options.beam_size_token or V,
@@ -113,56 +112,12 @@ class Decoder:
             log_add=options.log_add, criterion_type=fl.CriterionType.CTC,
         )
         self._decoder = fl.LexiconDecoder(opts, self._trie, self._lm, vocab.delimiter_id, vocab.blank_id,
-                                          self._unk, [], False)
-
-    @staticmethod
-    def _build_shared(options: FlashlightOptions, vocab: Vocabulary):
-        from asrkit.decode.hotwords import spelled
-        from asrkit.errors import LMError
-        from asrkit.lm import read_lexicon
-
-        fl, fd = _lib()
-        lexicon = read_lexicon(options.lexicon)
-        tokens = fd.Dictionary(list(vocab.tokens))
-        words = fd.Dictionary()
-        words.add_entry("<unk>")
-        usable = {}
-        for word, spellings in lexicon.items():
-            # A spelling with a token the model lacks could never be emitted: leave it out.
-            ok = [s for s in spellings if all(t in vocab.tokens for t in s)]
-            if ok and word != "<unk>":
-                usable[word] = ok
-                words.add_entry(word)
-        if not usable:
-            raise LMError(f"{options.lexicon}: no word of the lexicon can be spelled with the model's "
-                          f"tokens ({' '.join(vocab.tokens[:8])} ...)")
-        hot = dict(spelled(options.hotwords, vocab))
-        for word in hot:  # a word the lexicon lacks is spelled in, letter by letter
-            if word not in usable:
-                usable[word] = [list(word) + [vocab.delimiter]]
-                words.add_entry(word)
-        words.set_default_index(words.get_index("<unk>"))
-        lm = _load_lm(options.lm, words)
-        # The boost, in the LM's log10 units: flashlight multiplies it by lm_weight.
-        boost = {word: weight / options.lm_weight for word, weight in hot.items()}
-        if boost:
-            lm = _boosted(lm, {words.get_index(w): b for w, b in boost.items()})
-        trie = fl.Trie(len(vocab.tokens), vocab.delimiter_id)
-        start = lm.start(False)
-        for word, spellings in usable.items():
-            w = words.get_index(word)
-            _, score = lm.score(start, w)
-            for s in spellings:
-                trie.insert([tokens.get_index(t) for t in s], w, score)
-        trie.smear(fl.SmearingMode.MAX)
-        return tokens, words, lm, trie, words.get_index("<unk>"), boost
+                                          self._shared.unk, [], False)
 
     def with_options(self, options: FlashlightOptions) -> "Decoder":
-        """A decoder with new weights/beam over the same LM, lexicon and trie."""
-        def key(o: FlashlightOptions):  # hotword boosts are divided by lm_weight when built
-            return o.lm, o.lexicon, o.hotwords, (o.lm_weight if o.hotwords else None)
-
-        if key(options) != key(self.options):
+        """A decoder with new weights/beam over the same LM and lexicon (a tuning trial)."""
+        if (options.lm, options.lexicon, options.hotwords) != (self.options.lm, self.options.lexicon,
+                                                               self.options.hotwords):
             return Decoder(options, self.vocab)
         return Decoder(options, self.vocab, _shared=self._shared)
 
@@ -217,6 +172,66 @@ class LexiconFreeDecoder:
             text = self.vocab.text(collapse(_path(r, len(log_probs)), self.vocab.blank_id))
             hyps.append(_hypothesis(r, text, None, log_probs, self.vocab, frame_seconds, self.options.lm_weight))
         return ranked(hyps, nbest) or (Hypothesis(""),)
+
+
+class _Loaded:
+    """What a lexicon decoder loads once: the token and word dictionaries, the LM, the
+    spellings of the lexicon words the model can emit (and of the hotwords), and the search
+    graph (LM and trie) built from them. Hotword boosts are divided by lm_weight, so with
+    hotwords the graph is rebuilt (not the LM reloaded) when lm_weight changes."""
+
+    def __init__(self, options: FlashlightOptions, vocab: Vocabulary):
+        from asrkit.decode.hotwords import spelled
+        from asrkit.errors import LMError
+        from asrkit.lm import read_lexicon
+
+        _, fd = _lib()
+        self.vocab = vocab
+        lexicon = read_lexicon(options.lexicon)
+        self.tokens = fd.Dictionary(list(vocab.tokens))
+        self.words = fd.Dictionary()
+        self.words.add_entry("<unk>")
+        self.usable: dict[str, list[list[str]]] = {}
+        for word, spellings in lexicon.items():
+            # A spelling with a token the model lacks could never be emitted: leave it out.
+            ok = [s for s in spellings if all(t in vocab.tokens for t in s)]
+            if ok and word != "<unk>":
+                self.usable[word] = ok
+                self.words.add_entry(word)
+        if not self.usable:
+            raise LMError(f"{options.lexicon}: no word of the lexicon can be spelled with the model's "
+                          f"tokens ({' '.join(vocab.tokens[:8])} ...)")
+        self.hot = dict(spelled(options.hotwords, vocab))
+        for word in self.hot:  # a word the lexicon lacks is spelled in, letter by letter
+            if word not in self.usable:
+                self.usable[word] = [list(word) + [vocab.delimiter]]
+                self.words.add_entry(word)
+        self.words.set_default_index(self.words.get_index("<unk>"))
+        self.unk = self.words.get_index("<unk>")
+        self.lm = _load_lm(options.lm, self.words)
+        self._graph: tuple = (None, None)  # (key, (lm, trie, boost)): the latest graph built
+
+    def graph(self, lm_weight: float) -> tuple:
+        """(LM, trie, {hotword: boost in log10}) for this lm_weight."""
+        key = lm_weight if self.hot else None
+        if self._graph[0] != key or self._graph[1] is None:
+            self._graph = (key, self._build(lm_weight))
+        return self._graph[1]
+
+    def _build(self, lm_weight: float) -> tuple:
+        fl, _ = _lib()
+        # The boost, in the LM's log10 units: flashlight multiplies the LM score by lm_weight.
+        boost = {word: weight / lm_weight for word, weight in self.hot.items()}
+        lm = _boosted(self.lm, {self.words.get_index(w): b for w, b in boost.items()}) if boost else self.lm
+        trie = fl.Trie(len(self.vocab.tokens), self.vocab.delimiter_id)
+        start = lm.start(False)
+        for word, spellings in self.usable.items():
+            w = self.words.get_index(word)
+            _, score = lm.score(start, w)  # the word's unigram score: what smearing looks ahead with
+            for s in spellings:
+                trie.insert([self.tokens.get_index(t) for t in s], w, score)
+        trie.smear(fl.SmearingMode.MAX)
+        return lm, trie, boost
 
 
 def _boosted(inner, boost: dict[int, float]):
