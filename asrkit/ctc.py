@@ -237,16 +237,17 @@ def word_confidence(log_probs: np.ndarray, path: Sequence[int], frames: Sequence
 
 
 def timed_words(log_probs: np.ndarray, path: Sequence[int], vocab: Vocabulary, frame_seconds: float,
-                names: Sequence[str] | None = None) -> tuple[Word, ...]:
+                names: Sequence[str] | None = None, frame_conf: np.ndarray | None = None) -> tuple[Word, ...]:
     """The words of a frame-wise path with their times and confidences.
 
     `names` replaces the spelled words when a decoder has its own word strings (a lexicon's),
-    one per spelled word; otherwise the spelling is the word.
+    one per spelled word; otherwise the spelling is the word. `frame_conf` is
+    frame_confidence(log_probs) when already computed (several hypotheses of one utterance).
     """
     spans = word_spans(path, vocab)
     if names is not None and len(names) != len(spans):
         names = None  # the decoder's words do not line up with the spelling: keep the spelling
-    conf = frame_confidence(log_probs) if len(spans) else None
+    conf = frame_conf if frame_conf is not None or not spans else frame_confidence(log_probs)
     return tuple(Word(names[i] if names is not None else s.word, frame_start(s.first, frame_seconds),
                       frame_end(s.last, frame_seconds), word_confidence(log_probs, path, s.frames, conf))
                  for i, s in enumerate(spans))

@@ -21,11 +21,11 @@ over the words and the sentence end, unweighted: Scores.lm is it times ln 10.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from asrkit.ctc import Vocabulary, collapse, timed_words
+from asrkit.ctc import Vocabulary, collapse, frame_confidence, timed_words
 from asrkit.errors import SettingError
 from asrkit.hypotheses import Hypothesis, NBest, Scores, ranked
 
@@ -127,13 +127,12 @@ class Decoder:
         return self.options.lm_weight / LN10
 
     def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
-        hyps = []
+        scored = []
         for r in _results(self._decoder, log_probs):
             words = [self._words.get_entry(w) for w in r.words if w >= 0]
             boosted = sum(self._boost.get(w, 0.0) for w in words)  # log10 the LM score holds for hotwords
-            hyps.append(_hypothesis(r, " ".join(words), words, log_probs, self.vocab, frame_seconds,
-                                    self.options.lm_weight, boosted))
-        return ranked(hyps, nbest) or (Hypothesis(""),)
+            scored.append((_scored(r, " ".join(words), self.options.lm_weight, boosted), r, words))
+        return _timed(scored, nbest, log_probs, self.vocab, frame_seconds)
 
 
 class LexiconFreeDecoder:
@@ -167,11 +166,11 @@ class LexiconFreeDecoder:
         return self.options.lm_weight / LN10 if self.options.lm else 0.0
 
     def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
-        hyps = []
+        scored = []
         for r in _results(self._decoder, log_probs):
             text = self.vocab.text(collapse(_path(r, len(log_probs)), self.vocab.blank_id))
-            hyps.append(_hypothesis(r, text, None, log_probs, self.vocab, frame_seconds, self.options.lm_weight))
-        return ranked(hyps, nbest) or (Hypothesis(""),)
+            scored.append((_scored(r, text, self.options.lm_weight if self.options.lm else 0.0), r, None))
+        return _timed(scored, nbest, log_probs, self.vocab, frame_seconds)
 
 
 class _Loaded:
@@ -269,15 +268,29 @@ def _path(result, frames: int) -> np.ndarray:
     return np.asarray(result.tokens[1:frames + 1], dtype=np.int64)
 
 
-def _hypothesis(result, text: str, names, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float,
-                lm_weight: float, boosted: float = 0.0) -> Hypothesis:
-    """A flashlight result as a Hypothesis; `names` are the lexicon's words (None: spelled);
+def _scored(result, text: str, lm_weight: float, boosted: float = 0.0) -> Hypothesis:
+    """A flashlight result as a Hypothesis without its words (they are timed once ranked);
     `boosted` is the hotword boost inside its lmScore (log10), which belongs to `word`."""
-    path = _path(result, len(log_probs))
-    words = timed_words(log_probs, path, vocab, frame_seconds, names) if text else ()
     acoustic, total = float(result.emittingModelScore), float(result.score)
     lm10 = float(result.lmScore) - boosted
     # lm_weight multiplies log10 in flashlight's total; the rest (word and sil scores) is `word`.
-    scores = Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10, total=total)
-    return Hypothesis(text, words, scores)
+    return Hypothesis(text, (), Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10,
+                                       total=total))
+
+
+def _timed(scored: list, nbest: int, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float) -> NBest:
+    """The best `nbest` distinct of [(hypothesis without words, result, lexicon words or None)],
+    their words timed from their results' paths. A beam holds hundreds of results: only the
+    kept ones are timed."""
+    top = ranked([h for h, _, _ in scored], nbest)
+    if not top:
+        return (Hypothesis(""),)
+    source = {id(h): (r, names) for h, r, names in scored}
+    conf = frame_confidence(log_probs)
+    out = []
+    for h in top:
+        r, names = source[id(h)]
+        words = timed_words(log_probs, _path(r, len(log_probs)), vocab, frame_seconds, names, conf) if h.text else ()
+        out.append(replace(h, words=words))
+    return tuple(out)
 
