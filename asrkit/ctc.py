@@ -27,6 +27,10 @@ probability, which is overconfident; the minimum over a word's frames catches on
 letter that a mean would hide). NeMo's default is Tsallis entropy of order 1/3, which ranks
 words about as well but puts a near-certain frame (p = 0.9998, the other 29 tokens at
 e^-12 each) at 0.45, a poor reading for a user who thresholds at 0.5; Gibbs puts it at 0.998.
+Measured on 514 greedy words of 60 synthetic sentences (the embedded checkpoint, 48% of the
+words right; the audio of benchmarks/hotwords.py): AUROC (right vs wrong) 0.85 for Gibbs-min,
+0.86 Tsallis-min, 0.82 max-probability-min; below 0.5 Gibbs-min flags 294 words of which 73%
+are wrong (22% wrong above), while Tsallis-min puts 497 of the 514 below 0.5.
 frame_confidence takes alpha for comparing the two.
 Entropy says how sure the model was, not of what: where a beam decoder's LM chose a letter
 the acoustics did not prefer, that frame counts the letter's own probability instead when
