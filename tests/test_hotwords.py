@@ -100,6 +100,23 @@ def test_hotwords_on_the_command_line(tmp_path, capsys):
     assert "no setting `hotwords`" in capsys.readouterr().err
 
 
+def test_tuning_with_hotwords_keeps_the_lm_weight_above_zero(lm):
+    from asrkit.decode.tune import TuneOptions, tune
+    from ctc_fixtures import peaky
+
+    arpa, lexicon, _ = lm
+    from asrkit.results import Recog
+
+    options = fl.FlashlightOptions(lm=str(arpa), lexicon=str(lexicon), beam=20, hotwords=(("ZED", 10.0),))
+    refs = [Recog("a", "s", 1.0, "THE ZED", "")]
+    with pytest.raises(SettingError, match="`weight_range` a lower end > 0"):
+        tune("flashlight", options, [peaky("THE ZED")], refs, TuneOptions(method="grid", trials=4), VOCAB,
+             progress=False)
+    result = tune("flashlight", options, [peaky("THE ZED")], refs,
+                  TuneOptions(method="grid", trials=4, weight_range=(0.5, 3.0)), VOCAB, progress=False)
+    assert result.best_wer == 0.0 and len(result.trials) == 5
+
+
 def test_tuning_trials_with_hotwords_reuse_the_loaded_lm(lm):
     """A new lm_weight rescales the hotword boost (weight / lm_weight) without reloading the LM."""
     import dataclasses
