@@ -31,6 +31,7 @@ TUNE_SPLIT = "dev-other"
 LM_NAME = "4gram"
 RECORDING_SECONDS = 40.0  # the demo's test recording: test-clean utterances up to about this long
 TRANSCRIPT_FORMATS = ("srt", "vtt", "jsonl")
+TRANSCRIPT_NBEST = 3  # hypotheses per file in the recording's JSON
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def _report(o: DemoOptions, p: _Paths) -> Stage:
 
 def _transcribe(o: DemoOptions, p: _Paths) -> Stage:
     choice, flags = _choice(o, p, LM_NAME)
-    argv = ("transcribe", str(p.recording), "--model", str(p.model), *flags, "--nbest", "3",
+    argv = ("transcribe", str(p.recording), "--model", str(p.model), *flags, "--nbest", str(TRANSCRIPT_NBEST),
             "--format", ",".join(TRANSCRIPT_FORMATS), "--out-dir", str(p.transcripts))
 
     def run() -> str:
@@ -223,13 +224,16 @@ def _transcribe(o: DemoOptions, p: _Paths) -> Stage:
         setup = setup_decoder(p.model, choice)
         outputs = OutputOptions(TRANSCRIPT_FORMATS, p.transcripts)
         (t,) = transcribe([p.recording], p.model, TranscribeOptions(decoder=setup.decoder,
-                                                                    decoder_options=setup.options, nbest=3),
+                                                                    decoder_options=setup.options,
+                                                                    nbest=TRANSCRIPT_NBEST),
                           progress=False)
         if t.error:
             raise DataError(t.error)
         write_outputs(t, output_paths([p.recording], outputs)[str(p.recording)], outputs)
         words = "\n".join(f"  {w.start:7.2f} {w.end:7.2f}  {w.confidence:.2f}  {w.word}" for w in t.best.words[:8])
         more = f"\n  ... {len(t.best.words) - 8} more words" if len(t.best.words) > 8 else ""
+        if not t.best.words:
+            words = "  (no words recognised)"
         files = ", ".join(str(p.transcripts / f"{p.recording.stem}.{f}") for f in TRANSCRIPT_FORMATS)
         return (f"{p.recording} ({seconds:.0f} s of test-clean speech): {t.text}\n"
                 f"  start     end  conf  word\n{words}{more}\nsubtitles and word times: {files}")
