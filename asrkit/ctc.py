@@ -27,6 +27,10 @@ probability, which is overconfident; the minimum over a word's frames catches on
 letter that a mean would hide). NeMo's default is Tsallis entropy of order 1/3, which ranks
 words about as well but puts a near-certain frame (p = 0.9998, the other 29 tokens at
 e^-12 each) at 0.45, a poor reading for a user who thresholds at 0.5; Gibbs puts it at 0.998.
+Measured on 514 greedy words of 60 synthetic sentences (the embedded checkpoint, 48% of the
+words right; the audio of benchmarks/hotwords.py): AUROC (right vs wrong) 0.85 for Gibbs-min,
+0.86 Tsallis-min, 0.82 max-probability-min; below 0.5 Gibbs-min flags 294 words of which 73%
+are wrong (22% wrong above), while Tsallis-min puts 497 of the 514 below 0.5.
 frame_confidence takes alpha for comparing the two.
 Entropy says how sure the model was, not of what: where a beam decoder's LM chose a letter
 the acoustics did not prefer, that frame counts the letter's own probability instead when
@@ -237,16 +241,17 @@ def word_confidence(log_probs: np.ndarray, path: Sequence[int], frames: Sequence
 
 
 def timed_words(log_probs: np.ndarray, path: Sequence[int], vocab: Vocabulary, frame_seconds: float,
-                names: Sequence[str] | None = None) -> tuple[Word, ...]:
+                names: Sequence[str] | None = None, frame_conf: np.ndarray | None = None) -> tuple[Word, ...]:
     """The words of a frame-wise path with their times and confidences.
 
     `names` replaces the spelled words when a decoder has its own word strings (a lexicon's),
-    one per spelled word; otherwise the spelling is the word.
+    one per spelled word; otherwise the spelling is the word. `frame_conf` is
+    frame_confidence(log_probs) when already computed (several hypotheses of one utterance).
     """
     spans = word_spans(path, vocab)
     if names is not None and len(names) != len(spans):
         names = None  # the decoder's words do not line up with the spelling: keep the spelling
-    conf = frame_confidence(log_probs) if len(spans) else None
+    conf = frame_conf if frame_conf is not None or not spans else frame_confidence(log_probs)
     return tuple(Word(names[i] if names is not None else s.word, frame_start(s.first, frame_seconds),
                       frame_end(s.last, frame_seconds), word_confidence(log_probs, path, s.frames, conf))
                  for i, s in enumerate(spans))

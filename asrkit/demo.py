@@ -6,6 +6,8 @@ corpus made here.
           -> tune-lm on dev-other -> decode with the 4-gram on dev/test (keeping N-best lists)
           -> lm build --kind transformer (same text) -> tune-lm --rescore on dev-other's lists
           -> decode --rescore (the Transformer LM re-ranks the 4-gram's lists) -> report
+          -> transcribe a test recording (test-clean utterances of one chapter joined into
+             one file) with the 4-gram: word times, confidence, SRT/WebVTT subtitles
 
 Each stage prints, and records where it writes provenance, the `asrkit` command that does
 the same work, so that a user can rerun or change any step by hand. Each stage is
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from asrkit.errors import DataError
 from asrkit.io import write_json
 from asrkit.provenance import command_line
 
@@ -29,6 +32,9 @@ SPLITS = ("dev-clean", "dev-other", "test-clean", "test-other")
 TUNE_SPLIT = "dev-other"
 LM_NAME = "4gram"
 TRANSFORMER_NAME = "transformer"
+RECORDING_SECONDS = 40.0  # the demo's test recording: test-clean utterances up to about this long
+TRANSCRIPT_FORMATS = ("srt", "vtt", "jsonl")
+TRANSCRIPT_NBEST = 3  # hypotheses per file in the recording's JSON
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,13 @@ class _Paths:
     lms: Path
     model: Path
     reports: Path
+    recording: Path
+    transcripts: Path
 
     @classmethod
     def of(cls, work: Path) -> "_Paths":
-        return cls(work / "corpus", work / "manifests", work / "lm", work / "models" / "demo", work / "reports")
+        return cls(work / "corpus", work / "manifests", work / "lm", work / "models" / "demo", work / "reports",
+                   work / "recording.flac", work / "transcripts")
 
 
 def stages(o: DemoOptions) -> list[Stage]:
@@ -75,7 +84,7 @@ def stages(o: DemoOptions) -> list[Stage]:
     p = _Paths.of(o.work)
     return [_synth(o, p), _prepare(o, p), _finetune(o, p), _lm_build(o, p), _decode(o, p, lm=None),
             _tune(o, p), _decode(o, p, lm=LM_NAME), _transformer_build(o, p), _tune_rescore(o, p), _rescore(o, p),
-            _report(o, p)]
+            _report(o, p), _transcribe(o, p)]
 
 
 def run_demo(o: DemoOptions) -> list[dict]:
@@ -115,7 +124,6 @@ def _synth(o: DemoOptions, p: _Paths) -> Stage:
 def _prepare(o: DemoOptions, p: _Paths) -> Stage:
     def run() -> str:
         from asrkit.data.prepare import PrepareOptions, prepare
-        from asrkit.errors import DataError
 
         _, reports = prepare(PrepareOptions(data_root=p.corpus, out_dir=p.manifests, progress=o.progress))
         failed = [f"{r.split}: {r.error}" for r in reports if r.error]
@@ -266,3 +274,60 @@ def _report(o: DemoOptions, p: _Paths) -> Stage:
         return files.table.rstrip()
 
     return Stage("report", ("report", "--models", str(p.model), "--out", str(p.reports)), run)
+
+
+def _transcribe(o: DemoOptions, p: _Paths) -> Stage:
+    choice, flags = _choice(o, p, LM_NAME)
+    argv = ("transcribe", str(p.recording), "--model", str(p.model), *flags, "--nbest", str(TRANSCRIPT_NBEST),
+            "--format", ",".join(TRANSCRIPT_FORMATS), "--out-dir", str(p.transcripts))
+
+    def run() -> str:
+        from asrkit.decode.setup import setup_decoder
+        from asrkit.transcribe import OutputOptions, TranscribeOptions, output_paths, transcribe, write_outputs
+
+        seconds = _join_recording(p, "test-clean")
+        setup = setup_decoder(p.model, choice)
+        outputs = OutputOptions(TRANSCRIPT_FORMATS, p.transcripts)
+        (t,) = transcribe([p.recording], p.model, TranscribeOptions(decoder=setup.decoder,
+                                                                    decoder_options=setup.options,
+                                                                    nbest=TRANSCRIPT_NBEST),
+                          progress=False)
+        if t.error:
+            raise DataError(t.error)
+        write_outputs(t, output_paths([p.recording], outputs)[str(p.recording)], outputs)
+        words = "\n".join(f"  {w.start:7.2f} {w.end:7.2f}  {w.confidence:.2f}  {w.word}" for w in t.best.words[:8])
+        more = f"\n  ... {len(t.best.words) - 8} more words" if len(t.best.words) > 8 else ""
+        if not t.best.words:
+            words = "  (no words recognised)"
+        files = ", ".join(str(p.transcripts / f"{p.recording.stem}.{f}") for f in TRANSCRIPT_FORMATS)
+        return (f"{p.recording} ({seconds:.0f} s of test-clean speech): {t.text}\n"
+                f"  start     end  conf  word\n{words}{more}\nsubtitles and word times: {files}")
+
+    return Stage("transcribe", argv, run)
+
+
+def _join_recording(p: _Paths, split: str) -> float:
+    """Write the demo's test recording (once): the utterances of the split's first chapter, in
+    order, up to RECORDING_SECONDS, as one FLAC; returns its length in seconds. Each
+    utterance keeps its own silence around the speech, so the file has pauses to cut
+    subtitles at."""
+    import numpy as np
+    import soundfile as sf
+
+    from asrkit.audio import SAMPLE_RATE, load_audio
+    from asrkit.data.manifest import read_split
+    from asrkit.io import atomic_path
+
+    if p.recording.is_file():
+        return sf.info(str(p.recording)).duration
+    utts = read_split(p.manifests, split)
+    chapter = [u for u in utts if (u.speaker, u.chapter) == (utts[0].speaker, utts[0].chapter)]
+    waves, total = [], 0.0
+    for u in chapter:
+        waves.append(load_audio(u.audio))
+        total += len(waves[-1]) / SAMPLE_RATE
+        if total >= RECORDING_SECONDS:
+            break
+    with atomic_path(p.recording) as tmp:
+        sf.write(str(tmp), np.concatenate(waves), SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+    return total

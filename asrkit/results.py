@@ -142,6 +142,21 @@ def read_nbest(out_dir: str | os.PathLike) -> tuple[dict, list[tuple[str, str, N
     return meta, rows
 
 
+def check_nbest_source(out_dir: str | os.PathLike, meta: dict, logits_fingerprint: str | None = None,
+                       lm_sha256: str | None = None) -> None:
+    """Refuse N-best lists made from other log-probs or another LM than the ones given (None:
+    not checked): DataError naming nbest-info.json and what differs. A rescorer tuning a second
+    LM's weight on cached lists must not mix lists of a retrained model or a rebuilt LM."""
+    info = Path(out_dir) / NBEST_INFO
+    if logits_fingerprint is not None and meta.get("logits_fingerprint") != logits_fingerprint:
+        raise DataError(f"{info}: these N-best lists come from log-probs {meta.get('logits_fingerprint')!r}, not "
+                        f"{logits_fingerprint!r} (the model or the split changed): decode again with --nbest")
+    lm = meta.get("lm") or {}
+    if lm_sha256 is not None and lm.get("sha256") != lm_sha256:
+        raise DataError(f"{info}: these N-best lists were made with the LM {lm.get('path')!r} "
+                        f"(sha256 {str(lm.get('sha256'))[:12]}...), not the one given: decode again with --nbest")
+
+
 def _hypothesis(row, where: str) -> Hypothesis:
     if not isinstance(row, dict):
         raise DataError(f"{where}: a hypothesis is not a JSON object")

@@ -261,6 +261,14 @@ def test_lm_path_end_to_end(tmp_path, work, tiny_lm, capsys):
     assert meta["logits_fingerprint"] == json.loads((model / "logits/dev/index.json").read_text())["fingerprint"]
     assert meta["decoder"]["name"] == "flashlight" and meta["decoder"]["lm_weight"] == 1.0 and meta["nbest"] == 4
     assert meta["lm_weight_ln"] == pytest.approx(1.0 / math.log(10))
+    from asrkit.errors import DataError
+    from asrkit.results import check_nbest_source
+
+    check_nbest_source(model / "decode/dev/tiny", meta, meta["logits_fingerprint"], meta["lm"]["sha256"])
+    with pytest.raises(DataError, match="nbest-info.json: these N-best lists come from log-probs"):
+        check_nbest_source(model / "decode/dev/tiny", meta, logits_fingerprint="another")
+    with pytest.raises(DataError, match="were made with the LM"):
+        check_nbest_source(model / "decode/dev/tiny", meta, lm_sha256="0" * 64)
 
 
 def test_decode_split_scores_known_hypotheses(tmp_path):

@@ -15,7 +15,7 @@ from asrkit.vocab import build_tokenizer
 def test_stages_are_the_pipeline_in_order(tmp_path):
     names = [s.name for s in stages(DemoOptions(work=tmp_path, model="tiny", recipe=recipes_dir() / "demo.yaml"))]
     assert names == ["synth", "prepare", "finetune", "lm build", "decode greedy", "tune-lm", "decode 4gram",
-                     "lm build transformer", "tune-lm rescore", "decode transformer", "report"]
+                     "lm build transformer", "tune-lm rescore", "decode transformer", "report", "transcribe"]
 
 
 def reduced_demo(work) -> DemoOptions:
@@ -56,6 +56,14 @@ def test_demo_stages_connect_end_to_end(tmp_path):
     # does) and scores that start on dev. A model that outputs nothing scores CER 1.0, so
     # beating min(start, 1.0) means fine-tuning taught it characters. (Measured at this
     # scale: start 1.63, best 0.82 after 10 updates, 0.91 after 20.)
+    # The last stage transcribes a test recording into subtitles and timed words.
+    row = json.loads((tmp_path / "transcripts" / "recording.jsonl").read_text())
+    assert row["duration"] > 5 and 1 <= len(row["nbest"]) <= 3
+    assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.02 and 0 <= w["confidence"] <= 1
+               for w in row["words"])
+    srt = (tmp_path / "transcripts" / "recording.srt").read_text()
+    assert srt.count(" --> ") >= 1 or not row["words"]
+    assert (tmp_path / "transcripts" / "recording.vtt").read_text().startswith("WEBVTT")
     summary = json.loads((tmp_path / "models" / "demo" / "train-summary.json").read_text())
     assert summary["start_cer"] is not None
     assert summary["best_cer"] < min(summary["start_cer"], 1.0)

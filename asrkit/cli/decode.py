@@ -22,6 +22,7 @@ Examples:
   asrkit decode --model M --split dev-other --lm 4gram --decoder pyctcdecode --alpha 0.8 --beta 1.0
   asrkit decode --model M --split dev-other --lm 4gram --nbest 10     # N-best lists for rescoring
   asrkit decode --model M --split test-other --lm 4gram --rescore transformer  # + Transformer LM (asrkit.rescore)
+  asrkit decode --model M --split test --lm 4gram --hotword ANTHROPIC:8 --hotwords names.txt
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def add_decoder_arguments(parser: argparse.ArgumentParser, workers: bool = True)
     g.add_argument("--beta", type=float, default=None, help="pyctcdecode: word bonus (1.5, or tuned)")
     g.add_argument("--beam-prune-logp", type=float, default=None, help="pyctcdecode: beam pruning (-10)")
     g.add_argument("--token-min-logp", type=float, default=None, help="pyctcdecode: token pruning (-5)")
+    g.add_argument("--hotword", action="append", dest="hotword_specs", metavar="WORD[:WEIGHT]",
+                   help="boost a word (repeatable), e.g. a name the LM never saw: flashlight spells it into its "
+                        "lexicon, pyctcdecode uses its own hotwords. WEIGHT is added to a hypothesis' score "
+                        "(natural log) per occurrence (default 10, pyctcdecode's)")
+    g.add_argument("--hotwords", action="append", dest="hotword_files", metavar="FILE",
+                   help="a file of hotwords, one WORD or WORD:WEIGHT per line (# comments)")
     if workers:
         g.add_argument("--workers", type=int, default=None, help="decoding processes (default: every core)")
 
@@ -80,10 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
     """The decoder the flags of add_decoder_arguments ask for (asrkit.decode.setup applies it)."""
+    from asrkit.decode.hotwords import combine
     from asrkit.decode.setup import BEAM_SETTINGS, DecoderChoice
 
+    settings = {k: getattr(args, k, None) for k in BEAM_SETTINGS}
+    settings["hotwords"] = combine(getattr(args, "hotword_specs", None), getattr(args, "hotword_files", None))
     return DecoderChoice(lm=args.lm, lm_dir=args.lm_dir, decoder=args.decoder, use_tuned=use_tuned,
-                         settings={k: getattr(args, k, None) for k in BEAM_SETTINGS})
+                         settings=settings)
 
 
 def apply_paper_beam(args: argparse.Namespace, beam: int) -> None:

@@ -21,11 +21,11 @@ over the words and the sentence end, unweighted: Scores.lm is it times ln 10.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from asrkit.ctc import Vocabulary, collapse, timed_words
+from asrkit.ctc import Vocabulary, collapse, frame_confidence, timed_words
 from asrkit.errors import SettingError
 from asrkit.hypotheses import Hypothesis, NBest, Scores, ranked
 
@@ -44,12 +44,16 @@ class FlashlightOptions:
     beam_threshold: float = 25.0  # drop hypotheses this far below the best
     beam_size_token: int | None = None  # tokens tried per frame; None: all V
     log_add: bool = False  # merge equal hypotheses by log-add (True) or max (False)
+    hotwords: tuple = ()  # ((word, weight), ...) boosted words, spelled in when not in the lexicon (asrkit.decode.hotwords)
 
     def check(self) -> None:
         if not self.lexicon:
             raise SettingError("the flashlight lexicon decoder needs a lexicon (lexicon.txt beside the LM)")
         if self.beam < 1 or self.beam_threshold <= 0:
             raise SettingError(f"`beam` ({self.beam}) must be >= 1 and `beam_threshold` ({self.beam_threshold}) > 0")
+        if self.hotwords and not self.lm_weight > 0:
+            raise SettingError(f"hotwords with the flashlight decoder need `lm_weight` > 0 (it is {self.lm_weight}): "
+                               "their boost is added through the LM score, which lm_weight scales")
 
 
 @dataclass(frozen=True)
@@ -91,16 +95,15 @@ def _load_lm(path: str | None, dictionary):
 
 
 class Decoder:
-    """The lexicon decoder with its LM and trie built once; `with_options` reuses them."""
+    """The lexicon decoder with its LM and lexicon loaded once; `with_options` reuses them."""
 
-    def __init__(self, options: FlashlightOptions, vocab: Vocabulary, _shared=None):
+    def __init__(self, options: FlashlightOptions, vocab: Vocabulary, _shared: "_Loaded | None" = None):
         options.check()
         self.options, self.vocab = options, vocab
         fl, _ = _lib()
-        if _shared is None:
-            _shared = self._build_shared(options, vocab)
-        self._shared = _shared
-        self._tokens, self._words, self._lm, self._trie, self._unk = _shared
+        self._shared = _shared if _shared is not None else _Loaded(options, vocab)
+        self._words = self._shared.words
+        self._lm, self._trie, self._boost = self._shared.graph(options.lm_weight)
         V = len(vocab.tokens)
         opts = fl.LexiconDecoderOptions(
             beam_size=options.beam, beam_size_token=options.beam_size_token or V,
@@ -109,43 +112,12 @@ class Decoder:
             log_add=options.log_add, criterion_type=fl.CriterionType.CTC,
         )
         self._decoder = fl.LexiconDecoder(opts, self._trie, self._lm, vocab.delimiter_id, vocab.blank_id,
-                                          self._unk, [], False)
-
-    @staticmethod
-    def _build_shared(options: FlashlightOptions, vocab: Vocabulary):
-        from asrkit.errors import LMError
-        from asrkit.lm import read_lexicon
-
-        fl, fd = _lib()
-        lexicon = read_lexicon(options.lexicon)
-        tokens = fd.Dictionary(list(vocab.tokens))
-        words = fd.Dictionary()
-        words.add_entry("<unk>")
-        usable = {}
-        for word, spellings in lexicon.items():
-            # A spelling with a token the model lacks could never be emitted: leave it out.
-            ok = [s for s in spellings if all(t in vocab.tokens for t in s)]
-            if ok and word != "<unk>":
-                usable[word] = ok
-                words.add_entry(word)
-        if not usable:
-            raise LMError(f"{options.lexicon}: no word of the lexicon can be spelled with the model's "
-                          f"tokens ({' '.join(vocab.tokens[:8])} ...)")
-        words.set_default_index(words.get_index("<unk>"))
-        lm = _load_lm(options.lm, words)
-        trie = fl.Trie(len(vocab.tokens), vocab.delimiter_id)
-        start = lm.start(False)
-        for word, spellings in usable.items():
-            w = words.get_index(word)
-            _, score = lm.score(start, w)
-            for s in spellings:
-                trie.insert([tokens.get_index(t) for t in s], w, score)
-        trie.smear(fl.SmearingMode.MAX)
-        return tokens, words, lm, trie, words.get_index("<unk>")
+                                          self._shared.unk, [], False)
 
     def with_options(self, options: FlashlightOptions) -> "Decoder":
-        """A decoder with new weights/beam over the same LM, lexicon and trie."""
-        if (options.lm, options.lexicon) != (self.options.lm, self.options.lexicon):
+        """A decoder with new weights/beam over the same LM and lexicon (a tuning trial)."""
+        if (options.lm, options.lexicon, options.hotwords) != (self.options.lm, self.options.lexicon,
+                                                               self.options.hotwords):
             return Decoder(options, self.vocab)
         return Decoder(options, self.vocab, _shared=self._shared)
 
@@ -155,12 +127,12 @@ class Decoder:
         return self.options.lm_weight / LN10
 
     def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
-        hyps = []
+        scored = []
         for r in _results(self._decoder, log_probs):
             words = [self._words.get_entry(w) for w in r.words if w >= 0]
-            hyps.append(_hypothesis(r, " ".join(words), words, log_probs, self.vocab, frame_seconds,
-                                    self.options.lm_weight))
-        return ranked(hyps, nbest) or (Hypothesis(""),)
+            boosted = sum(self._boost.get(w, 0.0) for w in words)  # log10 the LM score holds for hotwords
+            scored.append((_scored(r, " ".join(words), self.options.lm_weight, boosted), r, words))
+        return _timed(scored, nbest, log_probs, self.vocab, frame_seconds)
 
 
 class LexiconFreeDecoder:
@@ -194,11 +166,93 @@ class LexiconFreeDecoder:
         return self.options.lm_weight / LN10 if self.options.lm else 0.0
 
     def decode_one(self, log_probs: np.ndarray, frame_seconds: float, nbest: int = 1) -> NBest:
-        hyps = []
+        scored = []
         for r in _results(self._decoder, log_probs):
             text = self.vocab.text(collapse(_path(r, len(log_probs)), self.vocab.blank_id))
-            hyps.append(_hypothesis(r, text, None, log_probs, self.vocab, frame_seconds, self.options.lm_weight))
-        return ranked(hyps, nbest) or (Hypothesis(""),)
+            scored.append((_scored(r, text, self.options.lm_weight if self.options.lm else 0.0), r, None))
+        return _timed(scored, nbest, log_probs, self.vocab, frame_seconds)
+
+
+class _Loaded:
+    """What a lexicon decoder loads once: the token and word dictionaries, the LM, the
+    spellings of the lexicon words the model can emit (and of the hotwords), and the search
+    graph (LM and trie) built from them. Hotword boosts are divided by lm_weight, so with
+    hotwords the graph is rebuilt (not the LM reloaded) when lm_weight changes."""
+
+    def __init__(self, options: FlashlightOptions, vocab: Vocabulary):
+        from asrkit.decode.hotwords import spelled
+        from asrkit.errors import LMError
+        from asrkit.lm import read_lexicon
+
+        _, fd = _lib()
+        self.vocab = vocab
+        lexicon = read_lexicon(options.lexicon)
+        self.tokens = fd.Dictionary(list(vocab.tokens))
+        self.words = fd.Dictionary()
+        self.words.add_entry("<unk>")
+        self.usable: dict[str, list[list[str]]] = {}
+        for word, spellings in lexicon.items():
+            # A spelling with a token the model lacks could never be emitted: leave it out.
+            ok = [s for s in spellings if all(t in vocab.tokens for t in s)]
+            if ok and word != "<unk>":
+                self.usable[word] = ok
+                self.words.add_entry(word)
+        if not self.usable:
+            raise LMError(f"{options.lexicon}: no word of the lexicon can be spelled with the model's "
+                          f"tokens ({' '.join(vocab.tokens[:8])} ...)")
+        self.hot = dict(spelled(options.hotwords, vocab))
+        for word in self.hot:  # a word the lexicon lacks is spelled in, letter by letter
+            if word not in self.usable:
+                self.usable[word] = [list(word) + [vocab.delimiter]]
+                self.words.add_entry(word)
+        self.words.set_default_index(self.words.get_index("<unk>"))
+        self.unk = self.words.get_index("<unk>")
+        self.lm = _load_lm(options.lm, self.words)
+        self._graph: tuple = (None, None)  # (key, (lm, trie, boost)): the latest graph built
+
+    def graph(self, lm_weight: float) -> tuple:
+        """(LM, trie, {hotword: boost in log10}) for this lm_weight."""
+        key = lm_weight if self.hot else None
+        if self._graph[0] != key or self._graph[1] is None:
+            self._graph = (key, self._build(lm_weight))
+        return self._graph[1]
+
+    def _build(self, lm_weight: float) -> tuple:
+        fl, _ = _lib()
+        # The boost, in the LM's log10 units: flashlight multiplies the LM score by lm_weight.
+        boost = {word: weight / lm_weight for word, weight in self.hot.items()}
+        lm = _boosted(self.lm, {self.words.get_index(w): b for w, b in boost.items()}) if boost else self.lm
+        trie = fl.Trie(len(self.vocab.tokens), self.vocab.delimiter_id)
+        start = lm.start(False)
+        for word, spellings in self.usable.items():
+            w = self.words.get_index(word)
+            _, score = lm.score(start, w)  # the word's unigram score: what smearing looks ahead with
+            for s in spellings:
+                trie.insert([self.tokens.get_index(t) for t in s], w, score)
+        trie.smear(fl.SmearingMode.MAX)
+        return lm, trie, boost
+
+
+def _boosted(inner, boost: dict[int, float]):
+    """`inner` LM with `boost[word index]` (log10) added whenever that word is scored."""
+    fl, _ = _lib()
+
+    class BoostedLM(fl.LM):
+        def __init__(self):
+            fl.LM.__init__(self)
+            self.inner, self.boost = inner, boost
+
+        def start(self, start_with_nothing):
+            return self.inner.start(start_with_nothing)
+
+        def score(self, state, token):
+            state, score = self.inner.score(state, token)
+            return state, score + self.boost.get(token, 0.0)
+
+        def finish(self, state):
+            return self.inner.finish(state)
+
+    return BoostedLM()
 
 
 def _results(decoder, log_probs: np.ndarray) -> list:
@@ -214,13 +268,29 @@ def _path(result, frames: int) -> np.ndarray:
     return np.asarray(result.tokens[1:frames + 1], dtype=np.int64)
 
 
-def _hypothesis(result, text: str, names, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float,
-                lm_weight: float) -> Hypothesis:
-    """A flashlight result as a Hypothesis; `names` are the lexicon's words (None: spelled)."""
-    path = _path(result, len(log_probs))
-    words = timed_words(log_probs, path, vocab, frame_seconds, names) if text else ()
-    acoustic, lm10, total = float(result.emittingModelScore), float(result.lmScore), float(result.score)
+def _scored(result, text: str, lm_weight: float, boosted: float = 0.0) -> Hypothesis:
+    """A flashlight result as a Hypothesis without its words (they are timed once ranked);
+    `boosted` is the hotword boost inside its lmScore (log10), which belongs to `word`."""
+    acoustic, total = float(result.emittingModelScore), float(result.score)
+    lm10 = float(result.lmScore) - boosted
     # lm_weight multiplies log10 in flashlight's total; the rest (word and sil scores) is `word`.
-    scores = Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10, total=total)
-    return Hypothesis(text, words, scores)
+    return Hypothesis(text, (), Scores(acoustic=acoustic, lm=lm10 * LN10, word=total - acoustic - lm_weight * lm10,
+                                       total=total))
+
+
+def _timed(scored: list, nbest: int, log_probs: np.ndarray, vocab: Vocabulary, frame_seconds: float) -> NBest:
+    """The best `nbest` distinct of [(hypothesis without words, result, lexicon words or None)],
+    their words timed from their results' paths. A beam holds hundreds of results: only the
+    kept ones are timed."""
+    top = ranked([h for h, _, _ in scored], nbest)
+    if not top:
+        return (Hypothesis(""),)
+    source = {id(h): (r, names) for h, r, names in scored}
+    conf = frame_confidence(log_probs)
+    out = []
+    for h in top:
+        r, names = source[id(h)]
+        words = timed_words(log_probs, _path(r, len(log_probs)), vocab, frame_seconds, names, conf) if h.text else ()
+        out.append(replace(h, words=words))
+    return tuple(out)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,10 +37,14 @@ class PyctcdecodeOptions:
     beam_prune_logp: float = -10.0  # drop beams this far below the best
     token_min_logp: float = -5.0  # ignore tokens less likely than this in a frame
     unk_score_offset: float = -10.0  # added for words outside the unigram list
+    hotwords: tuple = ()  # ((word, weight), ...) boosted words; pyctcdecode takes one weight for all
 
     def check(self) -> None:
         if self.beam < 1:
             raise SettingError(f"`beam` {self.beam}: must be >= 1")
+        if len({w for _, w in self.hotwords}) > 1:
+            raise SettingError("pyctcdecode takes one weight for all hotwords: give them the same :WEIGHT "
+                               f"(got {', '.join(f'{h}:{w:g}' for h, w in self.hotwords)})")
 
 
 def labels(vocab: Vocabulary) -> list[str]:
@@ -99,6 +103,9 @@ class Decoder:
     def __init__(self, options: PyctcdecodeOptions, vocab: Vocabulary, _built=None):
         options.check()
         self.options, self.vocab = options, vocab
+        from asrkit.decode.hotwords import spelled
+
+        self._hotwords = spelled(options.hotwords, vocab)
         self._decoder = _built or self._build(options, vocab)
         self._decoder.reset_params(alpha=options.alpha, beta=options.beta,
                                    unk_score_offset=options.unk_score_offset)
@@ -148,28 +155,32 @@ class Decoder:
             return (Hypothesis(""),)
         o = self.options
         x = np.asarray(log_probs, dtype=np.float32)
+        hot = {}
+        if self._hotwords:
+            hot = {"hotwords": [w for w, _ in self._hotwords], "hotword_weight": self._hotwords[0][1]}
         beams = self._decoder.decode_beams(x, beam_width=o.beam, beam_prune_logp=o.beam_prune_logp,
-                                           token_min_logp=o.token_min_logp)
+                                           token_min_logp=o.token_min_logp, **hot)
+        scored = {}
+        for _, _, word_frames, acoustic, total in beams:
+            spans = [(raw.replace(UNK_LABEL, ""), first, end) for raw, (first, end) in word_frames]
+            spans = [s for s in spans if s[0] and s[2] > s[1]]
+            h = Hypothesis(" ".join(w for w, _, _ in spans), (), Scores(acoustic=float(acoustic), total=float(total)))
+            scored[id(h)] = (h, spans)
+        top = ranked([h for h, _ in scored.values()], nbest)
+        if not top:
+            return (Hypothesis(""),)
+        # Only the kept beams (of up to `beam`) are timed and LM-scored.
         conf = frame_confidence(x)
-        hyps = [self._hypothesis(x, conf, words, acoustic, total, frame_seconds)
-                for _, _, words, acoustic, total in beams]
-        return ranked(hyps, nbest) or (Hypothesis(""),)
+        return tuple(self._finish(h, scored[id(h)][1], x, conf, frame_seconds) for h in top)
 
-    def _hypothesis(self, x: np.ndarray, conf: np.ndarray, word_frames, acoustic: float, total: float,
-                    frame_seconds: float) -> Hypothesis:
-        """One beam: its words ((word, (first frame, end frame exclusive))) timed and scored."""
-        words = []
-        for raw, (first, end) in word_frames:
-            word = raw.replace(UNK_LABEL, "")
-            if not word or end <= first:
-                continue
-            words.append(Word(word, frame_start(first, frame_seconds), frame_end(end - 1, frame_seconds),
-                              self._confidence(x, conf, word, first, end)))
-        text = " ".join(w.word for w in words)
-        lm = self._lm_score(text)
-        return Hypothesis(text, tuple(words), Scores(acoustic=float(acoustic), lm=lm,
-                                                     word=float(total) - float(acoustic) - self.lm_weight_ln * lm,
-                                                     total=float(total)))
+    def _finish(self, h: Hypothesis, spans, x: np.ndarray, conf: np.ndarray, frame_seconds: float) -> Hypothesis:
+        """A ranked beam with its words ((word, first frame, end frame exclusive)) timed and its
+        LM and word terms filled in."""
+        words = tuple(Word(w, frame_start(first, frame_seconds), frame_end(end - 1, frame_seconds),
+                           self._confidence(x, conf, w, first, end)) for w, first, end in spans)
+        lm = self._lm_score(h.text)
+        s = h.scores
+        return replace(h, words=words, scores=replace(s, lm=lm, word=s.total - s.acoustic - self.lm_weight_ln * lm))
 
     def _confidence(self, x: np.ndarray, conf: np.ndarray, word: str, first: int, end: int) -> float:
         """asrkit.ctc's word confidence over the frames that spell `word` inside its span."""

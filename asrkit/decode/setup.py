@@ -31,7 +31,7 @@ from asrkit.results import tuned_params
 
 # The beam-search settings a user may give, over all decoders (each decoder takes some).
 BEAM_SETTINGS = ("beam", "beam_threshold", "beam_size_token", "lm_weight", "word_score", "sil_score",
-                 "alpha", "beta", "beam_prune_logp", "token_min_logp")
+                 "alpha", "beta", "beam_prune_logp", "token_min_logp", "hotwords")
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ def tune(decoder: str, base_options, log_probs, refs: list[Recog], options: Tune
         raise ValueError(f"{len(refs)} references for {len(log_probs)} utterances")
     if not refs:
         raise DataError("cannot tune on an empty split")
+    if decoder == "flashlight" and getattr(base_options, "hotwords", ()) and options.weight_range[0] <= 0:
+        raise SettingError(f"hotwords reach the flashlight decoder through its LM weight, which must stay above 0: "
+                           f"give `weight_range` a lower end > 0 (it is {options.weight_range[0]:g}), e.g. 0.1 5")
     vocab = vocab or Vocabulary.letters()
     batch = check_log_probs(log_probs, vocab)
     w_name, s_name = PARAMS[decoder]
