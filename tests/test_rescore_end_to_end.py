@@ -6,6 +6,7 @@ model or LM are refused with nothing overwritten."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,22 +19,29 @@ pytestmark = [needs_kenlm, pytest.mark.slow]
 TINY = TransformerOptions(layers=1, width=32, heads=2, context=16, steps=80, batch=16, lr=1e-2, dropout=0.0)
 
 
-@pytest.fixture
-def setup(tmp_path, monkeypatch):
-    """A model folder with a noisy dev cache, a 3-gram and a Transformer LM on the same text."""
+@pytest.fixture(scope="module")
+def lm_root(tmp_path_factory):
+    """A 3-gram and a Transformer LM on the same text, built once for the module (read-only)."""
     from asrkit import lm
 
-    monkeypatch.setenv("ASRKIT_WORK", str(tmp_path / "work"))
-    text = tmp_path / "corpus.txt"
+    root = tmp_path_factory.mktemp("rescore-lms")
+    text = root / "corpus.txt"
     text.write_text("\n".join(SENTENCES[::5] + SENTENCES[1::5] + SENTENCES[2::5]))
-    lm.build([text], name="ngram", options=lm.BuildOptions(order=3))
-    build_transformer([text], name="transformer", options=TINY, progress=False)
+    lm.build([text], name="ngram", options=lm.BuildOptions(order=3), out_root=root / "lm")
+    build_transformer([text], name="transformer", options=TINY, out_root=root / "lm", progress=False)
+    return root / "lm"
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch, lm_root):
+    """A model folder with a noisy dev cache; the decode flags of a 3-gram pass rescored."""
+    monkeypatch.setenv("ASRKIT_WORK", str(tmp_path / "work"))
     rng = np.random.default_rng(1)
     dev = list(SENTENCES[3::5] + SENTENCES[4::5])
     model = tmp_path / "model"
     write_cache(model, "dev", dev, [noisy(t, rng, sigma=1.2) for t in dev])
     args = ["--model", str(model), "--split", "dev", "--manifests", str(tmp_path), "--lm", "ngram",
-            "--beam", "30", "--rescore", "transformer", "--nbest", "8"]
+            "--lm-dir", str(lm_root), "--beam", "30", "--rescore", "transformer", "--nbest", "8"]
     return model, args
 
 
@@ -114,9 +122,9 @@ def test_bad_second_lms_and_weights_are_one_line_errors(setup, tmp_path, capsys)
     import shutil
 
     from asrkit.cli import main
-    from asrkit.workspace import lm_dir
 
     model, args = setup
+    lm_dir = lambda: Path(args[args.index("--lm-dir") + 1])  # noqa: E731
     base = [a for a in args]
     i = base.index("--rescore")
     bare = tmp_path / "bare"
@@ -131,7 +139,7 @@ def test_bad_second_lms_and_weights_are_one_line_errors(setup, tmp_path, capsys)
     ]
     from asrkit.lm.transformer import register_transformer
 
-    register_transformer(str(lm_dir() / "transformer"), "lowered", case="lower")  # its vocabulary is upper case
+    register_transformer(str(lm_dir() / "transformer"), "lowered", case="lower", out_root=lm_dir())  # upper-case vocabulary
     for lm, extra, message in cases:
         base[i + 1] = lm
         assert main(["decode", *base, *extra]) == 1
@@ -143,10 +151,10 @@ def test_bad_second_lms_and_weights_are_one_line_errors(setup, tmp_path, capsys)
 def test_tune_lm_rescore_bad_inputs_change_nothing(setup, tmp_path, capsys):
     from asrkit.cli import main
     from asrkit.lm.transformer import register_transformer
-    from asrkit.workspace import lm_dir
 
     model, args = setup
-    register_transformer(str(lm_dir() / "transformer"), "lowered", case="lower")
+    root = Path(args[args.index("--lm-dir") + 1])
+    register_transformer(str(root / "transformer"), "lowered", case="lower", out_root=root)
     i = args.index("--rescore")
     cases = [(["--rescore-ngram-weight", "inf"], "--rescore-ngram-weight is inf"),
              (["--weight-range", "nan", "1"], "--weight-range nan..1"),
@@ -159,3 +167,15 @@ def test_tune_lm_rescore_bad_inputs_change_nothing(setup, tmp_path, capsys):
     assert main(["tune-lm", *lowered, "--trials", "2"]) == 1
     assert "cannot spell" in capsys.readouterr().err
     assert not (model / "decode").exists() and not (model / "lm-tuning.json").exists()
+
+
+def test_a_transformer_lm_as_the_first_pass_lm_points_to_rescore(setup, capsys):
+    from asrkit.cli import main
+
+    model, args = setup
+    i = args.index("--lm")
+    first = [*args[:i + 1], "transformer", *args[i + 2:args.index("--rescore")]]
+    assert main(["decode", *first]) == 1
+    err = capsys.readouterr().err
+    assert "--lm transformer is a Transformer LM" in err and "--rescore to transformer" in err
+    assert len(err.strip().splitlines()) == 1 and not (model / "decode").exists()
