@@ -351,11 +351,21 @@ def default_options(meta: dict) -> RescoreOptions:
                           word_score=float((meta.get("decoder") or {}).get("word_score") or 0.0))
 
 
-def rescore_options(model_dir, lm_name: str, meta: dict, choice: RescoreChoice) -> tuple[RescoreOptions, str]:
-    """The weights to use, and where they came from: given > tuned (lm-tuning.json) > default_options."""
-    from asrkit.results import tuned_params
+def rescore_options(model_dir, record: dict, meta: dict, choice: RescoreChoice) -> tuple[RescoreOptions, str]:
+    """The weights to use, and where they came from: given > tuned (lm-tuning.json, for this
+    very second LM: a record tuned for another build of the same name is ignored, with a
+    warning) > default_options."""
+    from asrkit.results import read_tuning
 
-    tuned = tuned_params(model_dir, lm_name, DECODER) if choice.use_tuned else None
+    tuned = None
+    for r in read_tuning(model_dir) if choice.use_tuned else []:
+        if r.get("lm") == record["name"] and r.get("decoder") == DECODER:
+            if (r.get("rescorer") or {}).get("sha256") == record["sha256"]:
+                tuned = dict(r["best"])
+            else:
+                log.warning("%s: its rescoring weights in lm-tuning.json were tuned for another build of %s; "
+                            "not used (run `asrkit tune-lm --rescore %s` again)", model_dir, record["name"],
+                            record["name"])
     given = {k: v for k, v in choice.settings.items() if v is not None}
     o = dataclasses.replace(default_options(meta), **{**(tuned or {}), **given})
     o.check()
@@ -363,7 +373,7 @@ def rescore_options(model_dir, lm_name: str, meta: dict, choice: RescoreChoice) 
 
 
 def rescore_split(model_dir, split: str, cache, meta: dict, rows: list, lm_name: str, scorer, record: dict,
-                  options: RescoreOptions, setting: str, command: str = ""):
+                  options: RescoreOptions, setting: str, command: str = "", weights: str = "given"):
     """Re-rank one split's first-pass lists and write its results folder (recogs, N-best in the
     new order, errs, WER summary: see the module doc). Returns the DecodeSummary."""
     from asrkit.decode.run import references
@@ -391,7 +401,7 @@ def rescore_split(model_dir, split: str, cache, meta: dict, rows: list, lm_name:
                 {**meta, "setting": setting, "rescored": {"lm": record, **dataclasses.asdict(options)}})
     s = write_error_stats(out / "errs.txt", recogs)
     decoder = {"name": DECODER, "lm": record["path"], "lm_name": lm_name, "lm_sha256": record["sha256"],
-               **dataclasses.asdict(options), "nbest": meta.get("nbest"), "first_pass": meta.get("decoder"),
+               **dataclasses.asdict(options), "weights": weights, "nbest": meta.get("nbest"), "first_pass": meta.get("decoder"),
                "first_pass_lm": meta.get("lm"), "first_pass_setting": meta.get("setting"),
                "first_pass_wer": round(chosen_wer(errors, [0] * len(errors), ref_words), 6),
                "oracle_wer": round(oracle_wer(errors, ref_words), 6)}
@@ -427,10 +437,10 @@ def rescore_splits(model_dir, splits: list[str], manifests, setup, choice: Resco
     for split in splits:
         cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
         meta, rows = first_pass(model_dir, split, setup, cache, choice.nbest, command, workers, progress)
-        options, source = rescore_options(model_dir, record["name"], meta, choice)
+        options, source = rescore_options(model_dir, record, meta, choice)
         log.info("rescoring %s with %s; weights: %s %s", split, record["name"], source, dataclasses.asdict(options))
         summaries.append(rescore_split(model_dir, split, cache, meta, rows, record["name"], scorer, record,
-                                       options, choice.setting or record["name"], command))
+                                       options, choice.setting or record["name"], command, source))
     return summaries
 
 

@@ -88,7 +88,13 @@ def test_tune_lm_rescore_uses_cached_lists_and_decode_uses_the_result(setup, tmp
     assert main(["decode", *args, "--workers", "1"]) == 0
     s = read_summary(model / "decode/dev/transformer")
     assert s.decoder["lm_weight"] == pytest.approx(record["best"]["lm_weight"])
+    assert s.decoder["weights"] == "tuned (lm-tuning.json)"
     assert decodes == []  # the first pass's lists were reused as well
+    # weights tuned for another build of "transformer" are not applied to this one
+    path = model / "lm-tuning.json"
+    path.write_text(path.read_text().replace(record["rescorer"]["sha256"], "0" * 64))
+    assert main(["decode", *args, "--workers", "1"]) == 0
+    assert read_summary(model / "decode/dev/transformer").decoder["weights"].startswith("defaults")
 
 
 def _tamper(model, key, value):
