@@ -292,38 +292,25 @@ class RescoreChoice:
     setting: str | None = None  # result name; None: the second LM's name
 
 
-def lists_match(meta: dict, cache, lm: dict | None) -> str | None:
-    """Why cached N-best lists (nbest-info.json's `meta`) are not the first pass of this model's
-    cached log-probs and this LM, or None when they are."""
-    made, now = meta.get("logits_fingerprint"), cache.index.get("fingerprint")
-    if made != now:
-        return f"made from other log-probs (another model or manifest: fingerprint {made}, now {now})"
-    had = meta.get("lm") or {}
-    if had.get("sha256") != (lm or {}).get("sha256"):
-        return (f"made with the LM {had.get('name')} ({had.get('path')}), not {(lm or {}).get('name')} "
-                f"({(lm or {}).get('path')})")
-    return None
-
-
 def cached_lists(model_dir, split: str, setup, cache, refuse: bool = True):
     """(meta, rows) of the first pass's nbest.jsonl for `setup` (asrkit.decode.setup.DecoderSetup),
-    or None when there is none. Lists from another model or LM: CacheError naming the file
-    when `refuse`, else None (the caller decodes again)."""
+    or None when there is none. Lists from other log-probs (another model) or another LM
+    (asrkit.results.check_nbest_source): its DataError naming the file when `refuse`, else None
+    (the caller decodes again)."""
     from asrkit.decode.setup import lm_record
-    from asrkit.errors import CacheError
-    from asrkit.results import NBEST_FILE, read_nbest, result_dir
+    from asrkit.results import NBEST_FILE, check_nbest_source, read_nbest, result_dir
 
     folder = result_dir(model_dir, split, setup.setting)
     if not (folder / NBEST_FILE).is_file():
         return None
     meta, rows = read_nbest(folder)
-    why = lists_match(meta, cache, lm_record(setup.lm))
-    if why is None:
-        return meta, rows
-    if refuse:
-        raise CacheError(f"{folder / NBEST_FILE}: N-best lists {why}; refused, nothing changed. Remake them with "
-                         f"`asrkit decode --lm {setup.lm.name if setup.lm else 'none'} --nbest N --split {split}`")
-    return None
+    try:
+        check_nbest_source(folder, meta, cache.index.get("fingerprint"), (lm_record(setup.lm) or {}).get("sha256"))
+    except DataError:
+        if refuse:
+            raise
+        return None
+    return meta, rows
 
 
 def first_pass(model_dir, split: str, setup, cache, nbest: int, command: str = "", workers=None,
