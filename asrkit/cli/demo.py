@@ -4,7 +4,9 @@ Synthesises a 10-minute Libri-light style training fold plus dev and test splits
 offline TTS, prepares manifests, fine-tunes the embedded starting checkpoint with the demo
 recipe (the wav2vec 2.0 recipe semantics at a small scale), builds a 4-gram KenLM on text
 that excludes the dev and test sentences, tunes the LM weight on dev-other, decodes
-dev/test greedy and with the 4-gram, writes the WER report, and transcribes a test
+dev/test greedy and with the 4-gram (keeping its 50-best lists), trains a small Transformer LM
+on the same text and re-ranks those lists with it (the paper's third column, weights tuned on
+dev-other's lists), writes the WER report, and transcribes a test
 recording with the 4-gram into subtitles (SRT, WebVTT) and JSON with word times and
 confidence (work/transcripts/). Every stage prints the
 `asrkit` command it runs; run them yourself to change any step. Idempotent: a second run
