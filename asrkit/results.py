@@ -121,12 +121,7 @@ def read_nbest(out_dir: str | os.PathLike) -> tuple[dict, list[tuple[str, str, N
     for p in (path, info):
         if not p.is_file():
             raise DataError(f"{p}: no such file; N-best lists are written by `asrkit decode --nbest N`")
-    try:
-        meta = json.loads(info.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{info}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{info}: not an N-best description (a JSON object)")
+    meta = _json_object(info, "an N-best description")
     rows = []
     for n, r in enumerate(read_jsonl(path), 1):
         where = f"{path}:{n}"
@@ -157,6 +152,17 @@ def check_nbest_source(out_dir: str | os.PathLike, meta: dict, logits_fingerprin
                         f"(sha256 {str(lm.get('sha256'))[:12]}...), not the one given: decode again with --nbest")
 
 
+def _json_object(path: Path, what: str) -> dict:
+    """The JSON object in `path`; DataError naming the file when it is not JSON or not an object."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: not {what} (a JSON object)")
+    return obj
+
+
 def _hypothesis(row, where: str) -> Hypothesis:
     if not isinstance(row, dict):
         raise DataError(f"{where}: a hypothesis is not a JSON object")
@@ -177,12 +183,7 @@ def read_summary(out_dir: str | os.PathLike) -> DecodeSummary:
     file when it is not JSON or not such a summary (a field missing, unknown, or of the wrong
     type, a rate that is not a finite number, a count that is not a whole number >= 0)."""
     path = Path(out_dir) / "wer-summary.json"
-    try:
-        fields = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(fields, dict):
-        raise DataError(f"{path}: not a decode summary (a JSON object)")
+    fields = _json_object(path, "a decode summary")
     try:
         summary = DecodeSummary(**fields)
     except TypeError as e:  # a required field missing or an unknown one

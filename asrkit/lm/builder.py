@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from asrkit import workspace
 from asrkit.download import file_hash
@@ -61,6 +61,17 @@ def _check_build_options(o: BuildOptions) -> None:
         raise LMError(f"`binary_type` {o.binary_type!r}: expected 'probing' or 'trie'")
 
 
+def text_paths(texts: Sequence[str | os.PathLike]) -> list[Path]:
+    """The LM's text files as paths; LMError when none is given, InputNotFound naming a missing one."""
+    paths = [Path(t) for t in texts]
+    if not paths:
+        raise LMError("no `text` files given")
+    for p in paths:
+        if not p.is_file():
+            raise InputNotFound(f"no text corpus at {p}")
+    return paths
+
+
 def _inputs_fingerprint(paths: list[Path]) -> list[dict]:
     return [{"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_hash(p)} for p in paths]
 
@@ -75,12 +86,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
     """
     _check_build_options(options)
     workspace.check_name(name, "LM name")
-    paths = [Path(t) for t in texts]
-    if not paths:
-        raise LMError("no `text` files given")
-    for p in paths:
-        if not p.is_file():
-            raise InputNotFound(f"no text corpus at {p}")
+    paths = text_paths(texts)
     out = Path(out_root or workspace.lm_dir()) / name
     inputs = _inputs_fingerprint(paths)
     info_path = out / "info.json"

@@ -122,17 +122,12 @@ def build_transformer(texts: list[str | os.PathLike], name: str = KIND,
     interrupted build continues from <out_root>/.<name>.partial/); the finished folder
     replaces an older one only once it is complete. Returns its asrkit.lm.LanguageModel.
     """
-    from asrkit.lm.builder import _inputs_fingerprint, corpus_lines
+    from asrkit.lm.builder import _inputs_fingerprint, corpus_lines, text_paths
     from asrkit.lm.registry import _from_dir
 
     options.check()
     workspace.check_name(name, "LM name")
-    paths = [Path(t) for t in texts]
-    if not paths:
-        raise LMError("no `text` files given")
-    for p in paths:
-        if not p.is_file():
-            raise InputNotFound(f"no text corpus at {p}")
+    paths = text_paths(texts)
     root = Path(out_root or workspace.lm_dir())
     out, partial = root / name, root / f".{name}.partial"
     inputs = _inputs_fingerprint(paths)
