@@ -76,6 +76,9 @@ class Hypothesis:
         return replace(self, words=words)
 
 
+LN10 = math.log(10.0)
+"""KenLM scores are log10; multiply by this to carry them in a hypothesis' natural-log scores."""
+
 NBest = tuple[Hypothesis, ...]
 """A decoder's answer for one utterance: at least one hypothesis, best first."""
 

@@ -27,9 +27,8 @@ import numpy as np
 
 from asrkit.ctc import Vocabulary, collapse, frame_confidence, timed_words
 from asrkit.errors import SettingError
-from asrkit.hypotheses import Hypothesis, NBest, Scores, ranked
+from asrkit.hypotheses import LN10, Hypothesis, NBest, Scores, ranked
 
-LN10 = math.log(10.0)  # KenLM scores are log10; hypotheses carry natural log
 
 
 @dataclass(frozen=True)

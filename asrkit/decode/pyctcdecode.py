@@ -13,16 +13,14 @@ without its pins). Its own pool only works with fork; asrkit.decode.parallel_dec
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from asrkit.ctc import Vocabulary, align, frame_confidence, frame_end, frame_start, word_confidence
 from asrkit.errors import SettingError
-from asrkit.hypotheses import Hypothesis, NBest, Scores, Word, ranked
+from asrkit.hypotheses import LN10, Hypothesis, NBest, Scores, Word, ranked
 
-LN10 = math.log(10.0)  # KenLM scores are log10; hypotheses carry natural log
 
 UNK_LABEL = "\u2047"  # what pyctcdecode prints for <unk>; dropped from transcripts
 
