@@ -8,7 +8,7 @@ A run's folder (each loop's module docstring lists the files it adds):
       train-log.jsonl       one JSON object per line: "start", "train" per log interval, "valid"
       train-summary.json    written last; its presence means the run is finished
       checkpoints/last/     resumable state: accelerate's (model, optimizer, RNG) + trainer_state.json
-      .previous-run/        `restart`: the previous run's RUN_FILES, until the new run's first checkpoint
+      .previous-run/        `restart`: the previous run (its model too), until the new run's first checkpoint
 
 Running the same command again continues from checkpoints/last, falling back to the one
 before it when a file of the last is damaged. `restart` checks the splits before it moves
@@ -108,7 +108,7 @@ def open_folder(options, accelerator) -> Path | None:
     if options.restart:
         check_splits(options)
         if main and out.exists():
-            set_aside(out)
+            set_aside(out, keep=(Path(options.manifests_dir),))
     elif main and (out / PREVIOUS).is_dir() and find_checkpoint(out) is None:
         restore_previous(out)
     accelerator.wait_for_everyone()
@@ -193,19 +193,30 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def set_aside(out: Path) -> None:
-    """`restart`: move the previous run's files into out/.previous-run (the output model
-    files stay where they are until the new run replaces them at its end)."""
+def _run_entries(out: Path, keep: tuple[Path, ...] = ()) -> list[str]:
+    """What `restart` sets aside: every entry of out_dir (the model files, its decode results
+    and model card, the run's files) but asrkit's hidden working files and the folders in `keep`
+    (the manifests the new run reads). The old model must not stay beside the new run's
+    recipe and log, where `finetune --model` and the report would take it for the new one."""
+    kept = {os.path.realpath(p) for p in keep}
+    return sorted(name for name in os.listdir(out)
+                  if not name.startswith(".") and os.path.realpath(out / name) not in kept)
+
+
+def set_aside(out: Path, keep: tuple[Path, ...] = ()) -> None:
+    """`restart`: move the previous run (every entry of out_dir but those `keep` names) into
+    out/.previous-run."""
     aside = out / PREVIOUS
     if aside.is_dir() and find_checkpoint(out) is not None:
         shutil.rmtree(aside)  # the run that set it aside got its checkpoint; it is now the old run
-    present = [name for name in RUN_FILES if (out / name).exists()]
     if aside.is_dir():
         # An earlier restart stopped before its first checkpoint: what it left is no run;
         # the run worth keeping is the one already aside.
-        for name in present:
-            _remove(out / name)
+        for name in RUN_FILES:
+            if (out / name).exists():
+                _remove(out / name)
         return
+    present = _run_entries(out, keep)
     if not present:
         return
     staging = out / f"{PREVIOUS}.tmp"
@@ -221,10 +232,9 @@ def restore_previous(out: Path) -> None:
     aside = out / PREVIOUS
     if not aside.is_dir():
         return
-    for name in RUN_FILES:
-        if (aside / name).exists():
-            _remove(out / name)
-            os.replace(aside / name, out / name)
+    for name in sorted(os.listdir(aside)):
+        _remove(out / name)
+        os.replace(aside / name, out / name)
     shutil.rmtree(aside)
     log.info("restored the previous run in %s", out)
 
