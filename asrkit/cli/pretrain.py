@@ -28,7 +28,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 from pathlib import Path
 
 HELP = "pre-train (or continue pre-training) a wav2vec 2.0 model on unlabelled audio (accelerate)"
@@ -82,14 +84,21 @@ def run(args: argparse.Namespace) -> int:
     if args.print_recipe:
         print(dump_recipe(recipe, f"# resolved from {path}"), end="")
         return 0
-    manifests = args.manifests or workspace.manifests_dir()
+    manifests, record = args.manifests or workspace.manifests_dir(), None
     if args.audio_dir is not None:
-        manifests = out / "manifests"
+        # The scan goes to a folder of this process's own; it replaces OUT/manifests (the record
+        # of what the run trained on) only if the run trains on it (asrkit.pretrain.loop).
+        manifests, record = out / f".manifests.scan-{os.environ.get('RANK', '0')}", out / "manifests"
+        shutil.rmtree(manifests, ignore_errors=True)
         counts = scan_audio_folder(args.audio_dir, manifests)
         print(f"{args.audio_dir}: {counts['train']} training and {counts['dev']} dev files, "
-              f"{counts['skipped']} skipped ({manifests / 'unlabelled.skipped.tsv'})")
+              f"{counts['skipped']} skipped (listed in {record / 'unlabelled.skipped.tsv'})")
     options = PretrainOptions(recipe=recipe, out_dir=out, manifests_dir=manifests, command="asrkit " + shlex.join(args.argv),
-                              restart=args.restart, progress=not args.no_progress)
-    summary = pretrain(options)
+                              restart=args.restart, progress=not args.no_progress, record_manifests=record)
+    try:
+        summary = pretrain(options)
+    finally:
+        if record is not None:
+            shutil.rmtree(manifests, ignore_errors=True)
     print(f"pre-trained model: {out} ({summary['updates']} updates)")
     return 0
