@@ -5,14 +5,20 @@ A subcommand module defines:
     HELP = "one line for `asrkit --help`"
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int | None
+and, when it writes a run or results folder:
+    def output_folder(args: argparse.Namespace) -> Path | None
+whose lock (asrkit.locks) the command holds while it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import re
+import shlex
 import sys
 import traceback
 
@@ -60,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
                            formatter_class=HelpFormatter)
         module.add_arguments(p)
-        p.set_defaults(func=module.run, command_parser=p)
+        p.set_defaults(func=module.run, command_parser=p, output_folder=getattr(module, "output_folder", None))
     return parser
 
 
@@ -85,6 +91,18 @@ def user_message(error: BaseException, parser: argparse.ArgumentParser | None) -
     return re.sub(r"`([a-z_]+)`", lambda m: known.get(m.group(1), m.group(0)), str(error))
 
 
+def output_lock(args: argparse.Namespace):
+    """The lock of the folder the command writes, so that a second command on it is refused
+    instead of interleaving its files. Under `accelerate launch` only the first process
+    (RANK 0, the one that writes) takes it."""
+    from asrkit.locks import folder_lock
+
+    folder = args.output_folder(args) if getattr(args, "output_folder", None) else None
+    if folder is None or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return folder_lock(folder, "asrkit " + shlex.join(args.argv))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -96,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with output_lock(args):
+            return int(args.func(args) or 0)
     except USER_ERRORS as e:
         # A problem the user can fix: one clear line (and the traceback with -v). Anything
         # else is a bug and propagates with its traceback.

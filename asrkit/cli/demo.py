@@ -55,3 +55,8 @@ def run(args: argparse.Namespace) -> int:
     print("\nstage timings (s): " + json.dumps({t["stage"]: t["seconds"] for t in timings}))
     print(f"full report: {args.work / 'reports'}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The demo's work folder."""
+    return args.work

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_recipe:
         print(dump_recipe(recipe, f"# resolved from {path}"), end="")
         return 0
-    out = args.out or workspace.models_dir() / path.stem.replace("_", "-")
+    out = output_folder(args)
     options = FinetuneOptions(
         recipe=recipe, out_dir=out, manifests_dir=args.manifests or workspace.manifests_dir(),
         command=command_line(args.argv), restart=args.restart, progress=not args.no_progress,
@@ -89,6 +89,13 @@ def run(args: argparse.Namespace) -> int:
     summary = finetune(options)
     print(f"fine-tuned model: {out} ({summary['updates']} updates{_dev_result(summary, recipe)})")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """--out, else work/models/<recipe file name, _ as ->: base-10min."""
+    from asrkit import workspace
+
+    return args.out or workspace.models_dir() / resolve(args)[1].stem.replace("_", "-")
 
 
 def _dev_result(summary: dict, recipe) -> str:

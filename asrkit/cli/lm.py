@@ -105,3 +105,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{info.get('vocabulary')} words\t{info.get('source', '')}")
         print("\n".join(rows) if rows else f"no language models under {root}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """The LM folder build and download write under; list writes nothing."""
+    return None if args.lm_command == "list" else (args.lm_dir or workspace.lm_dir())

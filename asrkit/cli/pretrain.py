@@ -65,6 +65,13 @@ def recipe_path(name: str) -> Path:
     return find_recipe(f"pretrain_{name}" if name in RECIPE_NAMES else name)
 
 
+def output_folder(args: argparse.Namespace) -> Path:
+    """--out, else work/models/pretrain-<recipe>."""
+    from asrkit import workspace
+
+    return args.out or workspace.models_dir() / f"pretrain-{recipe_path(args.recipe).stem.removeprefix('pretrain_')}"
+
+
 def run(args: argparse.Namespace) -> int:
     from asrkit import workspace
     from asrkit.config import PretrainRecipe, dump_recipe, load_recipe
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from asrkit.pretrain.data import FOLDER_DEV, FOLDER_TRAIN, scan_audio_folder
 
     path = recipe_path(args.recipe)
-    out = args.out or workspace.models_dir() / f"pretrain-{Path(path).stem.removeprefix('pretrain_')}"
+    out = output_folder(args)
     values = {}
     if args.model:
         values["model.name"] = args.model
