@@ -40,6 +40,13 @@ def damaged_file(folder: str | os.PathLike) -> tuple[Path, str] | None:
                     pass
             elif path.suffix in (".bin", ".pt", ".pth") and path.stat().st_size:
                 zipfile.ZipFile(path).close()  # torch.save's format; a cut file loses its index
+            elif path.suffix == ".pkl":
+                # accelerate's RNG states (torch.save, small): it reads them in a try that only logs
+                # at INFO, so a damaged one would resume with other random draws, unnoticed.
+                with zipfile.ZipFile(path) as z:
+                    bad = z.testzip()
+                if bad:
+                    raise ValueError(f"{bad} fails its CRC check")
             elif path.suffix == ".json":
                 json.loads(path.read_text(encoding="utf-8"))
         except Exception as e:  # whatever the reader raises, the file is unusable

@@ -145,3 +145,21 @@ def test_files_skipped_in_dataloader_workers_are_counted(tmp_path, one_torch_thr
     summary = pretrain(PretrainOptions(recipe_from_dict(raw, kind=PretrainRecipe), tmp_path / "run", manifests,
                                        progress=False))
     assert summary["bad_audio_files"] == 1
+
+
+def test_a_truncated_rng_state_is_found_at_resume(tmp_path, one_torch_thread):
+    """accelerate reads random_states_0.pkl in a try that logs at INFO: the resumed run would
+    draw other masks and crops than an uninterrupted one, unnoticed."""
+    from asrkit.config import PretrainRecipe, recipe_from_dict
+    from asrkit.errors import TrainError
+    from asrkit.pretrain import PretrainOptions, pretrain
+    from speech_fixtures import make_manifests
+
+    manifests = make_manifests(tmp_path, {"train": noise_utterances(tmp_path / "a", [1.0] * 3)})
+    raw = {**TINY, "data": {**TINY["data"], "train_split": "train", "dev_split": "none"}}
+    options = PretrainOptions(recipe_from_dict(raw, kind=PretrainRecipe), tmp_path / "run", manifests, progress=False)
+    pretrain(PretrainOptions(**{**options.__dict__, "stop_after_updates": 1}))
+    rng = tmp_path / "run" / "checkpoints" / "last" / "random_states_0.pkl"
+    rng.write_bytes(rng.read_bytes()[:-100])
+    with pytest.raises(TrainError, match=r"random_states_0.pkl: damaged or truncated"):
+        pretrain(options)
