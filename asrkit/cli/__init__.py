@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -47,6 +48,29 @@ COMMANDS = [
 # argument) counts too: its message names the path. A ValueError does not: one from numpy
 # or torch is a bug, and asrkit's own checks raise AsrkitError.
 USER_ERRORS = (AsrkitError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+# Operating-system refusals of a path the user chose (an output folder they cannot write, a
+# full disk, a name too long for the file system): one line naming the path, what to do.
+# Every write is atomic (asrkit.io) and runs resume from their last checkpoint, so nothing
+# written before is lost.
+OS_PROBLEMS = {
+    errno.EACCES: "permission denied: choose a folder you can write, or fix its permissions",
+    errno.EPERM: "operation not permitted: choose a folder you can write",
+    errno.EROFS: "the file system is read-only: choose another output folder",
+    errno.ENOSPC: "no space left on the disk: free some space and run the same command again "
+                  "(files already written are kept; training resumes from its last checkpoint)",
+    errno.EDQUOT: "disk quota exceeded: free some space and run the same command again",
+    errno.ENAMETOOLONG: "a file or folder name is too long for the file system: choose a shorter name",
+}
+
+
+def os_problem(error: OSError) -> str | None:
+    """One line for an OSError in OS_PROBLEMS, naming its path; None for any other."""
+    what = OS_PROBLEMS.get(error.errno)
+    if what is None:
+        return None
+    path = error.filename if error.filename is not None else ""
+    return f"{path}: {what}" if path else what
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -123,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"asrkit {args.command}: error: {user_message(e, getattr(args, 'command_parser', None))}",
               file=sys.stderr)
+        return 1
+    except OSError as e:
+        message = os_problem(e)
+        if message is None:
+            raise  # not one of the user's: a bug, with its traceback
+        if args.verbose:
+            traceback.print_exc()
+        print(f"asrkit {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"asrkit {args.command}: interrupted", file=sys.stderr)
