@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def model_name(given: str) -> str:
+    """--model as the recipe records it: a local folder as an absolute path, so that a report
+    run from another folder still finds the checkpoint and how it was pre-trained; a hub id
+    or built-in name as given."""
+    return str(Path(given).resolve()) if Path(given).exists() else given
+
+
 def resolve(args):
     """(recipe, recipe path) from --split/--recipe, --model, --dev-split and --set."""
     from asrkit.config import find_recipe, load_recipe, recipe_for_split, recipes_dir
@@ -65,7 +72,7 @@ def resolve(args):
     if args.split is not None:
         values["data.train_split"] = args.split
     if args.model:
-        values["model.name"] = args.model
+        values["model.name"] = model_name(args.model)
     if args.dev_split:
         values["data.dev_split"] = args.dev_split
     return load_recipe(path, args.overrides, values), Path(path)

@@ -74,6 +74,7 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from asrkit import workspace
+    from asrkit.cli.finetune import model_name
     from asrkit.config import PretrainRecipe, dump_recipe, load_recipe
     from asrkit.pretrain import PretrainOptions, pretrain
     from asrkit.pretrain.data import FOLDER_DEV, FOLDER_TRAIN, scan_audio_folder
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     out = output_folder(args)
     values = {}
     if args.model:
-        values["model.name"] = args.model
+        values["model.name"] = model_name(args.model)
     if args.audio_dir is not None:
         values["data.train_split"], values["data.dev_split"] = FOLDER_TRAIN, FOLDER_DEV
     if args.dev_split:
