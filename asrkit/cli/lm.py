@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from asrkit import workspace
@@ -97,10 +96,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{model.name}: {model.info.get('order')}-gram, {model.info.get('vocabulary')} words -> "
               f"{model.path.parent}")
     else:
+        from asrkit.errors import LMError
+        from asrkit.lm.integrity import read_info
+
         root = args.lm_dir or workspace.lm_dir()
         rows = []
         for info_path in sorted(Path(root).glob("*/info.json")):
-            info = json.loads(info_path.read_text(encoding="utf-8"))
+            try:
+                info = read_info(info_path.parent)
+            except LMError as e:  # one damaged folder does not hide the others
+                rows.append(f"{info_path.parent.name}\tunusable: {e}")
+                continue
             rows.append(f"{info_path.parent.name}\t{info.get('order')}-gram\t{info.get('unit', 'word')}\t"
                         f"{info.get('vocabulary')} words\t{info.get('source', '')}")
         print("\n".join(rows) if rows else f"no language models under {root}")
