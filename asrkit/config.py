@@ -545,7 +545,9 @@ class PretrainTrainConfig:
     def __post_init__(self):
         _check_optimisation(self)
         if not 0 <= self.warmup_updates <= self.max_updates:
-            raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
+            raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates ({self.max_updates})], got "
+                              f"{self.warmup_updates}: a shorter run needs a shorter warm-up too "
+                              f"(--set train.warmup_updates=N)")
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"train.{name} must be >= 1")

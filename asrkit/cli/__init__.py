@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # accelerate logs four INFO lines per checkpoint saved or loaded (a quarter of a demo's
+        # output); asrkit says once what it saved or resumed. Its warnings still show.
+        logging.getLogger("accelerate").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -98,10 +98,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def output_folder(args: argparse.Namespace) -> Path:
-    """--out, else work/models/<recipe file name, _ as ->: base-10min."""
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """--out, else work/models/<recipe file name, _ as ->: base-10min; None with --print-recipe."""
     from asrkit import workspace
 
+    if args.print_recipe:
+        return None
     return args.out or workspace.models_dir() / resolve(args)[1].stem.replace("_", "-")
 
 

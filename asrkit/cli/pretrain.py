@@ -21,7 +21,7 @@ Running the same command after an interruption continues from the last checkpoin
 Examples:
   asrkit pretrain --recipe tiny --manifests work/pretrain-manifests --out work/models/pretrain-tiny
   asrkit pretrain --recipe base --model facebook/wav2vec2-base --audio-dir /data/my-recordings --out work/models/adapted
-  asrkit pretrain --recipe tiny --manifests work/manifests --set data.train_split=10min --set train.max_updates=3
+  asrkit pretrain --recipe tiny --manifests work/manifests --set data.train_split=10min --set train.max_updates=3 --set train.warmup_updates=1
   accelerate launch --multi_gpu --num_processes 8 -m asrkit pretrain --recipe base --manifests /data/manifests
 """
 
@@ -65,10 +65,12 @@ def recipe_path(name: str) -> Path:
     return find_recipe(f"pretrain_{name}" if name in RECIPE_NAMES else name)
 
 
-def output_folder(args: argparse.Namespace) -> Path:
-    """--out, else work/models/pretrain-<recipe>."""
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """--out, else work/models/pretrain-<recipe>; None with --print-recipe (nothing written)."""
     from asrkit import workspace
 
+    if args.print_recipe:
+        return None
     return args.out or workspace.models_dir() / f"pretrain-{recipe_path(args.recipe).stem.removeprefix('pretrain_')}"
 
 
