@@ -54,6 +54,33 @@ def damaged_file(folder: str | os.PathLike) -> tuple[Path, str] | None:
     return None
 
 
+# How writers that are not Python's report a failed write: torch.save's C++ stream writer
+# ("PytorchStreamWriter failed writing file data/0: file write failed") and safetensors'
+# Rust one ("IoError(Os { code: 28, kind: StorageFull ...})") raise RuntimeError or their own
+# error type, never an OSError with an errno.
+_WRITE_FAILURES = ("failed writing file", "file write failed", "StorageFull", "No space left", "os error 28")
+FULL_BYTES = 64 << 20  # less free space than this where a write failed: the disk is full
+
+
+@contextlib.contextmanager
+def disk_errors(folder: str | os.PathLike) -> Iterator[None]:
+    """Turn a failed write of torch or safetensors into an OSError naming `folder`: ENOSPC when
+    the disk is (nearly) full, else EIO, which the CLI prints in one line (asrkit.cli)."""
+    import errno
+    import shutil
+
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as e:  # RuntimeError, SafetensorError: recognised by their message only
+        if not any(s in str(e) for s in _WRITE_FAILURES):
+            raise
+        where = next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("."))
+        full = "28" in str(e) or shutil.disk_usage(where).free < FULL_BYTES
+        raise OSError(errno.ENOSPC if full else errno.EIO, f"writing failed ({e})", str(folder)) from e
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename.

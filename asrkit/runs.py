@@ -39,7 +39,7 @@ from asrkit.config import dump_recipe, recipe_to_dict
 from asrkit.data.batching import MicroBatch, Position, UpdatePlanner
 from asrkit.data.manifest import read_split
 from asrkit.errors import TrainError
-from asrkit.io import damaged_file, read_jsonl, write_json, write_jsonl, write_text
+from asrkit.io import damaged_file, disk_errors, read_jsonl, write_json, write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +273,10 @@ def save_model(run: RunFolder, folder: Path, model, *companions) -> None:
     if run.main:
         tmp = folder.with_name(f".{folder.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        for companion in companions:
-            companion.save_pretrained(str(tmp))
+        with disk_errors(tmp):
+            model.save_pretrained(tmp)
+            for companion in companions:
+                companion.save_pretrained(str(tmp))
         swap_in(tmp, folder)
     run.accelerator.wait_for_everyone()
 
@@ -318,7 +319,8 @@ def save_checkpoint(run: RunFolder) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     acc.wait_for_everyone()
     tmp.mkdir(parents=True, exist_ok=True)
-    acc.save_state(str(tmp))
+    with disk_errors(tmp):
+        acc.save_state(str(tmp))
     acc.wait_for_everyone()
     if run.main:
         write_json(tmp / "trainer_state.json", dataclasses.asdict(run.state))

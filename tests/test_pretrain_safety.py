@@ -163,3 +163,37 @@ def test_a_truncated_rng_state_is_found_at_resume(tmp_path, one_torch_thread):
     rng.write_bytes(rng.read_bytes()[:-100])
     with pytest.raises(TrainError, match=r"random_states_0.pkl: damaged or truncated"):
         pretrain(options)
+
+
+def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_run_resumes(recipe_file, tmp_path, monkeypatch, capsys,
+                                                                     one_torch_thread):
+    """torch.save's C++ writer reports a full disk as a RuntimeError; the command says so in one line."""
+    import shutil
+    from collections import namedtuple
+
+    import torch
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk_on_the_second_checkpoint(obj, f, *args, **kwargs):
+        if "checkpoints" in str(f) and ".last.tmp" in str(f):
+            calls["n"] += 1
+            if calls["n"] > 3:  # the first checkpoint's files went through
+                raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed "
+                                   "writing file data/0: file write failed")
+        return real_save(obj, f, *args, **kwargs)
+
+    usage = namedtuple("usage", "total used free")
+    out = tmp_path / "run"
+    good = audio_dir(tmp_path / "good")
+    with monkeypatch.context() as m:
+        m.setattr(torch, "save", full_disk_on_the_second_checkpoint)
+        m.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 0))
+        assert pretrain_cli(recipe_file, good, out) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("asrkit pretrain: error: ") and "no space left on the disk" in err[-1], err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert (out / "checkpoints" / "last" / "trainer_state.json").is_file()  # the first checkpoint is kept
+    assert pretrain_cli(recipe_file, good, out) == 0  # space freed: the same command finishes the run
+    assert (out / "train-summary.json").is_file()

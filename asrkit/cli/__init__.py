@@ -61,6 +61,7 @@ OS_PROBLEMS = {
                   "(files already written are kept; training resumes from its last checkpoint)",
     errno.EDQUOT: "disk quota exceeded: free some space and run the same command again",
     errno.ENAMETOOLONG: "a file or folder name is too long for the file system: choose a shorter name",
+    errno.EIO: "input/output error while writing: check the disk, then run the same command again",
 }
 
 
