@@ -88,7 +88,9 @@ def folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
                 raise _busy(path, text) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, _holder_text(command).encode(), 0)
-        yield path
-        os.ftruncate(fd, 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # released, whether the command succeeded or failed
     finally:
         os.close(fd)  # closing the last descriptor releases the flock

@@ -91,3 +91,10 @@ def test_every_command_that_writes_a_folder_holds_its_lock(command, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"asrkit {command.split()[0]}: error: {folder} is being written by pid {os.getpid()}")
     assert "asrkit the-first" in err and len(err.splitlines()) == 1
+
+
+def test_a_command_that_fails_leaves_no_holder_named(tmp_path):
+    with pytest.raises(RuntimeError):
+        with folder_lock(tmp_path / "run", "asrkit finetune"):
+            raise RuntimeError("the command failed")
+    assert (tmp_path / "run" / LOCK_NAME).read_text() == ""
