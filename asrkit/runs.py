@@ -37,7 +37,7 @@ import torch
 
 from asrkit.config import dump_recipe, recipe_to_dict
 from asrkit.data.batching import MicroBatch, Position, UpdatePlanner
-from asrkit.data.manifest import read_split
+from asrkit.data.manifest import read_split, split_manifests
 from asrkit.errors import TrainError
 from asrkit.io import damaged_file, disk_errors, read_jsonl, write_json, write_jsonl, write_text
 
@@ -173,6 +173,30 @@ def check_same_recipe(options) -> None:
     if diffs:
         raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
                          f"use the same recipe to resume, or `restart` to start over")
+
+
+def train_data_digest(options) -> str:
+    """sha256 of the training manifests' bytes (a loop's state.train_data), so that a resumed
+    run can tell they changed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in split_manifests(options.manifests_dir, options.recipe.data.train_split):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def warn_if_data_changed(run: RunFolder, saved) -> None:
+    """The recipe is checked on resume (check_same_recipe); the data it names is not the same
+    thing: a re-prepared or edited manifest (or, in pre-training, another --audio-dir) silently
+    changes what the rest of the run sees. Fine-tuning and pre-training both warn here."""
+    if saved.train_data is not None and saved.train_data != run.state.train_data and run.main:
+        log.warning("the training manifest(s) %s changed since the checkpoint at update %d: the run goes on "
+                    "with the new data (its batches from this point on follow the new manifest); pass "
+                    "--restart to train on it from the start",
+                    ", ".join(map(str, split_manifests(run.options.manifests_dir, run.recipe.data.train_split))),
+                    saved.update)
+    saved.train_data = run.state.train_data
 
 
 def set_lr(run: RunFolder, update: int) -> float:

@@ -79,6 +79,7 @@ class PretrainState:
     audio_seconds: float = 0.0
     train_seconds: float = 0.0
     skipped_updates: int = 0  # updates whose gradients were not finite (skipped, as fairseq does)
+    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint
     world_size: int = 1
     update_freq: int = 1
 
@@ -170,7 +171,8 @@ def setup(options: PretrainOptions, accelerator) -> Run:
     t = recipe.train
     return Run(options, accelerator, wrapper, objective, feature_extractor_for(model, m), optimizer, cropper, dev,
                planner, PolynomialDecay(t.lr, t.warmup_updates, t.max_updates),
-               runs.TrainLog(options.out_dir, enabled=main), PretrainState(world_size=world, update_freq=freq))
+               runs.TrainLog(options.out_dir, enabled=main),
+               PretrainState(world_size=world, update_freq=freq, train_data=runs.train_data_digest(options)))
 
 
 # ---------------------------------------------------------------- one update
@@ -322,7 +324,9 @@ def save_model(run: Run, folder: Path) -> None:
 
 
 def resume(run: Run, folder: Path) -> None:
-    runs.continue_from(run, runs.load_checkpoint(run, folder, PretrainState), folder)
+    saved = runs.load_checkpoint(run, folder, PretrainState)
+    runs.warn_if_data_changed(run, saved)
+    runs.continue_from(run, saved, folder)
 
 
 # ---------------------------------------------------------------- the loop
@@ -379,16 +383,12 @@ def check_audio_seen(run: Run) -> None:
                         f"({len(run.cropper.waves.bad)} file(s) skipped); nothing was saved")
 
 
-def adopt_manifests(options: PretrainOptions, resumed: bool) -> None:
+def adopt_manifests(options: PretrainOptions) -> None:
     """--audio-dir: the scanned manifests become out_dir/manifests, now that the run trains on
-    them. A resumed run whose folder scan differs says so (it goes on with the new files)."""
+    them (a resumed run on other files was warned by runs.warn_if_data_changed)."""
     record = options.record_manifests
-    if record is None or Path(options.manifests_dir) == Path(record):
-        return
-    if resumed and _scan_differs(options.manifests_dir, record):
-        log.warning("the audio folder's files differ from those the run started on (%s): the run goes on "
-                    "with the new files from its checkpoint; pass --restart to train on them from the start", record)
-    runs.swap_in(Path(options.manifests_dir), Path(record))
+    if record is not None and Path(options.manifests_dir) != Path(record):
+        runs.swap_in(Path(options.manifests_dir), Path(record))
 
 
 def _scan_differs(new: Path, old: Path) -> bool:
@@ -428,7 +428,7 @@ def pretrain(options: PretrainOptions) -> dict:
     else:
         runs.write_start(run, "pre-training")
     if run.main:
-        adopt_manifests(options, resumed=checkpoint is not None)
+        adopt_manifests(options)
     run.accelerator.wait_for_everyone()
     status = train_loop(run)
     if status == "stopped":
