@@ -98,7 +98,9 @@ def _read_mono(path, f: sf.SoundFile) -> np.ndarray:
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int]:
-    """(frames, sample_rate) from the file's header alone, without decoding the audio."""
+    """(frames, sample_rate) from the file's header alone, without decoding the audio. A named
+    pipe is refused as load_audio refuses it: opening one would wait for a writer forever."""
+    _check_regular_file(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as e:

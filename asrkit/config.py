@@ -207,12 +207,17 @@ def _section_classes(kind: type) -> dict[str, type]:
     return typing.get_type_hints(kind)
 
 
+MAX_LR = 1.0
+
+
 def _check_optimisation(train) -> None:
     """The checks fine-tuning's and pre-training's `train` sections share (same keys, same meaning)."""
     if train.max_updates < 1:
         raise RecipeError("train.max_updates must be >= 1")
-    if not 0 < train.lr < float("inf"):
-        raise RecipeError(f"train.lr must be a positive finite number, got {train.lr}")
+    # Adam moves each weight by about lr per update: a peak above MAX_LR (recipes use 1e-5 to
+    # 5e-3) sends the weights to NaN or 1e29, whichever loop runs it.
+    if not 0 < train.lr <= MAX_LR:
+        raise RecipeError(f"train.lr must be in (0, {MAX_LR}], got {train.lr}")
     for b in train.adam_betas:
         _check_range("train.adam_betas", b, 0.0, 0.999999)
     _check_range("train.adam_eps", train.adam_eps, 1e-12, 1.0)
@@ -421,6 +426,9 @@ def recipe_for_split(split: str, size: str = "base") -> Path:
 # examples/wav2vec/config/pretraining/wav2vec2_base_librispeech.yaml.
 
 
+MAX_NEGATIVES = 1000  # the paper uses 100
+
+
 @dataclass(frozen=True)
 class PretrainModelConfig:
     # A checkpoint to continue from (hub id or folder: its quantiser is kept when it has one),
@@ -456,12 +464,21 @@ class PretrainModelConfig:
     normalize: bool = False
 
     def __post_init__(self):
-        for name in ("mask_time_prob", "layerdrop", "hidden_dropout", "attention_dropout",
+        for name in ("layerdrop", "hidden_dropout", "attention_dropout",
                      "activation_dropout", "feat_proj_dropout", "feat_quantizer_dropout"):
             _check_range(f"model.{name}", getattr(self, name), 0.0, 1.0)
-        for name in ("mask_time_length", "num_negatives", "codevector_groups", "codevectors_per_group", "final_dim"):
+        if not 0 < self.mask_time_prob <= 1:  # no masked frame: nothing to predict, no loss
+            raise RecipeError(f"model.mask_time_prob must be in (0, 1] for pre-training, got {self.mask_time_prob}")
+        for name in ("mask_time_length", "codevector_groups", "final_dim"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        # One codevector per group quantises every frame to the same vector: accuracy 1.0, nothing learnt.
+        if self.codevectors_per_group < 2:
+            raise RecipeError(f"model.codevectors_per_group must be >= 2, got {self.codevectors_per_group}")
+        # Distractors come from the utterance's own masked frames (a few hundred at most); the
+        # (frames x num_negatives x final_dim) logits of 1e5 would take gigabytes for nothing.
+        if not 1 <= self.num_negatives <= MAX_NEGATIVES:
+            raise RecipeError(f"model.num_negatives must be in [1, {MAX_NEGATIVES}], got {self.num_negatives}")
         if self.mask_min_masks < 0:
             raise RecipeError("model.mask_min_masks must be >= 0")
         start, end, decay = self.gumbel_temperature
@@ -528,7 +545,9 @@ class PretrainTrainConfig:
     def __post_init__(self):
         _check_optimisation(self)
         if not 0 <= self.warmup_updates <= self.max_updates:
-            raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates], got {self.warmup_updates}")
+            raise RecipeError(f"train.warmup_updates must be in [0, train.max_updates ({self.max_updates})], got "
+                              f"{self.warmup_updates}: a shorter run needs a shorter warm-up too "
+                              f"(--set train.warmup_updates=N)")
         for name in ("validate_interval_updates", "checkpoint_interval_updates", "log_interval_updates"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"train.{name} must be >= 1")

@@ -22,6 +22,7 @@ Library messages name settings as the library spells them (`chunk_seconds`,
     ├── LMError           a language model, lexicon or KenLM tool failed
     ├── DownloadError     a download failed or its bytes do not match
     ├── TrainError        a run folder or launch does not fit the training asked for
+    ├── FolderBusy        another command is writing the output folder (asrkit.locks)
     └── ReportError       there is nothing to report on
 """
 
@@ -79,6 +80,10 @@ class DownloadError(AsrkitError):
 
 class TrainError(AsrkitError):
     """The run folder or the launch does not fit the training asked for."""
+
+
+class FolderBusy(AsrkitError):
+    """Another command holds the lock of the folder this one would write (asrkit.locks)."""
 
 
 class ReportError(AsrkitError):

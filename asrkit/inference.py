@@ -43,6 +43,22 @@ class LogitsOptions:
                                f"{self.stride_seconds}, or no window keeps any frame")
         if self.stride_seconds < 0 or self.batch_seconds <= 0:
             raise SettingError("`stride_seconds` must be >= 0 and `batch_seconds` > 0")
+        check_device(self.device)
+
+
+def check_device(device: str) -> None:
+    """auto, cpu, cuda or cuda:N (and mps where torch has it); anything else would reach torch
+    as an opaque RuntimeError after the model has loaded."""
+    import re
+
+    import torch
+
+    if device in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", device):
+        return
+    if device == "mps" and torch.backends.mps.is_available():
+        return
+    raise SettingError(f"`device` {device!r}: choose auto, cpu, cuda or cuda:N"
+                       + (" (mps: torch sees no Apple GPU here)" if device == "mps" else ""))
 
 
 # --------------------------------------------------------------------------- model

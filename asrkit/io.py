@@ -40,11 +40,45 @@ def damaged_file(folder: str | os.PathLike) -> tuple[Path, str] | None:
                     pass
             elif path.suffix in (".bin", ".pt", ".pth") and path.stat().st_size:
                 zipfile.ZipFile(path).close()  # torch.save's format; a cut file loses its index
+            elif path.suffix == ".pkl":
+                # accelerate's RNG states (torch.save, small): it reads them in a try that only logs
+                # at INFO, so a damaged one would resume with other random draws, unnoticed.
+                with zipfile.ZipFile(path) as z:
+                    bad = z.testzip()
+                if bad:
+                    raise ValueError(f"{bad} fails its CRC check")
             elif path.suffix == ".json":
                 json.loads(path.read_text(encoding="utf-8"))
         except Exception as e:  # whatever the reader raises, the file is unusable
             return path, f"{type(e).__name__}: {e}"
     return None
+
+
+# How writers that are not Python's report a failed write: torch.save's C++ stream writer
+# ("PytorchStreamWriter failed writing file data/0: file write failed") and safetensors'
+# Rust one ("IoError(Os { code: 28, kind: StorageFull ...})") raise RuntimeError or their own
+# error type, never an OSError with an errno.
+_WRITE_FAILURES = ("failed writing file", "file write failed", "StorageFull", "No space left", "os error 28")
+FULL_BYTES = 64 << 20  # less free space than this where a write failed: the disk is full
+
+
+@contextlib.contextmanager
+def disk_errors(folder: str | os.PathLike) -> Iterator[None]:
+    """Turn a failed write of torch or safetensors into an OSError naming `folder`: ENOSPC when
+    the disk is (nearly) full, else EIO, which the CLI prints in one line (asrkit.cli)."""
+    import errno
+    import shutil
+
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as e:  # RuntimeError, SafetensorError: recognised by their message only
+        if not any(s in str(e) for s in _WRITE_FAILURES):
+            raise
+        where = next((p for p in (Path(folder), *Path(folder).parents) if p.exists()), Path("."))
+        full = "28" in str(e) or shutil.disk_usage(where).free < FULL_BYTES
+        raise OSError(errno.ENOSPC if full else errno.EIO, f"writing failed ({e})", str(folder)) from e
 
 
 @contextlib.contextmanager

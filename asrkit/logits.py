@@ -183,13 +183,14 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     if not utts:
         raise DataError(f"{manifest}: the split is empty (no utterances); nothing to run the model on")
     fp = fingerprint(model_dir, manifest, options)
-    if (out / INDEX).is_file():
-        old = _previous(out)
-        if old is not None:
-            check_same_manifest(old, manifest, model_dir, split)
-            if not force and old.index.get("fingerprint") == fp:
-                log.info("%s: cached log-probs are up to date", out)
-                return old
+    old = _previous(out) if (out / INDEX).is_file() else None
+    if old is not None:
+        check_same_manifest(old, manifest, model_dir, split)
+        if not force and old.index.get("fingerprint") == fp:
+            log.info("%s: cached log-probs are up to date", out)
+            return old
+    else:
+        check_results_fit(utts, manifest, model_dir, split)
     acoustic = AcousticModel(model_dir, options)
 
     audio: dict[int, np.ndarray] = {}
@@ -233,6 +234,25 @@ def check_same_manifest(old: LogitsCache, manifest: Path, model_dir: Path, split
                      f"running {manifest} under the same name would overwrite them and the results in "
                      f"{Path(model_dir) / 'decode' / split}. Rename one manifest (its file name is the split "
                      f"name), or move those two folders aside")
+
+
+def check_results_fit(utts: list[Utterance], manifest: Path, model_dir: Path, split: str) -> None:
+    """Without a cache (removed, or damaged) check_same_manifest cannot tell which manifest the
+    split's decode results came from; their utterances can. Results of utterances this manifest
+    lacks are another manifest's: decoding this one would overwrite some settings' results and
+    leave the others describing the old one, and a report would mix them. (A manifest that holds
+    every old utterance and more is taken as the same one grown.)"""
+    from asrkit.results import read_recogs, result_dir
+
+    folder = result_dir(model_dir, split, "greedy").parent
+    ids = {u.id for u in utts}
+    for recogs in sorted(folder.glob("*/recogs.jsonl")) if folder.is_dir() else ():
+        foreign = [r.id for r in read_recogs(recogs.parent) if r.id not in ids]
+        if foreign:
+            raise CacheError(f"{recogs.parent} holds results of utterances {manifest} lacks ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}): another manifest named {split!r} was decoded "
+                             f"here, and decoding this one would mix the two in {folder}. Rename this manifest "
+                             f"(its file name is the split name), or move {folder} aside")
 
 
 def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tokens: list[str],

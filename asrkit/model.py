@@ -149,9 +149,39 @@ def _tiny_config(name: str, vocab_size: int):
                architectures=[cls.__name__.replace("Config", "ForCTC")], **kwargs)
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                "pytorch_model.bin.index.json")
+
+
+def check_checkpoint_folder(name: str) -> None:
+    """A local checkpoint folder (what `--model` names, for fine-tuning or pre-training) holds a
+    readable config.json and weights; otherwise a ModelError says which and why, before
+    transformers' own errors (a traceback about a missing attribute, or a hub lookup of a path).
+    A hub id (no such local path) is left to transformers."""
+    path = Path(name)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ModelError(f"checkpoint {name!r} is a file; give the folder that holds config.json and the weights")
+    if not (path / "config.json").is_file():
+        if (path / "checkpoints" / "last").is_dir() or (path / "recipe.yaml").is_file():
+            raise ModelError(f"{path} is a run that has not finished: its model (config.json and weights) is "
+                             f"written at its end. Run its command again to finish it, or use one of its "
+                             f"snapshots/update-N folders")
+        what = "is an empty folder" if not any(path.iterdir()) else "has no config.json"
+        raise ModelError(f"checkpoint folder {path} {what}: give a folder written by save_pretrained "
+                         f"(config.json and model.safetensors), a hub id, or a built-in name")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise ModelError(f"checkpoint folder {path} has config.json but no weights ({', '.join(WEIGHT_FILES[:2])})")
+    damaged = damaged_file(path)
+    if damaged:
+        raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
+
+
 def _load_config(name: str):
     from transformers import AutoConfig
 
+    check_checkpoint_folder(name)
     try:
         return AutoConfig.from_pretrained(name)
     except OSError as e:

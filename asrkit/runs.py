@@ -8,7 +8,7 @@ A run's folder (each loop's module docstring lists the files it adds):
       train-log.jsonl       one JSON object per line: "start", "train" per log interval, "valid"
       train-summary.json    written last; its presence means the run is finished
       checkpoints/last/     resumable state: accelerate's (model, optimizer, RNG) + trainer_state.json
-      .previous-run/        `restart`: the previous run's RUN_FILES, until the new run's first checkpoint
+      .previous-run/        `restart`: the previous run (its model too), until the new run's first checkpoint
 
 Running the same command again continues from checkpoints/last, falling back to the one
 before it when a file of the last is damaged. `restart` checks the splits before it moves
@@ -37,9 +37,9 @@ import torch
 
 from asrkit.config import dump_recipe, recipe_to_dict
 from asrkit.data.batching import MicroBatch, Position, UpdatePlanner
-from asrkit.data.manifest import read_split
+from asrkit.data.manifest import read_split, split_manifests
 from asrkit.errors import TrainError
-from asrkit.io import damaged_file, read_jsonl, write_json, write_jsonl, write_text
+from asrkit.io import damaged_file, disk_errors, read_jsonl, write_json, write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def open_folder(options, accelerator) -> Path | None:
     if options.restart:
         check_splits(options)
         if main and out.exists():
-            set_aside(out)
+            set_aside(out, keep=(Path(options.manifests_dir),))
     elif main and (out / PREVIOUS).is_dir() and find_checkpoint(out) is None:
         restore_previous(out)
     accelerator.wait_for_everyone()
@@ -175,6 +175,30 @@ def check_same_recipe(options) -> None:
                          f"use the same recipe to resume, or `restart` to start over")
 
 
+def train_data_digest(options) -> str:
+    """sha256 of the training manifests' bytes (a loop's state.train_data), so that a resumed
+    run can tell they changed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in split_manifests(options.manifests_dir, options.recipe.data.train_split):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def warn_if_data_changed(run: RunFolder, saved) -> None:
+    """The recipe is checked on resume (check_same_recipe); the data it names is not the same
+    thing: a re-prepared or edited manifest (or, in pre-training, another --audio-dir) silently
+    changes what the rest of the run sees. Fine-tuning and pre-training both warn here."""
+    if saved.train_data is not None and saved.train_data != run.state.train_data and run.main:
+        log.warning("the training manifest(s) %s changed since the checkpoint at update %d: the run goes on "
+                    "with the new data (its batches from this point on follow the new manifest); pass "
+                    "--restart to train on it from the start",
+                    ", ".join(map(str, split_manifests(run.options.manifests_dir, run.recipe.data.train_split))),
+                    saved.update)
+    saved.train_data = run.state.train_data
+
+
 def set_lr(run: RunFolder, update: int) -> float:
     """The schedule's LR at `update` into every parameter group (times its lr_scale, if any)."""
     lr = run.schedule(update)
@@ -193,19 +217,30 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def set_aside(out: Path) -> None:
-    """`restart`: move the previous run's files into out/.previous-run (the output model
-    files stay where they are until the new run replaces them at its end)."""
+def _run_entries(out: Path, keep: tuple[Path, ...] = ()) -> list[str]:
+    """What `restart` sets aside: every entry of out_dir (the model files, its decode results
+    and model card, the run's files) but asrkit's hidden working files and the folders in `keep`
+    (the manifests the new run reads). The old model must not stay beside the new run's
+    recipe and log, where `finetune --model` and the report would take it for the new one."""
+    kept = {os.path.realpath(p) for p in keep}
+    return sorted(name for name in os.listdir(out)
+                  if not name.startswith(".") and os.path.realpath(out / name) not in kept)
+
+
+def set_aside(out: Path, keep: tuple[Path, ...] = ()) -> None:
+    """`restart`: move the previous run (every entry of out_dir but those `keep` names) into
+    out/.previous-run."""
     aside = out / PREVIOUS
     if aside.is_dir() and find_checkpoint(out) is not None:
         shutil.rmtree(aside)  # the run that set it aside got its checkpoint; it is now the old run
-    present = [name for name in RUN_FILES if (out / name).exists()]
     if aside.is_dir():
         # An earlier restart stopped before its first checkpoint: what it left is no run;
         # the run worth keeping is the one already aside.
-        for name in present:
-            _remove(out / name)
+        for name in RUN_FILES:
+            if (out / name).exists():
+                _remove(out / name)
         return
+    present = _run_entries(out, keep)
     if not present:
         return
     staging = out / f"{PREVIOUS}.tmp"
@@ -221,10 +256,9 @@ def restore_previous(out: Path) -> None:
     aside = out / PREVIOUS
     if not aside.is_dir():
         return
-    for name in RUN_FILES:
-        if (aside / name).exists():
-            _remove(out / name)
-            os.replace(aside / name, out / name)
+    for name in sorted(os.listdir(aside)):
+        _remove(out / name)
+        os.replace(aside / name, out / name)
     shutil.rmtree(aside)
     log.info("restored the previous run in %s", out)
 
@@ -263,9 +297,10 @@ def save_model(run: RunFolder, folder: Path, model, *companions) -> None:
     if run.main:
         tmp = folder.with_name(f".{folder.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        for companion in companions:
-            companion.save_pretrained(str(tmp))
+        with disk_errors(tmp):
+            model.save_pretrained(tmp)
+            for companion in companions:
+                companion.save_pretrained(str(tmp))
         swap_in(tmp, folder)
     run.accelerator.wait_for_everyone()
 
@@ -308,7 +343,8 @@ def save_checkpoint(run: RunFolder) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     acc.wait_for_everyone()
     tmp.mkdir(parents=True, exist_ok=True)
-    acc.save_state(str(tmp))
+    with disk_errors(tmp):
+        acc.save_state(str(tmp))
     acc.wait_for_everyone()
     if run.main:
         write_json(tmp / "trainer_state.json", dataclasses.asdict(run.state))

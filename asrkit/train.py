@@ -36,7 +36,6 @@ A NaN or infinite loss or gradient stops the run; non-finite weights are never s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from contextlib import nullcontext
@@ -189,7 +188,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     logger = runs.TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
-               TrainState(world_size=world, update_freq=freq, train_data=train_data_digest(options)), info.head)
+               TrainState(world_size=world, update_freq=freq, train_data=runs.train_data_digest(options)), info.head)
 
 
 def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechDataset, np.ndarray]:
@@ -443,29 +442,9 @@ def save_model(run: Run, folder: Path) -> None:
     runs.save_model(run, folder, run.accelerator.unwrap_model(run.wrapper).model, run.processor)
 
 
-def train_data_digest(options: FinetuneOptions) -> str:
-    """sha256 of the training manifests' bytes, so that a resumed run can tell they changed."""
-    h = hashlib.sha256()
-    for path in split_manifests(options.manifests_dir, options.recipe.data.train_split):
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def warn_if_data_changed(run: Run, saved: TrainState) -> None:
-    """The recipe is checked on resume (runs.check_same_recipe); the data it names is not the same
-    thing: a re-prepared or edited manifest silently changes what the rest of the run sees."""
-    if saved.train_data is not None and saved.train_data != run.state.train_data and run.main:
-        log.warning("the training manifest(s) %s changed since the checkpoint at update %d: the run goes on "
-                    "with the new data (its batches from this point on follow the new manifest); pass "
-                    "--restart to train on it from the start",
-                    ", ".join(map(str, split_manifests(run.options.manifests_dir, run.recipe.data.train_split))),
-                    saved.update)
-    saved.train_data = run.state.train_data
-
-
 def resume(run: Run, folder: Path) -> None:
     saved = runs.load_checkpoint(run, folder, TrainState)
-    warn_if_data_changed(run, saved)
+    runs.warn_if_data_changed(run, saved)
     runs.continue_from(run, saved, folder)
 
 

@@ -75,3 +75,16 @@ def test_finetune_records_the_command_it_was_given(monkeypatch, tmp_path):
 def test_a_bad_override_names_the_flag_it_came_from(capsys):
     assert cli.main(["finetune", "--set", "train.lr", "--print-recipe"]) == 1
     assert "asrkit finetune: error: --set 'train.lr': expected SECTION.KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["finetune", "pretrain"])
+def test_a_model_folder_is_recorded_as_an_absolute_path(tmp_path, monkeypatch, capsys, command):
+    """A report run from another folder must still find the checkpoint (and its pre-training)."""
+    import yaml
+
+    (tmp_path / "pre").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([command, "--model", "pre", "--print-recipe"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["name"] == str(tmp_path / "pre")
+    assert cli.main([command, "--model", "base", "--print-recipe"]) == 0  # a built-in name stays a name
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["name"] == "base"

@@ -118,3 +118,24 @@ def test_dump_round_trips(tmp_path):
 def test_missing_recipe_lists_the_available_ones():
     with pytest.raises(FileNotFoundError, match="base_10min"):
         recipe_for_split("5min")
+
+
+@pytest.mark.parametrize("kind_name", ["Recipe", "PretrainRecipe"])
+def test_a_learning_rate_no_run_survives_is_refused_by_both_recipes(kind_name):
+    """One rule for fine-tuning and pre-training: 1e30 trained NaN weights in one and 5e29 in the other."""
+    import asrkit.config as config
+
+    with pytest.raises(RecipeError, match=r"train.lr must be in \(0, 1.0\], got 1e\+30"):
+        recipe_from_dict({"train": {"lr": 1e30}}, kind=getattr(config, kind_name))
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"codevectors_per_group": 1}, "codevectors_per_group must be >= 2"),
+    ({"num_negatives": 100_000}, r"num_negatives must be in \[1, 1000\]"),
+    ({"mask_time_prob": 0.0}, r"mask_time_prob must be in \(0, 1\] for pre-training"),
+])
+def test_pre_training_values_that_learn_nothing_are_refused(model, message):
+    from asrkit.config import PretrainRecipe
+
+    with pytest.raises(RecipeError, match=message):
+        recipe_from_dict({"model": model}, kind=PretrainRecipe)

@@ -205,3 +205,14 @@ def test_an_unreadable_librilight_1h_folder_is_a_note_not_a_traceback(tmp_path, 
     corpus = ls.find_corpus(tmp_path)
     assert "dev-clean" in corpus.splits and "1h" not in corpus.splits
     assert any("cannot list" in n and "Permission denied" in n for n in corpus.notes)
+
+
+@pytest.mark.parametrize("stray", ["\r", "\x0c", "\u2028"])
+def test_a_line_break_inside_a_transcript_line_is_a_problem_naming_the_line(tmp_path, stray):
+    """Not a cut label kept: universal newlines ended the line at the \\r and kept 'HELLO' as the text."""
+    trans = tmp_path / "1-2.trans.txt"
+    trans.write_bytes(f"1-2-0000 HELLO{stray}WORLD\r\n1-2-0001 GOOD  DAY\r\n".encode())
+    rows, problems = ls.read_transcripts(trans)
+    assert rows == [(2, "1-2-0001", "GOOD DAY")]  # a CRLF line ending is only an ending
+    assert [(p.path, p.reason) for p in problems] == [(f"{trans}:1", ls.MALFORMED)]
+    assert "line break" in problems[0].detail and repr(stray) in problems[0].detail

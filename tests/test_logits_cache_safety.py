@@ -118,3 +118,22 @@ def test_cuda_without_a_gpu_is_a_message(model_dir, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SettingError, match="`device` is cuda, but torch sees no GPU"):
         logits.AcousticModel(model_dir, logits.LogitsOptions(device="cuda"))
+
+
+def test_another_manifest_after_the_cache_was_removed_does_not_mix_results(cached, model_dir, tmp_path):
+    """With the cache gone, the decode results still say which utterances the split held."""
+    import shutil
+
+    from asrkit.results import Recog, result_dir, write_recogs
+
+    manifest, folder = cached
+    for setting in ("greedy", "4gram"):
+        write_recogs(result_dir(model_dir, "safety", setting),
+                     [Recog(f"1-2-{i:04d}", "1", 1.0, "WORD", "WORD") for i in range(3)])
+    shutil.rmtree(folder)
+    (tmp_path / "mine").mkdir()
+    other = make_manifest(tmp_path / "mine", seconds=(0.7,), name="safety.jsonl")
+    with pytest.raises(CacheError, match=r"holds results of utterances .*safety.jsonl lacks \(1-2-0001, 1-2-0002\)"):
+        logits.compute(model_dir, other, "safety")
+    assert not folder.exists()
+    assert len(logits.compute(model_dir, manifest, "safety")) == 3  # the manifest the results came from

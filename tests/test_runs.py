@@ -121,7 +121,7 @@ def test_a_restart_whose_set_up_fails_puts_the_old_run_back(tmp_path):
     opts = options(tmp_path)
     before = write_run(opts)
     assert runs.open_folder(opts, FakeAccelerator()) is None  # a new run: the old one is aside
-    assert texts(opts.out_dir / runs.PREVIOUS) == {k: v for k, v in before.items() if k != "model.safetensors"}
+    assert texts(opts.out_dir / runs.PREVIOUS) == before  # the old model too: it is no model of the new run
 
     def failing(options, accelerator):
         raise OSError("the model does not load")
@@ -205,3 +205,21 @@ def test_a_pre_training_restart_keeps_the_old_run_until_the_new_one_checkpoints(
     assert (out / runs.PREVIOUS / "train-summary.json").read_bytes() == before["train-summary.json"]
     monkeypatch.undo()
     assert loop.pretrain(options()) == summary and unchanged()  # the set-aside run is the run again
+
+
+def test_a_restart_killed_after_its_first_checkpoint_leaves_no_old_model_beside_the_new_run(tmp_path,
+                                                                                             one_torch_thread):
+    """The old model, decode results and card go with the old run: `finetune --model OUT` and
+    the report must not take the old model for the new run's."""
+    from asrkit.pretrain import loop
+
+    options = pretraining(tmp_path)
+    loop.pretrain(options())
+    out = tmp_path / "run"
+    (out / "decode" / "dev" / "greedy").mkdir(parents=True)
+    (out / "decode" / "dev" / "greedy" / "wer-summary.json").write_text("{}")
+    assert loop.pretrain(options(restart=True, stop_after_updates=1))["status"] == "stopped"
+    assert (out / "checkpoints" / "last" / "trainer_state.json").is_file()
+    assert not (out / runs.PREVIOUS).exists()
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"model.safetensors", "config.json", "train-summary.json", "decode"}, left

@@ -100,7 +100,9 @@ def test_the_old_run_stays_aside_until_the_new_one_checkpoints(finished, manifes
     aside = out / runs.PREVIOUS
     assert (aside / "train-summary.json").read_bytes() == before["train-summary.json"]
     assert (aside / "checkpoints/last/trainer_state.json").is_file()
-    assert (out / "model.safetensors").read_bytes() == before["model.safetensors"]  # still the old model
+    # The old model waits aside with its run: beside the new run's recipe and log it would pass for the new model.
+    assert (aside / "model.safetensors").read_bytes() == before["model.safetensors"]
+    assert not (out / "model.safetensors").exists()
     # A second restart keeps the run that was set aside, not the first restart's leftovers.
     with pytest.raises(KeyboardInterrupt):
         finetune(options(recipe(), out, manifests, restart=True))

@@ -5,14 +5,21 @@ A subcommand module defines:
     HELP = "one line for `asrkit --help`"
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int | None
+and, when it writes a run or results folder:
+    def output_folder(args: argparse.Namespace) -> Path | None
+whose lock (asrkit.locks) the command holds while it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
 import re
+import shlex
 import sys
 import traceback
 
@@ -42,6 +49,30 @@ COMMANDS = [
 # or torch is a bug, and asrkit's own checks raise AsrkitError.
 USER_ERRORS = (AsrkitError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
 
+# Operating-system refusals of a path the user chose (an output folder they cannot write, a
+# full disk, a name too long for the file system): one line naming the path, what to do.
+# Every write is atomic (asrkit.io) and runs resume from their last checkpoint, so nothing
+# written before is lost.
+OS_PROBLEMS = {
+    errno.EACCES: "permission denied: choose a folder you can write, or fix its permissions",
+    errno.EPERM: "operation not permitted: choose a folder you can write",
+    errno.EROFS: "the file system is read-only: choose another output folder",
+    errno.ENOSPC: "no space left on the disk: free some space and run the same command again "
+                  "(files already written are kept; training resumes from its last checkpoint)",
+    errno.EDQUOT: "disk quota exceeded: free some space and run the same command again",
+    errno.ENAMETOOLONG: "a file or folder name is too long for the file system: choose a shorter name",
+    errno.EIO: "input/output error while writing: check the disk, then run the same command again",
+}
+
+
+def os_problem(error: OSError) -> str | None:
+    """One line for an OSError in OS_PROBLEMS, naming its path; None for any other."""
+    what = OS_PROBLEMS.get(error.errno)
+    if what is None:
+        return None
+    path = error.filename if error.filename is not None else ""
+    return f"{path}: {what}" if path else what
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Keeps the layout of a subcommand's docstring (examples, tables) and shows defaults."""
@@ -60,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
                            formatter_class=HelpFormatter)
         module.add_arguments(p)
-        p.set_defaults(func=module.run, command_parser=p)
+        p.set_defaults(func=module.run, command_parser=p, output_folder=getattr(module, "output_folder", None))
     return parser
 
 
@@ -85,6 +116,18 @@ def user_message(error: BaseException, parser: argparse.ArgumentParser | None) -
     return re.sub(r"`([a-z_]+)`", lambda m: known.get(m.group(1), m.group(0)), str(error))
 
 
+def output_lock(args: argparse.Namespace):
+    """The lock of the folder the command writes, so that a second command on it is refused
+    instead of interleaving its files. Under `accelerate launch` only the first process
+    (RANK 0, the one that writes) takes it."""
+    from asrkit.locks import folder_lock
+
+    folder = args.output_folder(args) if getattr(args, "output_folder", None) else None
+    if folder is None or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return folder_lock(folder, "asrkit " + shlex.join(args.argv))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -92,11 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # accelerate logs four INFO lines per checkpoint saved or loaded (a quarter of a demo's
+        # output); asrkit says once what it saved or resumed. Its warnings still show.
+        logging.getLogger("accelerate").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with output_lock(args):
+            return int(args.func(args) or 0)
     except USER_ERRORS as e:
         # A problem the user can fix: one clear line (and the traceback with -v). Anything
         # else is a bug and propagates with its traceback.
@@ -104,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"asrkit {args.command}: error: {user_message(e, getattr(args, 'command_parser', None))}",
               file=sys.stderr)
+        return 1
+    except OSError as e:
+        message = os_problem(e)
+        if message is None:
+            raise  # not one of the user's: a bug, with its traceback
+        if args.verbose:
+            traceback.print_exc()
+        print(f"asrkit {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"asrkit {args.command}: interrupted", file=sys.stderr)

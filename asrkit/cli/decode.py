@@ -131,3 +131,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
               f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The model folder: decode writes its logits cache and results there."""
+    from asrkit import workspace
+
+    return workspace.resolve_model(args.model)

@@ -60,3 +60,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"full report: {args.work / 'reports'}")
     print(f"subtitles and word times of a test recording: {args.work / 'transcripts'}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The demo's work folder."""
+    return args.work

@@ -70,3 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.name}: {'downloaded to' if result.fetched else 'already in'} {result.folder}")
     print(f"next: asrkit prepare --data-root {args.to}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The corpus folder the parts are unpacked into."""
+    return args.to

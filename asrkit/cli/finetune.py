@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def model_name(given: str) -> str:
+    """--model as the recipe records it: a local folder as an absolute path, so that a report
+    run from another folder still finds the checkpoint and how it was pre-trained; a hub id
+    or built-in name as given."""
+    return str(Path(given).resolve()) if Path(given).exists() else given
+
+
 def resolve(args):
     """(recipe, recipe path) from --split/--recipe, --model, --dev-split and --set."""
     from asrkit.config import find_recipe, load_recipe, recipe_for_split, recipes_dir
@@ -65,7 +72,7 @@ def resolve(args):
     if args.split is not None:
         values["data.train_split"] = args.split
     if args.model:
-        values["model.name"] = args.model
+        values["model.name"] = model_name(args.model)
     if args.dev_split:
         values["data.dev_split"] = args.dev_split
     return load_recipe(path, args.overrides, values), Path(path)
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_recipe:
         print(dump_recipe(recipe, f"# resolved from {path}"), end="")
         return 0
-    out = args.out or workspace.models_dir() / path.stem.replace("_", "-")
+    out = output_folder(args)
     options = FinetuneOptions(
         recipe=recipe, out_dir=out, manifests_dir=args.manifests or workspace.manifests_dir(),
         command=command_line(args.argv), restart=args.restart, progress=not args.no_progress,
@@ -89,6 +96,15 @@ def run(args: argparse.Namespace) -> int:
     summary = finetune(options)
     print(f"fine-tuned model: {out} ({summary['updates']} updates{_dev_result(summary, recipe)})")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """--out, else work/models/<recipe file name, _ as ->: base-10min; None with --print-recipe."""
+    from asrkit import workspace
+
+    if args.print_recipe:
+        return None
+    return args.out or workspace.models_dir() / resolve(args)[1].stem.replace("_", "-")
 
 
 def _dev_result(summary: dict, recipe) -> str:

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from asrkit import workspace
@@ -131,16 +130,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{model.name}: {model.info.get('order')}-gram, {model.info.get('vocabulary')} words -> "
               f"{model.path.parent}")
     else:
+        from asrkit.errors import LMError
+        from asrkit.lm.integrity import read_info
+
         root = args.lm_dir or workspace.lm_dir()
         rows = []
         for name in lm.available(root):
-            info = json.loads((Path(root) / name / "info.json").read_text(encoding="utf-8"))
+            try:
+                info = read_info(Path(root) / name)
+            except LMError as e:  # one damaged folder does not hide the others
+                rows.append(f"{name}\tunusable: {e}")
+                continue
             what = (f"transformer ({info.get('options', {}).get('layers', '?')} layers)"
                     if info.get("kind") == "transformer" else f"{info.get('order')}-gram")
             rows.append(f"{name}\t{what}\t{info.get('unit', 'word')}\t"
                         f"{info.get('vocabulary')} words\t{info.get('source', '')}")
         print("\n".join(rows) if rows else f"no language models under {root}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """The LM folder build and download write under; list writes nothing."""
+    return None if args.lm_command == "list" else (args.lm_dir or workspace.lm_dir())
 
 
 TRANSFORMER_FLAGS = ("layers", "width", "heads", "context", "steps", "batch", "lr", "seed")

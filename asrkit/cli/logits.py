@@ -60,3 +60,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{split}: {len(cache)} utterances, {cache.audio_seconds / 3600:.2f} h, "
               f"inference {cache.index['inference_seconds']:.1f} s -> {cache.folder}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The model folder, where the cache goes."""
+    return workspace.resolve_model(args.model)

@@ -52,3 +52,8 @@ def run(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"asrkit prepare: error: {r.split}: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The manifests folder."""
+    return args.out

@@ -21,14 +21,16 @@ Running the same command after an interruption continues from the last checkpoin
 Examples:
   asrkit pretrain --recipe tiny --manifests work/pretrain-manifests --out work/models/pretrain-tiny
   asrkit pretrain --recipe base --model facebook/wav2vec2-base --audio-dir /data/my-recordings --out work/models/adapted
-  asrkit pretrain --recipe tiny --manifests work/manifests --set data.train_split=10min --set train.max_updates=3
+  asrkit pretrain --recipe tiny --manifests work/manifests --set data.train_split=10min --set train.max_updates=3 --set train.warmup_updates=1
   accelerate launch --multi_gpu --num_processes 8 -m asrkit pretrain --recipe base --manifests /data/manifests
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 from pathlib import Path
 
 HELP = "pre-train (or continue pre-training) a wav2vec 2.0 model on unlabelled audio (accelerate)"
@@ -63,17 +65,27 @@ def recipe_path(name: str) -> Path:
     return find_recipe(f"pretrain_{name}" if name in RECIPE_NAMES else name)
 
 
+def output_folder(args: argparse.Namespace) -> Path | None:
+    """--out, else work/models/pretrain-<recipe>; None with --print-recipe (nothing written)."""
+    from asrkit import workspace
+
+    if args.print_recipe:
+        return None
+    return args.out or workspace.models_dir() / f"pretrain-{recipe_path(args.recipe).stem.removeprefix('pretrain_')}"
+
+
 def run(args: argparse.Namespace) -> int:
     from asrkit import workspace
+    from asrkit.cli.finetune import model_name
     from asrkit.config import PretrainRecipe, dump_recipe, load_recipe
     from asrkit.pretrain import PretrainOptions, pretrain
     from asrkit.pretrain.data import FOLDER_DEV, FOLDER_TRAIN, scan_audio_folder
 
     path = recipe_path(args.recipe)
-    out = args.out or workspace.models_dir() / f"pretrain-{Path(path).stem.removeprefix('pretrain_')}"
+    out = output_folder(args)
     values = {}
     if args.model:
-        values["model.name"] = args.model
+        values["model.name"] = model_name(args.model)
     if args.audio_dir is not None:
         values["data.train_split"], values["data.dev_split"] = FOLDER_TRAIN, FOLDER_DEV
     if args.dev_split:
@@ -82,14 +94,21 @@ def run(args: argparse.Namespace) -> int:
     if args.print_recipe:
         print(dump_recipe(recipe, f"# resolved from {path}"), end="")
         return 0
-    manifests = args.manifests or workspace.manifests_dir()
+    manifests, record = args.manifests or workspace.manifests_dir(), None
     if args.audio_dir is not None:
-        manifests = out / "manifests"
+        # The scan goes to a folder of this process's own; it replaces OUT/manifests (the record
+        # of what the run trained on) only if the run trains on it (asrkit.pretrain.loop).
+        manifests, record = out / f".manifests.scan-{os.environ.get('RANK', '0')}", out / "manifests"
+        shutil.rmtree(manifests, ignore_errors=True)
         counts = scan_audio_folder(args.audio_dir, manifests)
         print(f"{args.audio_dir}: {counts['train']} training and {counts['dev']} dev files, "
-              f"{counts['skipped']} skipped ({manifests / 'unlabelled.skipped.tsv'})")
+              f"{counts['skipped']} skipped (listed in {record / 'unlabelled.skipped.tsv'})")
     options = PretrainOptions(recipe=recipe, out_dir=out, manifests_dir=manifests, command="asrkit " + shlex.join(args.argv),
-                              restart=args.restart, progress=not args.no_progress)
-    summary = pretrain(options)
+                              restart=args.restart, progress=not args.no_progress, record_manifests=record)
+    try:
+        summary = pretrain(options)
+    finally:
+        if record is not None:
+            shutil.rmtree(manifests, ignore_errors=True)
     print(f"pre-trained model: {out} ({summary['updates']} updates)")
     return 0

@@ -61,3 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if files.problems:
         print(f"{len(files.problems)} file(s) could not be read; listed in {files.markdown}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The reports folder (model cards go into the model folders, each written atomically)."""
+    return args.out or workspace.reports_dir()

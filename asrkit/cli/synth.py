@@ -105,3 +105,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{options.purpose} corpus in {options.root} ({REPORT}) "
           f"in {time.monotonic() - start:.1f} s")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The corpus folder."""
+    return args.root

@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from asrkit.cli.decode import add_decoder_arguments, apply_paper_beam, decoder_choice
 from asrkit.cli.logits import add_common, logits_options
@@ -81,3 +82,10 @@ def run(args: argparse.Namespace) -> int:
           f"WER {100 * result.best_wer:.2f}% ({len(result.trials)} trials, {result.seconds:.0f} s) "
           f"-> {tuning_path(model_dir)}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The model folder: its logits cache and lm-tuning.json."""
+    from asrkit import workspace
+
+    return workspace.resolve_model(args.model)

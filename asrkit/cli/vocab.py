@@ -7,6 +7,7 @@ The folder it writes loads with Wav2Vec2Processor.from_pretrained(DIR). Token id
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "write the letter vocabulary as a saved Wav2Vec2Processor"
 
@@ -24,3 +25,8 @@ def run(args: argparse.Namespace) -> int:
     processor = save_processor(make_dir(args.out), return_attention_mask=not args.no_attention_mask)
     print(f"wrote a processor with {len(processor.tokenizer)} tokens to {args.out}")
     return 0
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """The processor's folder."""
+    return Path(args.out)

@@ -190,6 +190,10 @@ def find_corpus(data_root: str | os.PathLike) -> Corpus:
     return Corpus(root, ls, ft, splits, tuple(notes))
 
 
+# What str.splitlines() breaks a line at, but \n: a transcript line must not hold one.
+LINE_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def read_transcripts(path: str | os.PathLike) -> tuple[list[tuple[int, str, str]], list[Problem]]:
     """Parse one <speaker>-<chapter>.trans.txt: [(line number, id, text)] and bad lines.
 
@@ -199,12 +203,22 @@ def read_transcripts(path: str | os.PathLike) -> tuple[list[tuple[int, str, str]
     """
     rows, problems = [], []
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        # newline="": lines end at \n only (a CRLF's \r is dropped below); universal newlines
+        # (and str.splitlines) would cut a line at a stray \r and keep its first half as the label.
+        with open(path, encoding="utf-8", newline="") as f:
+            lines = f.read().split("\n")
     except (OSError, UnicodeDecodeError) as e:
         return [], [Problem(str(path), MALFORMED, f"cannot read transcript file ({e})")]
     for n, line in enumerate(lines, 1):
+        line = line.removesuffix("\r")
         if not line.strip():
+            continue
+        breaks = sorted({repr(c) for c in line if c in LINE_BREAKS})
+        if breaks:
+            # Not normalised: whether it stood for a line break (two utterances run together)
+            # or a stray byte cannot be told, and either guess may train on a wrong label.
+            problems.append(Problem(f"{path}:{n}", MALFORMED, f"a line break ({', '.join(breaks)}) inside the "
+                                                              f"line; put one utterance per line, ended by \\n"))
             continue
         utt_id, _, text = line.strip().partition(" ")
         if not UTT_ID.fullmatch(utt_id):

@@ -156,7 +156,13 @@ def _lexfree(lm: LanguageModel | None):
 
 
 def _pyctcdecode(lm: LanguageModel | None):
+    import importlib.util
+
     from asrkit.decode.pyctcdecode import PyctcdecodeOptions
+
+    if importlib.util.find_spec("pyctcdecode") is None:  # an optional dependency
+        raise DecodeError("the pyctcdecode decoder needs the pyctcdecode package (pip install pyctcdecode); "
+                          "or choose the flashlight decoder")
 
     if lm is not None and lm.unit != "word":
         raise DecodeError(f"{lm.path}: pyctcdecode needs a word LM")

@@ -61,6 +61,8 @@ class TuneOptions:
         if self.trials < 1:
             raise SettingError("`trials` must be at least 1")
         for name, (lo, hi) in (("weight_range", self.weight_range), ("score_range", self.score_range)):
+            if not (math.isfinite(lo) and math.isfinite(hi)):  # a grid or TPE over inf draws NaN weights
+                raise SettingError(f"`{name}` {lo}..{hi}: both ends must be finite numbers")
             if not lo <= hi:
                 raise SettingError(f"`{name}` {lo}..{hi} is empty")
 

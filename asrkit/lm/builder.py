@@ -16,6 +16,7 @@ from asrkit.download import file_hash
 from asrkit.errors import InputNotFound, LMError
 from asrkit.io import atomic_path, write_json
 from asrkit.lm.formats import arpa_order, arpa_words, open_text, write_lexicon, write_unigrams
+from asrkit.lm.integrity import check_text, checksums, read_info
 from asrkit.lm.registry import LanguageModel, _from_dir
 from asrkit.lm.tools import kenlm_tool, run_tool
 from asrkit.text import normalize
@@ -91,10 +92,12 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
     inputs = _inputs_fingerprint(paths)
     info_path = out / "info.json"
     if info_path.is_file() and not force:
-        old = json.loads(info_path.read_text(encoding="utf-8"))
+        old = read_info(out)
         if old.get("inputs") == inputs and old.get("options") == json.loads(json.dumps(dataclasses.asdict(options))):
             log.info("%s: already built from the same text and options", out)
             return _from_dir(out)
+    for path in paths:
+        check_text(path)
     out.mkdir(parents=True, exist_ok=True)
     lmplz, build_binary = kenlm_tool("lmplz", kenlm_bin), kenlm_tool("build_binary", kenlm_bin)
     arpa, binary = out / f"{name}.arpa", out / f"{name}.bin"
@@ -143,6 +146,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
         "options": dataclasses.asdict(options), "seconds": round(time.time() - started, 1),
         "files": {"arpa": arpa.name, "binary": binary.name, "unigrams": "unigrams.txt",
                   "lexicon": "lexicon.txt" if options.unit == "word" else None},
+        "checksums": checksums([binary, arpa]),  # checked before use (asrkit.lm.integrity)
     })
     log.info("%s: %d-gram over %d words from %d lines", out, options.order, len(words), counts["lines"])
     return _from_dir(out)
@@ -162,6 +166,7 @@ def finish_arpa(arpa: Path, name: str, info: dict, binary_type: str = "probing",
         "name": name, "order": arpa_order(arpa), "unit": "word", "vocabulary": len(words),
         "lexicon_words": n_lexicon,
         "files": {"arpa": arpa.name, "binary": binary.name, "unigrams": "unigrams.txt", "lexicon": "lexicon.txt"},
+        "checksums": checksums([binary, arpa]),  # checked before use (asrkit.lm.integrity)
         **info,
     })
     return _from_dir(out)

@@ -7,7 +7,6 @@ which rescore N-best lists (asrkit.rescore) and are loaded from their folder.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from asrkit import workspace
 from asrkit.errors import LMError
 from asrkit.lm.formats import check_lm_file, read_lexicon, read_words
+from asrkit.lm.integrity import read_info, verify
 from asrkit.text import LETTERS
 from asrkit.vocab import spelled
 
@@ -46,14 +46,14 @@ def available(root: str | os.PathLike | None = None) -> list[str]:
 
 
 def _from_dir(d: Path) -> LanguageModel:
-    info_path = d / "info.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    info = read_info(d)
     name = info.get("name", d.name)
     if info.get("kind") == "transformer" or (not info and (d / "config.json").is_file()):
         return _transformer_dir(d, name, info)
     for candidate in (d / f"{name}.bin", d / f"{name}.arpa", *sorted(d.glob("*.bin")), *sorted(d.glob("*.arpa"))):
         if candidate.is_file():
             check_lm_file(candidate)
+            verify(candidate, info)
             break
     else:
         raise LMError(f"{d}: no <name>.bin or <name>.arpa language model in this folder")

@@ -126,7 +126,8 @@ class Waveforms:
     def __init__(self, utts: list[Utterance], normalize: bool, cache: bool):
         self.utts, self.normalize = utts, normalize
         self.cache: dict[int, np.ndarray | None] | None = {} if cache else None
-        self.bad: Counter = Counter()
+        self.bad: Counter = Counter()  # reason (it names the file) -> times met
+        self.why: dict[int, str] = {}  # utterance index -> why it could not be used
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -139,6 +140,7 @@ class Waveforms:
                 raise AudioError(f"{utt.audio}: holds NaN or infinite samples")
         except AudioError as e:
             self.bad[str(e)] += 1
+            self.why[i] = str(e)
             log.warning("skipped utterance %s: %s", utt.id, e)
             return None
         if self.normalize:
@@ -171,6 +173,9 @@ class PretrainBatch:
     negatives: torch.Tensor
     samples: int
     weight: float = 1.0
+    # Why each file of the batch left out was unreadable: a DataLoader worker's Waveforms.bad
+    # never reaches the parent, so the batch carries its count there.
+    bad: tuple[str, ...] = ()
 
     @property
     def masked(self) -> int:
@@ -179,7 +184,7 @@ class PretrainBatch:
     def to(self, device) -> "PretrainBatch":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return PretrainBatch(move(self.inputs), move(self.attention_mask), move(self.mask), move(self.negatives),
-                             self.samples, self.weight)
+                             self.samples, self.weight, self.bad)
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,9 @@ class Cropper:
 
     def __call__(self, indices, key: tuple[int, ...], weight: float = 1.0) -> PretrainBatch:
         rng = np.random.default_rng(list(key))
-        waves = [w for w in (self.waves[i] for i in indices) if w is not None]
+        loaded = [self.waves[i] for i in indices]
+        bad = tuple(self.waves.why.get(i, "unreadable") for i, w in zip(indices, loaded) if w is None)
+        waves = [w for w in loaded if w is not None]
         if not waves:
             # Every file of the batch was unreadable (counted in waves.bad): a silent batch of
             # weight 0 keeps the update, and the processes of a DDP run, in step.
@@ -228,4 +235,4 @@ class Cropper:
                                     min_masks=m.min_masks, require_same_masks=m.require_same_masks, rng=rng)
         negatives = sample_negatives(mask, m.num_negatives, rng)
         return PretrainBatch(torch.from_numpy(inputs), None if attention is None else torch.from_numpy(attention),
-                             torch.from_numpy(mask), torch.from_numpy(negatives), int(sum(real)), weight)
+                             torch.from_numpy(mask), torch.from_numpy(negatives), int(sum(real)), weight, bad)

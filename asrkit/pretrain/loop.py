@@ -64,6 +64,10 @@ class PretrainOptions:
     restart: bool = False  # start over (the old run is moved aside, not deleted, until the new one checkpoints)
     progress: bool = True
     stop_after_updates: int | None = None  # tests: stop after this update's checkpoint, as if killed
+    # --audio-dir: manifests_dir is that folder's fresh scan, which becomes this folder (out_dir/
+    # manifests, the record of what the run trains on) only once the run trains on it: never
+    # for a finished run, one refused, or a restart that fails. None: manifests_dir is the user's.
+    record_manifests: Path | None = None
 
 
 @dataclass
@@ -75,6 +79,7 @@ class PretrainState:
     audio_seconds: float = 0.0
     train_seconds: float = 0.0
     skipped_updates: int = 0  # updates whose gradients were not finite (skipped, as fairseq does)
+    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint
     world_size: int = 1
     update_freq: int = 1
 
@@ -113,6 +118,9 @@ def _audio(options: PretrainOptions, split: str, model, show: bool, desc: str) -
         raise DataError(f"{split}: no utterance of at least data.min_sample_size={data.min_sample_size} samples")
     waves = Waveforms(utts, m.normalize, cache=total_hours(utts) <= data.cache_hours)
     waves.preload(desc, show and options.progress)
+    if waves.cache is not None and not any(w is not None for w in waves.cache.values()):
+        raise DataError(f"{split}: none of its {len(utts)} audio file(s) can be read ({next(iter(waves.bad))}); "
+                        f"nothing to train on")
     frames_of = lambda n: model._get_feat_extract_output_lengths(torch.as_tensor(n)).numpy()  # noqa: E731
     masks = MaskSettings(m.mask_time_prob, m.mask_time_length, m.mask_min_masks, m.require_same_masks, m.num_negatives)
     cropper = Cropper(waves, frames_of, masks, data.max_sample_size, data.crop)
@@ -163,7 +171,8 @@ def setup(options: PretrainOptions, accelerator) -> Run:
     t = recipe.train
     return Run(options, accelerator, wrapper, objective, feature_extractor_for(model, m), optimizer, cropper, dev,
                planner, PolynomialDecay(t.lr, t.warmup_updates, t.max_updates),
-               runs.TrainLog(options.out_dir, enabled=main), PretrainState(world_size=world, update_freq=freq))
+               runs.TrainLog(options.out_dir, enabled=main),
+               PretrainState(world_size=world, update_freq=freq, train_data=runs.train_data_digest(options)))
 
 
 # ---------------------------------------------------------------- one update
@@ -295,6 +304,9 @@ def _weights(run: Run) -> tuple[float, float]:
 def validate(run: Run) -> None:
     started = time.time()
     result = evaluate(run)
+    if not result["masked_frames"]:
+        raise DataError(f"{run.recipe.data.dev_split}: no dev audio could be read "
+                        f"({len(run.dev[0].waves.bad)} file(s) skipped); no validation loss to report")
     row = {"kind": "valid", "update": run.state.update, "split": run.recipe.data.dev_split, **result,
            "seconds": round(time.time() - started, 2)}
     run.logger.write(row)
@@ -312,7 +324,9 @@ def save_model(run: Run, folder: Path) -> None:
 
 
 def resume(run: Run, folder: Path) -> None:
-    runs.continue_from(run, runs.load_checkpoint(run, folder, PretrainState), folder)
+    saved = runs.load_checkpoint(run, folder, PretrainState)
+    runs.warn_if_data_changed(run, saved)
+    runs.continue_from(run, saved, folder)
 
 
 # ---------------------------------------------------------------- the loop
@@ -328,6 +342,8 @@ def train_loop(run: Run) -> str:
     stream = update_stream(run, Position(st.epoch, st.epoch_update))
     while st.update < cfg.max_updates:
         after, _, batches = next(stream)
+        for batch in batches:  # made in a DataLoader worker, whose own count is lost
+            run.cropper.waves.bad.update(batch.bad)
         started = time.time()
         terms, extra = train_update(run, batches)
         st.update += 1
@@ -350,12 +366,36 @@ def train_loop(run: Run) -> str:
         if cfg.snapshot_interval_updates and st.update % cfg.snapshot_interval_updates == 0:
             save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
         if runs.checkpoint_due(run):
+            check_audio_seen(run)
             runs.save_checkpoint(run)
         if st.update == run.options.stop_after_updates:
             bar.close()
             return "stopped"
     bar.close()
     return "done"
+
+
+def check_audio_seen(run: Run) -> None:
+    """A checkpoint (or a restart's first one, which drops the old run) of updates that saw no
+    audio at all, every file unreadable, is refused: its loss of 0 would read as a result."""
+    if run.state.audio_seconds <= 0:
+        raise DataError(f"{run.recipe.data.train_split}: no audio could be read in {run.state.update} update(s) "
+                        f"({len(run.cropper.waves.bad)} file(s) skipped); nothing was saved")
+
+
+def adopt_manifests(options: PretrainOptions) -> None:
+    """--audio-dir: the scanned manifests become out_dir/manifests, now that the run trains on
+    them (a resumed run on other files was warned by runs.warn_if_data_changed)."""
+    record = options.record_manifests
+    if record is not None and Path(options.manifests_dir) != Path(record):
+        runs.swap_in(Path(options.manifests_dir), Path(record))
+
+
+def _scan_differs(new: Path, old: Path) -> bool:
+    from asrkit.pretrain.data import FOLDER_TRAIN
+
+    name = f"{FOLDER_TRAIN}.jsonl"
+    return not (Path(old) / name).is_file() or (Path(old) / name).read_bytes() != (Path(new) / name).read_bytes()
 
 
 def finish(run: Run, started: float) -> dict:
@@ -365,7 +405,7 @@ def finish(run: Run, started: float) -> dict:
     st = run.state
     summary = {"status": "done", "kind": "pretrain", "updates": st.update, "epochs": st.epoch,
                "skipped_updates": st.skipped_updates, **runs.totals(st, started),
-               "bad_audio_files": sum(run.cropper.waves.bad.values())}
+               "bad_audio_files": len(run.cropper.waves.bad)}  # distinct files (a reason names its file)
     runs.publish(run, final, summary)
     return summary
 
@@ -378,12 +418,17 @@ def pretrain(options: PretrainOptions) -> dict:
     checkpoint = runs.open_folder(options, accelerator)
     summary = runs.finished_summary(out, checkpoint, "pre-trained")
     if summary is not None:
+        if options.record_manifests is not None and _scan_differs(options.manifests_dir, options.record_manifests):
+            log.warning("%s was pre-trained on other files (%s, kept); --restart to train on this folder's",
+                        out, options.record_manifests)
         return summary
     run = runs.set_up_or_restore(setup, options, accelerator)
     if checkpoint is not None:
         resume(run, checkpoint)
     else:
         runs.write_start(run, "pre-training")
+    if run.main:
+        adopt_manifests(options)
     run.accelerator.wait_for_everyone()
     status = train_loop(run)
     if status == "stopped":

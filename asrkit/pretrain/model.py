@@ -11,7 +11,7 @@ import torch
 
 from asrkit.audio import SAMPLE_RATE
 from asrkit.errors import ModelError
-from asrkit.model import TINY_CONFIGS, uses_attention_mask
+from asrkit.model import TINY_CONFIGS, check_checkpoint_folder, uses_attention_mask
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def _config(model_cfg):
                               num_codevectors_per_group=model_cfg.codevectors_per_group,
                               codevector_dim=dim, proj_codevector_dim=dim,
                               architectures=["Wav2Vec2ForPreTraining"])
+    check_checkpoint_folder(name)
     try:
         config = AutoConfig.from_pretrained(name)
     except OSError as e:
