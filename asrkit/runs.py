@@ -72,14 +72,21 @@ class RunFolder:
 
 
 def make_accelerator(train_cfg):
-    """bf16 on GPU, fp32 on CPU (bf16 is ~30x slower on this kind of CPU); unused parameters
-    allowed in DDP, since the frozen transformer and layerdrop leave some without gradients."""
+    """An Accelerator computing in train.precision as resolved for this machine
+    (asrkit.precision; the choice is logged), with unused parameters allowed in DDP, since
+    the frozen transformer and layerdrop leave some without gradients."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
 
-    precision = train_cfg.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() else "no"
-    accelerator = Accelerator(mixed_precision=precision,
+    from asrkit import precision
+
+    chosen, why = precision.resolve(train_cfg.precision)
+    mixed = precision.accelerate_name(chosen)
+    if AcceleratorState._shared_state.get("_mixed_precision", mixed) != mixed:
+        # A second run in the same process (tests, benchmarks) with another precision:
+        # accelerate keeps one per process and refuses a change without this reset.
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=mixed,
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and accelerator.num_processes == 1:
@@ -87,7 +94,14 @@ def make_accelerator(train_cfg):
         # processes that would all write the same output folder.
         raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
                          f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
+    if accelerator.is_main_process:
+        log.info("precision: %s (%s)", chosen, why)
     return accelerator
+
+
+def run_precision(accelerator) -> str:
+    """"bf16" or "fp32": what the run computes in (recipe.yaml's header records it)."""
+    return "bf16" if accelerator.mixed_precision == "bf16" else "fp32"
 
 
 def check_splits(options) -> None:
@@ -147,6 +161,7 @@ def write_start(run: RunFolder, kind: str) -> None:
     run.out_dir.mkdir(parents=True, exist_ok=True)
     write_recipe(run.options, kind, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
                                      "updates_per_epoch": run.planner.updates_per_epoch(),
+                                     "precision": run_precision(run.accelerator),
                                      "python": sys.version.split()[0], "torch": torch.__version__})
     run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(run.recipe)})
 
@@ -168,8 +183,10 @@ def check_same_recipe(options) -> None:
     path = options.out_dir / "recipe.yaml"
     saved = yaml.safe_load(path.read_text(encoding="utf-8"))
     current = recipe_to_dict(options.recipe)
-    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k)!r} -> {v!r}" for s, section in current.items()
-             for k, v in section.items() if saved.get(s, {}).get(k) != v]
+    # A key the saved recipe lacks (added to asrkit since) counts as its default value.
+    defaults = recipe_to_dict(type(options.recipe)())
+    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k, defaults[s][k])!r} -> {v!r}" for s, section in current.items()
+             for k, v in section.items() if saved.get(s, {}).get(k, defaults[s][k]) != v]
     if diffs:
         raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
                          f"use the same recipe to resume, or `restart` to start over")

@@ -5,7 +5,8 @@ machinery it shares with pre-training (asrkit.runs: the run's folder, checkpoint
 restart and data stream):
 
     finetune(options)
-      setup: Accelerator (bf16 on GPU, fp32 on CPU), model + processor (asrkit.model),
+      setup: Accelerator (train.precision: bf16 autocast where the machine has it, asrkit.precision),
+             model + processor (asrkit.model),
              training data filtered and batched by total audio (asrkit.data.batching)
       for each update (a group of world_size x update_freq batches):
           lr from the tri-stage schedule; transformer frozen or not
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asrkit import runs
+from asrkit import feature_cache, runs
 from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
@@ -58,6 +60,7 @@ from asrkit.data.manifest import Utterance, read_split, split_manifests, total_h
 from asrkit.decode import Vocabulary
 from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound, TrainError
+from asrkit.feature_cache import FeatureCache
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
@@ -114,6 +117,11 @@ class Run(runs.RunFolder):
     logger: runs.TrainLog
     state: TrainState = field(default_factory=TrainState)
     head: str = "fresh"  # ModelInfo.head: "kept" when the starting checkpoint's CTC head is used
+
+    @property
+    def wrapper_module(self) -> CTCTrainer:
+        """The CTCTrainer itself (unwrapped from DDP)."""
+        return self.accelerator.unwrap_model(self.wrapper)
 
 
 # ---------------------------------------------------------------- set-up
@@ -186,11 +194,32 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     if main:
         describe_batching(recipe, lengths, planner, world, freq)
     optimizer = build_optimizer(model, recipe.train)
-    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model)), optimizer)
+    cache = make_feature_cache(options, model, planner, lengths, runs.run_precision(accelerator), main)
+    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model), cache),
+                                             optimizer)
     logger = runs.TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
                TrainState(world_size=world, update_freq=freq, train_data=train_data_digest(options)), info.head)
+
+
+def make_feature_cache(options, model, planner: UpdatePlanner, lengths: np.ndarray, precision: str,
+                       show: bool) -> FeatureCache | None:
+    """The frozen CNN's feature cache (data.feature_cache), its cost logged first; None when
+    it is off or cannot apply (no CNN, a CNN that trains), with why."""
+    data = options.recipe.data
+    why = "data.feature_cache: false" if not data.feature_cache else feature_cache.why_not(model)
+    if why is not None:
+        if show:
+            log.info("no feature cache: %s", why)
+        return None
+    folder = Path(options.out_dir) / feature_cache.FOLDER
+    if show:
+        batches = [mb.indices for update in planner.epoch(0) for rank in update for mb in rank if not mb.dummy]
+        padded = sum(len(b) * int(lengths[b[0]]) for b in batches) / SAMPLE_RATE
+        log.info(feature_cache.describe_cost(model, padded, 2 if precision == "bf16" else 4,
+                                             data.feature_cache_memory_mb, data.feature_cache_disk_mb, folder))
+    return FeatureCache(feature_cache.cnn_of(model), folder, data.feature_cache_memory_mb, data.feature_cache_disk_mb)
 
 
 def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechDataset, np.ndarray]:
@@ -559,7 +588,11 @@ def finish(run: Run, status_started: float) -> dict:
                "best_cer": st.best_cer, "best_update": st.best_update if run.dev_set is not None else st.update,
                "start_wer": st.start_wer, "start_cer": st.start_cer,
                "dev_split": run.recipe.data.dev_split, **runs.totals(st, status_started)}
+    if run.wrapper_module.feature_cache is not None:
+        summary["feature_cache"] = run.wrapper_module.feature_cache.stats()
     runs.publish(run, best, summary)
+    if run.main:
+        shutil.rmtree(run.out_dir / feature_cache.FOLDER, ignore_errors=True)  # a training-time artifact
     return summary
 
 
