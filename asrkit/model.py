@@ -214,8 +214,8 @@ def load_ctc_model(model_cfg, tokenizer):
             if damaged:
                 raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})") from None
             raise
-        if head == "re-initialised":
-            reset_head(model)
+    if head != "kept":
+        reset_head(model)
     config.architectures = [type(model).__name__]
     masked = uses_attention_mask(config, model_cfg.attention_mask)
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
@@ -228,9 +228,11 @@ def load_ctc_model(model_cfg, tokenizer):
 
 
 def reset_head(model) -> None:
-    """A new CTC output layer, initialised as transformers does (normal(0, initializer_range), zero bias)."""
+    """A new CTC output layer, initialised as fairseq's (wav2vec2_asr.py Linear: Xavier-uniform
+    weights, zero bias; std sqrt(2 / (768 + 32)) = 0.05 for BASE) rather than transformers'
+    normal(0, 0.02): a fresh head starts as the paper's did."""
     with torch.no_grad():
-        model.lm_head.weight.normal_(0.0, model.config.initializer_range)
+        torch.nn.init.xavier_uniform_(model.lm_head.weight)
         model.lm_head.bias.zero_()
 
 
