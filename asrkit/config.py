@@ -27,6 +27,7 @@ import yaml
 
 from asrkit.errors import InputNotFound, RecipeError
 
+NONFINITE_GRADS = ("stop", "skip")  # train.nonfinite_grads
 PRECISIONS = ("auto", "fp32", "bf16")  # train.precision (asrkit.precision)
 # Keys renamed since earlier versions: the old name gets an error naming the new one.
 RENAMED_KEYS = {"train.mixed_precision": "train.precision (auto, fp32 or bf16; \"no\" is now fp32)"}
@@ -189,6 +190,11 @@ class TrainConfig:
     # a CPU with native bf16 instructions (avx512_bf16/amx_bf16) where a probe measures it
     # faster; fp32 otherwise (emulated bf16 is far slower). The choice is logged (asrkit.precision).
     precision: str = "auto"
+    # An update whose loss or gradient is NaN or infinite: "stop" (the run ends with an error
+    # naming the utterances; nothing of that update is saved) or "skip" (the step is left out and
+    # counted in skipped_updates). stop, as fairseq's fp32/bf16 training raises
+    # FloatingPointError; fairseq skips only fp16 loss-scale overflows, which asrkit never has.
+    nonfinite_grads: str = "stop"
 
     def __post_init__(self):
         _check_optimisation(self)
@@ -236,6 +242,8 @@ def _check_optimisation(train) -> None:
     _check_range("train.adam_eps", train.adam_eps, 1e-12, 1.0)
     _check_range("train.weight_decay", train.weight_decay, 0.0, 1.0)
     _check_range("train.clip_norm", train.clip_norm, 0.0, 1e9)
+    if train.nonfinite_grads not in NONFINITE_GRADS:
+        raise RecipeError(f"train.nonfinite_grads must be stop or skip, got {train.nonfinite_grads!r}")
     if train.precision not in PRECISIONS:
         raise RecipeError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {train.precision!r}")
 
@@ -543,7 +551,11 @@ class PretrainTrainConfig:
     snapshot_interval_updates: int = 0
     log_interval_updates: int = 200
     seed: int = 1
-    precision: str = "auto"  # as fine-tuning's train.precision (asrkit.precision)
+    # As fine-tuning's train.precision, but fp32 by default: in bf16 a short tiny-model run's
+    # contrastive accuracy left chance far sooner than in fp32 (tests/test_pretrain.py), not yet
+    # explained, so bf16 pre-training is asked for, not chosen by the machine.
+    precision: str = "fp32"
+    nonfinite_grads: str = "stop"  # as fine-tuning's
 
     def __post_init__(self):
         _check_optimisation(self)

@@ -15,10 +15,15 @@ before it when a file of the last is damaged. `restart` checks the splits before
 anything and puts the old run back when set-up fails. Folders are replaced by renames only,
 and a model with non-finite weights is never saved.
 
-A loop's Run (a dataclass with RunFolder as its base) holds at least: options (out_dir,
-manifests_dir, recipe, command, restart, stop_after_updates), accelerator, planner,
-schedule, optimizer, logger (a TrainLog) and state (a dataclass with update, epoch,
-epoch_update, world_size, update_freq, audio_seconds, train_seconds: trainer_state.json).
+The skeleton: one entry function, train(options, stage), and one loop, train_loop(run,
+stage), with its cadence after every update: a "train" log row, validation, a snapshot, a
+checkpoint. A Stage says what fine-tuning (asrkit.train) or pre-training
+(asrkit.pretrain.loop) adds: set-up, the update itself (objective and batches), the log
+window (metrics), when to validate and how, and the end. A loop's Run (a dataclass with
+RunFolder as its base) holds at least: options (a RunOptions), accelerator, planner,
+schedule, optimizer, logger (a TrainLog) and state (a RunState subclass: trainer_state.json).
+An update whose loss or gradient is not finite stops the run or is skipped, as
+train.nonfinite_grads says (gradients_usable; "stop" by default).
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +54,33 @@ NO_DEV = "none"  # data.dev_split: train without validation
 
 RUN_FILES = ("checkpoints", "snapshots", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
 PREVIOUS = ".previous-run"  # `restart` keeps the old run's RUN_FILES here until the first checkpoint
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a training command asks for: the same for fine-tuning and pre-training."""
+    recipe: object  # asrkit.config.Recipe (fine-tuning) or PretrainRecipe
+    out_dir: Path
+    manifests_dir: Path
+    command: str = ""  # the command line, recorded in recipe.yaml
+    restart: bool = False  # start over; the old run waits in out_dir/.previous-run until the first checkpoint
+    progress: bool = True  # tqdm progress bar
+    # Tests: stop right after the checkpoint at this update, as if killed there.
+    stop_after_updates: int | None = None
+
+
+@dataclass
+class RunState:
+    """What a checkpoint adds to accelerate's state (trainer_state.json); each loop's state
+    class adds its own fields."""
+    update: int = 0  # updates done
+    epoch: int = 0  # sampler position: epoch ...
+    epoch_update: int = 0  # ... and updates already taken from it
+    audio_seconds: float = 0.0  # training audio processed, all processes
+    train_seconds: float = 0.0  # wall time spent in updates
+    skipped_updates: int = 0  # updates left out for a non-finite gradient (train.nonfinite_grads: skip)
+    world_size: int = 1
+    update_freq: int = 1
 
 
 class RunFolder:
@@ -192,12 +226,127 @@ def check_same_recipe(options) -> None:
                          f"use the same recipe to resume, or `restart` to start over")
 
 
+def gradients_usable(run: RunFolder, gnorm: float, poisoned: list[str] = (), ids: list[str] = (),
+                     loss: str = "loss") -> bool:
+    """Whether this update's step may be taken: its gradient norm is finite and no loss was
+    NaN or infinite (`poisoned`: the utterances of batches whose loss was not). Otherwise
+    train.nonfinite_grads decides: "skip" leaves the step out (counted), "stop" raises,
+    naming the utterances (those whose loss was not finite, else the update's). One such step
+    would make every weight NaN. A NaN loss on one process makes the synchronised gradient
+    norm NaN on all of them, so under DDP every process decides alike."""
+    if math.isfinite(gnorm) and not poisoned:
+        return True
+    what = f"{loss} is not finite" if poisoned else f"gradient norm is {gnorm}"
+    shown = list(poisoned or ids)
+    where = (", on utterance(s) " + ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
+             if shown else "")
+    st = run.state
+    if run.recipe.train.nonfinite_grads == "skip":
+        st.skipped_updates += 1
+        log.warning("update %d: %s%s: update skipped (%d so far; train.nonfinite_grads: skip)", st.update + 1, what,
+                    where, st.skipped_updates)
+        return False
+    raise TrainError(f"{what} at update {st.update + 1}{where}: check the audio and the recipe's train.lr and "
+                     f"train.adam_eps (train.nonfinite_grads: skip leaves such updates out); nothing of this "
+                     f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
+
+
 def set_lr(run: RunFolder, update: int) -> float:
     """The schedule's LR at `update` into every parameter group (times its lr_scale, if any)."""
     lr = run.schedule(update)
     for group in run.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
     return lr
+
+
+# ---------------------------------------------------------------- the skeleton
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one kind of run (fine-tuning, pre-training) adds to the skeleton below: its set-up,
+    its update, its log window, its validation and its end. Everything else -- the folder,
+    resume, the loop's cadence (log, validate, snapshot, checkpoint) -- is shared."""
+    kind: str  # "fine-tuning": recipe.yaml's header
+    done: str  # "fine-tuned": the log line of a run finished already
+    desc: str  # the progress bar's label
+    setup: Callable  # (options, accelerator) -> Run
+    state_type: type  # the Run's state class (a RunState)
+    stream: Callable  # (run, Position) -> iterator of (position after, update, this process's batches)
+    update: Callable  # (run, update, batches) -> (window stats, progress-bar postfix, audio seconds, all processes)
+    window: Callable  # () -> a log window: .add(window stats); .row(run) -> the "train" row's values
+    validation_due: Callable  # (run, position after the update) -> bool
+    validate: Callable  # (run) -> None
+    finish: Callable  # (run, time the command started) -> train-summary.json's dict
+    loop: Callable  # (run) -> "done" | "stopped": train_loop(run, this stage), through the module's name
+    on_start: Callable | None = None  # (run): a new run, after its "start" row
+    on_resume: Callable | None = None  # (run, saved state): before the saved state becomes the run's
+    save_model: Callable | None = None  # (run, folder): snapshots (train.snapshot_interval_updates)
+
+
+def train(options: RunOptions, stage: Stage) -> dict:
+    """Train as options.recipe says into options.out_dir; resumes from its last checkpoint, or
+    returns the summary of a run finished already."""
+    started = time.time()
+    accelerator = make_accelerator(options.recipe.train)
+    checkpoint = open_folder(options, accelerator)
+    summary = finished_summary(Path(options.out_dir), checkpoint, stage.done)
+    if summary is not None:
+        return summary
+    run = set_up_or_restore(stage.setup, options, accelerator)
+    if checkpoint is not None:
+        saved = load_checkpoint(run, checkpoint, stage.state_type)
+        if stage.on_resume is not None:
+            stage.on_resume(run, saved)
+        continue_from(run, saved, checkpoint)
+    else:
+        write_start(run, stage.kind)
+        if stage.on_start is not None:
+            stage.on_start(run)
+    run.accelerator.wait_for_everyone()
+    if stage.loop(run) == "stopped":
+        return {"status": "stopped", "updates": run.state.update}
+    return stage.finish(run, started)
+
+
+def train_loop(run: RunFolder, stage: Stage) -> str:
+    """Updates until train.max_updates, each followed by the cadence: a "train" row every
+    train.log_interval_updates (and at the end), validation when stage.validation_due says,
+    a snapshot every train.snapshot_interval_updates (where the recipe has it), a checkpoint
+    (checkpoint_due). Returns "done", or "stopped" at options.stop_after_updates."""
+    from tqdm import tqdm
+
+    cfg, st = run.recipe.train, run.state
+    bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc=stage.desc, dynamic_ncols=True,
+               disable=not (run.main and run.options.progress))
+    window = stage.window()
+    stream = stage.stream(run, Position(st.epoch, st.epoch_update))
+    while st.update < cfg.max_updates:
+        after, update, batches = next(stream)
+        started = time.time()
+        stats, postfix, audio_seconds = stage.update(run, update, batches)
+        st.update += 1
+        st.epoch, st.epoch_update = after.epoch, after.update
+        st.audio_seconds += audio_seconds
+        st.train_seconds += time.time() - started
+        window.add(stats)
+        bar.update(1)
+        bar.set_postfix(**postfix, refresh=False)
+        if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
+            run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **window.row(run)})
+            window = stage.window()
+        if stage.validation_due(run, after):
+            stage.validate(run)
+        snapshots = getattr(cfg, "snapshot_interval_updates", 0)
+        if snapshots and st.update % snapshots == 0:
+            stage.save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
+        if checkpoint_due(run):
+            save_checkpoint(run)
+        if st.update == run.options.stop_after_updates:
+            bar.close()
+            return "stopped"
+    bar.close()
+    return "done"
 
 
 # ---------------------------------------------------------------- restart

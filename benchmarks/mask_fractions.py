@@ -98,15 +98,23 @@ def fractions(recipe, lengths: np.ndarray, batches: int, seed: int) -> dict[str,
         t = int(real.max())
         padding = np.arange(t)[None, :] >= real[:, None]
         shape_t, shape_c = (len(batch), t), (len(batch), channels)
+        def drawn(prob, shape, draw):  # as Wav2Vec2Model.apply_mask: no draw at probability 0
+            return draw() if prob > 0 else np.zeros(shape, dtype=bool)
+
         draws = {
-            "asrkit": (compute_mask_indices(shape_t, padding, m.mask_time_prob, m.mask_time_length, min_masks=2, rng=rng),
-                       compute_mask_indices(shape_c, None, m.mask_feature_prob, m.mask_feature_length, rng=rng)),
-            "fairseq": (fairseq_compute_mask_indices(shape_t, torch.from_numpy(padding), m.mask_time_prob,
-                                                     m.mask_time_length, min_masks=2),
-                        fairseq_compute_mask_indices(shape_c, None, m.mask_feature_prob, m.mask_feature_length)),
-            "transformers": (_compute_mask_indices(shape_t, m.mask_time_prob, m.mask_time_length,
-                                                   torch.from_numpy(~padding).long(), min_masks=2),
-                             _compute_mask_indices(shape_c, m.mask_feature_prob, m.mask_feature_length)),
+            "asrkit": (drawn(m.mask_time_prob, shape_t, lambda: compute_mask_indices(
+                           shape_t, padding, m.mask_time_prob, m.mask_time_length, min_masks=2, rng=rng)),
+                       drawn(m.mask_feature_prob, shape_c, lambda: compute_mask_indices(
+                           shape_c, None, m.mask_feature_prob, m.mask_feature_length, rng=rng))),
+            "fairseq": (drawn(m.mask_time_prob, shape_t, lambda: fairseq_compute_mask_indices(
+                            shape_t, torch.from_numpy(padding), m.mask_time_prob, m.mask_time_length, min_masks=2)),
+                        drawn(m.mask_feature_prob, shape_c, lambda: fairseq_compute_mask_indices(
+                            shape_c, None, m.mask_feature_prob, m.mask_feature_length))),
+            "transformers": (drawn(m.mask_time_prob, shape_t, lambda: _compute_mask_indices(
+                                 shape_t, m.mask_time_prob, m.mask_time_length, torch.from_numpy(~padding).long(),
+                                 min_masks=2)),
+                             drawn(m.mask_feature_prob, shape_c, lambda: _compute_mask_indices(
+                                 shape_c, m.mask_feature_prob, m.mask_feature_length))),
         }
         for name, (time_mask, channel_mask) in draws.items():
             sums[name] += [time_mask[~padding].mean(), channel_mask.mean()]
