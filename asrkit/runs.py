@@ -455,7 +455,7 @@ def totals(state, started: float) -> dict:
     return {"audio_seconds": round(st.audio_seconds, 1), "train_seconds": round(st.train_seconds, 1),
             "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
             "wall_seconds_this_session": round(time.time() - started, 1), "processes": st.world_size,
-            "update_freq": st.update_freq}
+            "update_freq": st.update_freq, "skipped_updates": st.skipped_updates}
 
 
 def checkpoint_due(run: RunFolder) -> bool:

@@ -331,7 +331,7 @@ def finish(run: Run, started: float) -> dict:
     save_model(run, final)
     st = run.state
     summary = {"status": "done", "kind": "pretrain", "updates": st.update, "epochs": st.epoch,
-               "skipped_updates": st.skipped_updates, **runs.totals(st, started),
+               **runs.totals(st, started),
                "bad_audio_files": sum(run.cropper.waves.bad.values())}
     runs.publish(run, final, summary)
     return summary
