@@ -244,8 +244,8 @@ def load_ctc_model(model_cfg, tokenizer):
             if damaged:
                 raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})") from None
             raise
-        if head == "re-initialised":
-            reset_head(model)
+    if head != "kept":
+        reset_head(model)
     config.architectures = [type(model).__name__]
     masked = uses_attention_mask(config, model_cfg.attention_mask)
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
@@ -258,9 +258,11 @@ def load_ctc_model(model_cfg, tokenizer):
 
 
 def reset_head(model) -> None:
-    """A new CTC output layer, initialised as transformers does (normal(0, initializer_range), zero bias)."""
+    """A new CTC output layer, initialised as fairseq's (wav2vec2_asr.py Linear: Xavier-uniform
+    weights, zero bias; std sqrt(2 / (768 + 32)) = 0.05 for BASE) rather than transformers'
+    normal(0, 0.02): a fresh head starts as the paper's did."""
     with torch.no_grad():
-        model.lm_head.weight.normal_(0.0, model.config.initializer_range)
+        torch.nn.init.xavier_uniform_(model.lm_head.weight)
         model.lm_head.bias.zero_()
 
 
@@ -365,7 +367,7 @@ class CTCTrainer(nn.Module):
     (20 ms each); input_lengths (B,) is needed for fairseq masks.
     """
 
-    def __init__(self, model, masking: Masking | None = None):
+    def __init__(self, model, masking: Masking | None = None, feature_cache=None):
         super().__init__()
         for attr in ("lm_head", "dropout"):
             if not isinstance(getattr(model, attr, None), nn.Module):
@@ -373,6 +375,9 @@ class CTCTrainer(nn.Module):
         self.model = model
         self.input_name = model.main_input_name
         self.masking = masking if masking and (masking.time_prob > 0 or masking.channel_prob > 0) else None
+        # asrkit.feature_cache.FeatureCache: training forward passes take the frozen CNN's
+        # output from it (validation and inference run the CNN).
+        self.feature_cache = feature_cache
 
     def forward(self, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 frozen: bool = False, input_lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -383,10 +388,24 @@ class CTCTrainer(nn.Module):
         if own_masks and input_lengths is None:
             raise ValueError("CTCTrainer with fairseq masks needs input_lengths")
         # Still in train mode while frozen: masking, layerdrop and dropout apply as in fairseq.
-        with torch.no_grad() if frozen else nullcontext():
+        cached = self.feature_cache is not None and self.training
+        with torch.no_grad() if frozen else nullcontext(), self._cached_cnn(inputs) if cached else nullcontext():
             with self._fairseq_masks(input_lengths) if own_masks else nullcontext():
                 hidden = self.model.base_model(**kwargs).last_hidden_state
         return self.model.lm_head(self.model.dropout(hidden))
+
+    @contextmanager
+    def _cached_cnn(self, inputs: torch.Tensor):
+        """The CNN's output for `inputs` from the feature cache (computed there on a miss);
+        for this forward pass the CNN returns it instead of running. Everything after the
+        CNN (projection, masks, positional convolution, transformer) runs as always."""
+        cnn = self.model.base_model.feature_extractor
+        features = self.feature_cache.features(cnn, inputs)
+        cnn.forward = lambda *args, **kwargs: features
+        try:
+            yield
+        finally:
+            del cnn.forward
 
     @contextmanager
     def _fairseq_masks(self, input_lengths: torch.Tensor):

@@ -15,10 +15,15 @@ before it when a file of the last is damaged. `restart` checks the splits before
 anything and puts the old run back when set-up fails. Folders are replaced by renames only,
 and a model with non-finite weights is never saved.
 
-A loop's Run (a dataclass with RunFolder as its base) holds at least: options (out_dir,
-manifests_dir, recipe, command, restart, stop_after_updates), accelerator, planner,
-schedule, optimizer, logger (a TrainLog) and state (a dataclass with update, epoch,
-epoch_update, world_size, update_freq, audio_seconds, train_seconds: trainer_state.json).
+The skeleton: one entry function, train(options, stage), and one loop, train_loop(run,
+stage), with its cadence after every update: a "train" log row, validation, a snapshot, a
+checkpoint. A Stage says what fine-tuning (asrkit.train) or pre-training
+(asrkit.pretrain.loop) adds: set-up, the update itself (objective and batches), the log
+window (metrics), when to validate and how, and the end. A loop's Run (a dataclass with
+RunFolder as its base) holds at least: options (a RunOptions), accelerator, planner,
+schedule, optimizer, logger (a TrainLog) and state (a RunState subclass: trainer_state.json).
+An update whose loss or gradient is not finite stops the run or is skipped, as
+train.nonfinite_grads says (gradients_usable; "stop" by default).
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +54,34 @@ NO_DEV = "none"  # data.dev_split: train without validation
 
 RUN_FILES = ("checkpoints", "snapshots", "train-log.jsonl", "train-summary.json", "recipe.yaml", "tensorboard")
 PREVIOUS = ".previous-run"  # `restart` keeps the old run's RUN_FILES here until the first checkpoint
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a training command asks for: the same for fine-tuning and pre-training."""
+    recipe: object  # asrkit.config.Recipe (fine-tuning) or PretrainRecipe
+    out_dir: Path
+    manifests_dir: Path
+    command: str = ""  # the command line, recorded in recipe.yaml
+    restart: bool = False  # start over; the old run waits in out_dir/.previous-run until the first checkpoint
+    progress: bool = True  # tqdm progress bar
+    # Tests: stop right after the checkpoint at this update, as if killed there.
+    stop_after_updates: int | None = None
+
+
+@dataclass
+class RunState:
+    """What a checkpoint adds to accelerate's state (trainer_state.json); each loop's state
+    class adds its own fields."""
+    update: int = 0  # updates done
+    epoch: int = 0  # sampler position: epoch ...
+    epoch_update: int = 0  # ... and updates already taken from it
+    audio_seconds: float = 0.0  # training audio processed, all processes
+    train_seconds: float = 0.0  # wall time spent in updates
+    skipped_updates: int = 0  # updates left out for a non-finite gradient (train.nonfinite_grads: skip)
+    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint (train_data_digest)
+    world_size: int = 1
+    update_freq: int = 1
 
 
 class RunFolder:
@@ -72,14 +107,21 @@ class RunFolder:
 
 
 def make_accelerator(train_cfg):
-    """bf16 on GPU, fp32 on CPU (bf16 is ~30x slower on this kind of CPU); unused parameters
-    allowed in DDP, since the frozen transformer and layerdrop leave some without gradients."""
+    """An Accelerator computing in train.precision as resolved for this machine
+    (asrkit.precision; the choice is logged), with unused parameters allowed in DDP, since
+    the frozen transformer and layerdrop leave some without gradients."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
 
-    precision = train_cfg.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() else "no"
-    accelerator = Accelerator(mixed_precision=precision,
+    from asrkit import precision
+
+    chosen, why = precision.resolve(train_cfg.precision)
+    mixed = precision.accelerate_name(chosen)
+    if AcceleratorState._shared_state.get("_mixed_precision", mixed) != mixed:
+        # A second run in the same process (tests, benchmarks) with another precision:
+        # accelerate keeps one per process and refuses a change without this reset.
+        AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=mixed,
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > 1 and accelerator.num_processes == 1:
@@ -87,7 +129,14 @@ def make_accelerator(train_cfg):
         # processes that would all write the same output folder.
         raise TrainError(f"launched as {launched} processes but accelerate sees 1 (no GPU?): "
                          f"on CPU, set ACCELERATE_USE_CPU=true for distributed training")
+    if accelerator.is_main_process:
+        log.info("precision: %s (%s)", chosen, why)
     return accelerator
+
+
+def run_precision(accelerator) -> str:
+    """"bf16" or "fp32": what the run computes in (recipe.yaml's header records it)."""
+    return "bf16" if accelerator.mixed_precision == "bf16" else "fp32"
 
 
 def check_splits(options) -> None:
@@ -147,6 +196,7 @@ def write_start(run: RunFolder, kind: str) -> None:
     run.out_dir.mkdir(parents=True, exist_ok=True)
     write_recipe(run.options, kind, {"processes": run.state.world_size, "update_freq": run.state.update_freq,
                                      "updates_per_epoch": run.planner.updates_per_epoch(),
+                                     "precision": run_precision(run.accelerator),
                                      "python": sys.version.split()[0], "torch": torch.__version__})
     run.logger.write({"kind": "start", "update": 0, "recipe": recipe_to_dict(run.recipe)})
 
@@ -168,8 +218,10 @@ def check_same_recipe(options) -> None:
     path = options.out_dir / "recipe.yaml"
     saved = yaml.safe_load(path.read_text(encoding="utf-8"))
     current = recipe_to_dict(options.recipe)
-    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k)!r} -> {v!r}" for s, section in current.items()
-             for k, v in section.items() if saved.get(s, {}).get(k) != v]
+    # A key the saved recipe lacks (added to asrkit since) counts as its default value.
+    defaults = recipe_to_dict(type(options.recipe)())
+    diffs = [f"{s}.{k}: {saved.get(s, {}).get(k, defaults[s][k])!r} -> {v!r}" for s, section in current.items()
+             for k, v in section.items() if saved.get(s, {}).get(k, defaults[s][k]) != v]
     if diffs:
         raise TrainError(f"{options.out_dir} holds a run with another recipe ({'; '.join(diffs)}); "
                          f"use the same recipe to resume, or `restart` to start over")
@@ -199,12 +251,133 @@ def warn_if_data_changed(run: RunFolder, saved) -> None:
     saved.train_data = run.state.train_data
 
 
+def gradients_usable(run: RunFolder, gnorm: float, poisoned: list[str] = (), ids: list[str] = (),
+                     loss: str = "loss") -> bool:
+    """Whether this update's step may be taken: its gradient norm is finite and no loss was
+    NaN or infinite (`poisoned`: the utterances of batches whose loss was not). Otherwise
+    train.nonfinite_grads decides: "skip" leaves the step out (counted), "stop" raises,
+    naming the utterances (those whose loss was not finite, else the update's). One such step
+    would make every weight NaN. A NaN loss on one process makes the synchronised gradient
+    norm NaN on all of them, so under DDP every process decides alike."""
+    if math.isfinite(gnorm) and not poisoned:
+        return True
+    what = f"{loss} is not finite" if poisoned else f"gradient norm is {gnorm}"
+    shown = list(poisoned or ids)
+    where = (", on utterance(s) " + ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
+             if shown else "")
+    st = run.state
+    if run.recipe.train.nonfinite_grads == "skip":
+        st.skipped_updates += 1
+        log.warning("update %d: %s%s: update skipped (%d so far; train.nonfinite_grads: skip)", st.update + 1, what,
+                    where, st.skipped_updates)
+        return False
+    raise TrainError(f"{what} at update {st.update + 1}{where}: check the audio and the recipe's train.lr and "
+                     f"train.adam_eps (train.nonfinite_grads: skip leaves such updates out); nothing of this "
+                     f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
+
+
 def set_lr(run: RunFolder, update: int) -> float:
     """The schedule's LR at `update` into every parameter group (times its lr_scale, if any)."""
     lr = run.schedule(update)
     for group in run.optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
     return lr
+
+
+# ---------------------------------------------------------------- the skeleton
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one kind of run (fine-tuning, pre-training) adds to the skeleton below: its set-up,
+    its update, its log window, its validation and its end. Everything else -- the folder,
+    resume, the loop's cadence (log, validate, snapshot, checkpoint) -- is shared."""
+    kind: str  # "fine-tuning": recipe.yaml's header
+    done: str  # "fine-tuned": the log line of a run finished already
+    desc: str  # the progress bar's label
+    setup: Callable  # (options, accelerator) -> Run
+    state_type: type  # the Run's state class (a RunState)
+    stream: Callable  # (run, Position) -> iterator of (position after, update, this process's batches)
+    update: Callable  # (run, update, batches) -> (window stats, progress-bar postfix, audio seconds, all processes)
+    window: Callable  # () -> a log window: .add(window stats); .row(run) -> the "train" row's values
+    validation_due: Callable  # (run, position after the update) -> bool
+    validate: Callable  # (run) -> None
+    finish: Callable  # (run, time the command started) -> train-summary.json's dict
+    loop: Callable  # (run) -> "done" | "stopped": train_loop(run, this stage), through the module's name
+    on_start: Callable | None = None  # (run): a new run, after its "start" row
+    on_resume: Callable | None = None  # (run, saved state): before the saved state becomes the run's
+    save_model: Callable | None = None  # (run, folder): snapshots (train.snapshot_interval_updates)
+    before_checkpoint: Callable | None = None  # (run): a last check; raising keeps the checkpoint unwritten
+    on_finished: Callable | None = None  # (options): the run was finished already
+
+
+def train(options: RunOptions, stage: Stage) -> dict:
+    """Train as options.recipe says into options.out_dir; resumes from its last checkpoint, or
+    returns the summary of a run finished already."""
+    started = time.time()
+    accelerator = make_accelerator(options.recipe.train)
+    checkpoint = open_folder(options, accelerator)
+    summary = finished_summary(Path(options.out_dir), checkpoint, stage.done)
+    if summary is not None:
+        if stage.on_finished is not None:
+            stage.on_finished(options)
+        return summary
+    run = set_up_or_restore(stage.setup, options, accelerator)
+    if checkpoint is not None:
+        saved = load_checkpoint(run, checkpoint, stage.state_type)
+        if stage.on_resume is not None:
+            stage.on_resume(run, saved)
+        continue_from(run, saved, checkpoint)
+    else:
+        write_start(run, stage.kind)
+        if stage.on_start is not None:
+            stage.on_start(run)
+    run.accelerator.wait_for_everyone()
+    if stage.loop(run) == "stopped":
+        return {"status": "stopped", "updates": run.state.update}
+    return stage.finish(run, started)
+
+
+def train_loop(run: RunFolder, stage: Stage) -> str:
+    """Updates until train.max_updates, each followed by the cadence: a "train" row every
+    train.log_interval_updates (and at the end), validation when stage.validation_due says,
+    a snapshot every train.snapshot_interval_updates (where the recipe has it), a checkpoint
+    (checkpoint_due). Returns "done", or "stopped" at options.stop_after_updates."""
+    from tqdm import tqdm
+
+    cfg, st = run.recipe.train, run.state
+    bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc=stage.desc, dynamic_ncols=True,
+               disable=not (run.main and run.options.progress))
+    window = stage.window()
+    stream = stage.stream(run, Position(st.epoch, st.epoch_update))
+    while st.update < cfg.max_updates:
+        after, update, batches = next(stream)
+        started = time.time()
+        stats, postfix, audio_seconds = stage.update(run, update, batches)
+        st.update += 1
+        st.epoch, st.epoch_update = after.epoch, after.update
+        st.audio_seconds += audio_seconds
+        st.train_seconds += time.time() - started
+        window.add(stats)
+        bar.update(1)
+        bar.set_postfix(**postfix, refresh=False)
+        if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
+            run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **window.row(run)})
+            window = stage.window()
+        if stage.validation_due(run, after):
+            stage.validate(run)
+        snapshots = getattr(cfg, "snapshot_interval_updates", 0)
+        if snapshots and st.update % snapshots == 0:
+            stage.save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
+        if checkpoint_due(run):
+            if stage.before_checkpoint is not None:
+                stage.before_checkpoint(run)
+            save_checkpoint(run)
+        if st.update == run.options.stop_after_updates:
+            bar.close()
+            return "stopped"
+    bar.close()
+    return "done"
 
 
 # ---------------------------------------------------------------- restart
@@ -324,7 +497,7 @@ def totals(state, started: float) -> dict:
     return {"audio_seconds": round(st.audio_seconds, 1), "train_seconds": round(st.train_seconds, 1),
             "audio_s_per_s": round(st.audio_seconds / st.train_seconds, 2) if st.train_seconds else None,
             "wall_seconds_this_session": round(time.time() - started, 1), "processes": st.world_size,
-            "update_freq": st.update_freq}
+            "update_freq": st.update_freq, "skipped_updates": st.skipped_updates}
 
 
 def checkpoint_due(run: RunFolder) -> bool:

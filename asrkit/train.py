@@ -5,7 +5,8 @@ machinery it shares with pre-training (asrkit.runs: the run's folder, checkpoint
 restart and data stream):
 
     finetune(options)
-      setup: Accelerator (bf16 on GPU, fp32 on CPU), model + processor (asrkit.model),
+      setup: Accelerator (train.precision: bf16 autocast where the machine has it, asrkit.precision),
+             model + processor (asrkit.model),
              training data filtered and batched by total audio (asrkit.data.batching)
       for each update (a group of world_size x update_freq batches):
           lr from the tri-stage schedule; transformer frozen or not
@@ -31,12 +32,14 @@ Running the same command again continues from checkpoints/last (optimizer, sched
 position, sampler position and RNG state) or, when training finished, does nothing.
 --restart checks the splits before it moves anything of the old run, and puts the old run
 back when the model does not load.
-A NaN or infinite loss or gradient stops the run; non-finite weights are never saved.
+A NaN or infinite loss or gradient stops the run (train.nonfinite_grads: skip leaves that
+update out instead); non-finite weights are never saved.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -46,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asrkit import runs
+from asrkit import feature_cache, runs
 from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
@@ -56,7 +59,8 @@ from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, enc
                                  samples_at_16k)
 from asrkit.data.manifest import Utterance, read_split, split_manifests, total_hours
 from asrkit.decode.greedy import best_path
-from asrkit.errors import DataError, InputNotFound, TrainError
+from asrkit.errors import DataError, InputNotFound
+from asrkit.feature_cache import FeatureCache
 from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
@@ -64,34 +68,17 @@ from asrkit.schedule import schedule_from_recipe
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FinetuneOptions:
-    recipe: Recipe
-    out_dir: Path
-    manifests_dir: Path
-    command: str = ""  # the command line, recorded in recipe.yaml
-    restart: bool = False  # start over; the old run waits in out_dir/.previous-run until the first checkpoint
-    progress: bool = True  # tqdm progress bar
-    # Tests: stop right after the checkpoint at this update, as if killed there.
-    stop_after_updates: int | None = None
+FinetuneOptions = runs.RunOptions  # recipe: an asrkit.config.Recipe
 
 
 @dataclass
-class TrainState:
-    """What a checkpoint adds to accelerate's state (trainer_state.json)."""
-    update: int = 0  # updates done
-    epoch: int = 0  # sampler position: epoch ...
-    epoch_update: int = 0  # ... and updates already taken from it
+class TrainState(runs.RunState):
+    """What fine-tuning adds to the run's state (trainer_state.json)."""
     best_wer: float | None = None  # dev WER and CER of the kept model
     best_cer: float | None = None  # (train.select_by says which of the two picks it)
     best_update: int | None = None
     start_wer: float | None = None  # dev WER and CER of the starting checkpoint, before any
     start_cer: float | None = None  # update (only when it brings its own CTC head)
-    audio_seconds: float = 0.0  # training audio processed, all processes
-    train_seconds: float = 0.0  # wall time spent in updates
-    world_size: int = 1
-    update_freq: int = 1
-    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint
 
 
 @dataclass
@@ -112,6 +99,11 @@ class Run(runs.RunFolder):
     logger: runs.TrainLog
     state: TrainState = field(default_factory=TrainState)
     head: str = "fresh"  # ModelInfo.head: "kept" when the starting checkpoint's CTC head is used
+
+    @property
+    def wrapper_module(self) -> CTCTrainer:
+        """The CTCTrainer itself (unwrapped from DDP)."""
+        return self.accelerator.unwrap_model(self.wrapper)
 
 
 # ---------------------------------------------------------------- set-up
@@ -184,11 +176,32 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
     if main:
         describe_batching(recipe, lengths, planner, world, freq)
     optimizer = build_optimizer(model, recipe.train)
-    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model)), optimizer)
+    cache = make_feature_cache(options, model, planner, lengths, runs.run_precision(accelerator), main)
+    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model), cache),
+                                             optimizer)
     logger = runs.TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,
                Collator(info.attention_mask), planner, lengths, schedule_from_recipe(recipe.train), logger,
                TrainState(world_size=world, update_freq=freq, train_data=runs.train_data_digest(options)), info.head)
+
+
+def make_feature_cache(options, model, planner: UpdatePlanner, lengths: np.ndarray, precision: str,
+                       show: bool) -> FeatureCache | None:
+    """The frozen CNN's feature cache (data.feature_cache), its cost logged first; None when
+    it is off or cannot apply (no CNN, a CNN that trains), with why."""
+    data = options.recipe.data
+    why = "data.feature_cache: false" if not data.feature_cache else feature_cache.why_not(model)
+    if why is not None:
+        if show:
+            log.info("no feature cache: %s", why)
+        return None
+    folder = Path(options.out_dir) / feature_cache.FOLDER
+    if show:
+        batches = [mb.indices for update in planner.epoch(0) for rank in update for mb in rank if not mb.dummy]
+        padded = sum(len(b) * int(lengths[b[0]]) for b in batches) / SAMPLE_RATE
+        log.info(feature_cache.describe_cost(model, padded, 2 if precision == "bf16" else 4,
+                                             data.feature_cache_memory_mb, data.feature_cache_disk_mb, folder))
+    return FeatureCache(feature_cache.cnn_of(model), folder, data.feature_cache_memory_mb, data.feature_cache_disk_mb)
 
 
 def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechDataset, np.ndarray]:
@@ -305,31 +318,15 @@ def train_update(run: Run, update: Update, batches: list[Batch]) -> dict:
         chars += int(batch.label_lengths.sum()) if batch.weight else 0
     clip = run.recipe.train.clip_norm
     gnorm = acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf"))
-    check_finite(run, gnorm, poisoned, [i for b in batches for i in b.ids])
-    if run.recipe.train.adam_missing_grads == "fairseq":
-        zero_missing_grads(run.optimizer)
-    run.optimizer.step()
+    if runs.gradients_usable(run, float(gnorm), poisoned, [i for b in batches for i in b.ids], "CTC loss"):
+        if run.recipe.train.adam_missing_grads == "fairseq":
+            zero_missing_grads(run.optimizer)
+        run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
     real = [mb for rank in update for mb in rank if not mb.dummy]
     samples = int(sum(run.lengths[i] for mb in real for i in mb.indices))
     return {"loss_sum": loss_sum, "sentences": sum(b.size for b in batches if b.weight), "chars": chars,
             "lr": lr, "gnorm": float(gnorm), "frozen": frozen, "audio_seconds": samples / SAMPLE_RATE}
-
-
-def check_finite(run: Run, gnorm: torch.Tensor, poisoned: list[str], ids: list[str]) -> None:
-    """Stop before the step of an update whose loss or gradient is NaN or infinite, naming
-    the utterances (those whose loss was, else the update's): one such step makes every
-    weight NaN, and the run would still end "fine-tuned" (fairseq likewise raises
-    FloatingPointError on a non-finite gradient norm). A NaN loss on one process makes the
-    synchronised gradient norm NaN on all of them, so under DDP every process stops here."""
-    if bool(torch.isfinite(gnorm)) and not poisoned:
-        return
-    what = "CTC loss is not finite" if poisoned else f"gradient norm is {float(gnorm)}"
-    shown = poisoned or ids
-    shown = ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
-    raise TrainError(f"{what} at update {run.state.update + 1}, on utterance(s) {shown}: "
-                     f"check their audio and the recipe's train.lr and train.adam_eps; nothing of this "
-                     f"update was saved (the last checkpoint is in {run.out_dir / 'checkpoints'})")
 
 
 # ---------------------------------------------------------------- data stream
@@ -442,10 +439,6 @@ def save_model(run: Run, folder: Path) -> None:
     runs.save_model(run, folder, run.accelerator.unwrap_model(run.wrapper).model, run.processor)
 
 
-def resume(run: Run, folder: Path) -> None:
-    saved = runs.load_checkpoint(run, folder, TrainState)
-    runs.warn_if_data_changed(run, saved)
-    runs.continue_from(run, saved, folder)
 
 
 # ---------------------------------------------------------------- logs
@@ -461,7 +454,9 @@ class LogWindow:
     def add(self, stats: dict) -> None:
         self.rows.append(stats)
 
-    def summary(self, acc) -> dict:
+    def row(self, run) -> dict:
+        """The "train" row's values over the window, summed over processes."""
+        acc = run.accelerator
         local = torch.tensor([sum(r["loss_sum"] for r in self.rows), sum(r["sentences"] for r in self.rows),
                               sum(r["chars"] for r in self.rows)], dtype=torch.float64, device=acc.device)
         loss, sentences, chars = (acc.reduce(local, "sum") if acc.num_processes > 1 else local).tolist()
@@ -476,39 +471,25 @@ class LogWindow:
 # ---------------------------------------------------------------- the loop
 
 
-def train_loop(run: Run) -> str:
-    """Updates until max_updates; returns "done" or "stopped" (options.stop_after_updates)."""
-    from tqdm import tqdm
+def _update(run: Run, update: Update, batches: list[Batch]) -> tuple[dict, dict, float]:
+    """train_update, as the skeleton's loop takes it: (window stats, progress postfix, audio seconds)."""
+    stats = train_update(run, update, batches)
+    st = run.state
+    postfix = {"loss": f"{stats['loss_sum'] / max(stats['sentences'], 1):.3g}", "lr": f"{stats['lr']:.2e}",
+               "audio_s_per_s": f"{st.audio_seconds / max(st.train_seconds, 1e-9):.1f}"}
+    return stats, postfix, stats["audio_seconds"]
 
-    cfg, st = run.recipe.train, run.state
-    bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc="finetune", dynamic_ncols=True,
-               disable=not (run.main and run.options.progress))
-    window = LogWindow()
-    stream = update_stream(run, Position(st.epoch, st.epoch_update))
-    while st.update < cfg.max_updates:
-        after, update, batches = next(stream)
-        started = time.time()
-        stats = train_update(run, update, batches)
-        st.update += 1
-        st.epoch, st.epoch_update = after.epoch, after.update
-        st.audio_seconds += stats["audio_seconds"]
-        st.train_seconds += time.time() - started
-        window.add(stats)
-        bar.update(1)
-        bar.set_postfix(loss=f"{stats['loss_sum'] / max(stats['sentences'], 1):.3g}", lr=f"{stats['lr']:.2e}",
-                        audio_s_per_s=f"{st.audio_seconds / max(st.train_seconds, 1e-9):.1f}", refresh=False)
-        if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
-            run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **window.summary(run.accelerator)})
-            window = LogWindow()
-        if run.dev_set is not None and validation_due(cfg, st.update, st.epoch if after.update == 0 else None):
-            validate(run)
-        if runs.checkpoint_due(run):
-            runs.save_checkpoint(run)
-        if st.update == run.options.stop_after_updates:
-            bar.close()
-            return "stopped"
-    bar.close()
-    return "done"
+
+def _validation_due(run: Run, after: Position) -> bool:
+    """fairseq's rule (validation_due) after this update; after.update == 0: it ended an epoch."""
+    st = run.state
+    epoch_ended = st.epoch if after.update == 0 else None
+    return run.dev_set is not None and validation_due(run.recipe.train, st.update, epoch_ended)
+
+
+def train_loop(run: Run) -> str:
+    """Updates until max_updates (runs.train_loop); returns "done" or "stopped" (options.stop_after_updates)."""
+    return runs.train_loop(run, FINETUNE)
 
 
 def validation_due(train_cfg, update: int, epoch_ended: int | None = None) -> bool:
@@ -537,27 +518,23 @@ def finish(run: Run, status_started: float) -> dict:
                "best_cer": st.best_cer, "best_update": st.best_update if run.dev_set is not None else st.update,
                "start_wer": st.start_wer, "start_cer": st.start_cer,
                "dev_split": run.recipe.data.dev_split, **runs.totals(st, status_started)}
+    if run.wrapper_module.feature_cache is not None:
+        summary["feature_cache"] = run.wrapper_module.feature_cache.stats()
     runs.publish(run, best, summary)
+    if run.main:
+        shutil.rmtree(run.out_dir / feature_cache.FOLDER, ignore_errors=True)  # a training-time artifact
     return summary
+
+
+FINETUNE = runs.Stage(kind="fine-tuning", done="fine-tuned", desc="finetune", setup=lambda o, a: setup(o, a),
+                      state_type=TrainState, stream=lambda run, start: update_stream(run, start), update=_update,
+                      window=lambda: LogWindow(), validation_due=_validation_due, validate=lambda run: validate(run),
+                      finish=lambda run, started: finish(run, started), loop=lambda run: train_loop(run),
+                      on_start=lambda run: validate_start(run),
+                      on_resume=runs.warn_if_data_changed,
+                      save_model=lambda run, folder: save_model(run, folder))
 
 
 def finetune(options: FinetuneOptions) -> dict:
     """Fine-tune as the recipe says into options.out_dir; resumes or skips a finished run."""
-    started = time.time()
-    out = Path(options.out_dir)
-    accelerator = runs.make_accelerator(options.recipe.train)
-    checkpoint = runs.open_folder(options, accelerator)
-    summary = runs.finished_summary(out, checkpoint, "fine-tuned")
-    if summary is not None:
-        return summary
-    run = runs.set_up_or_restore(setup, options, accelerator)
-    if checkpoint is not None:
-        resume(run, checkpoint)
-    else:
-        runs.write_start(run, "fine-tuning")
-        validate_start(run)
-    run.accelerator.wait_for_everyone()
-    status = train_loop(run)
-    if status == "stopped":
-        return {"status": "stopped", "updates": run.state.update}
-    return finish(run, started)
+    return runs.train(options, FINETUNE)

@@ -92,7 +92,8 @@ def test_unknown_section_and_bad_override():
     ({"model": {"mask_time_prob": 1.5}}, r"mask_time_prob must be in \[0.0, 1.0\]"),
     ({"train": {"phase_ratio": [0.5, 0.5, 0.5]}}, "summing to 1"),
     ({"train": {"adam_betas": [0.9]}}, "expected a list of 2"),
-    ({"train": {"mixed_precision": "fp8"}}, "one of auto, no, bf16, fp16"),
+    ({"train": {"precision": "fp8"}}, "one of auto, fp32, bf16"),
+    ({"train": {"mixed_precision": "no"}}, "train.mixed_precision is now train.precision"),
     ({"data": {"max_tokens": 100}}, "at least 1 s"),
 ])
 def test_bad_values_are_refused(raw, message):

@@ -298,3 +298,13 @@ def test_other_families_load_from_a_base_model_checkpoint(family, tokenizer, tmp
     assert not any(p.requires_grad for p in model.base_model.feature_extractor.parameters())
     CTCTrainer(model)(torch.randn(2, 4_000)).sum().backward()
     assert model.lm_head.weight.grad is not None
+
+
+def test_a_new_ctc_head_starts_as_fairseqs(tokenizer):
+    """fairseq's Linear: Xavier-uniform weights (std sqrt(2 / (fan_in + fan_out)), bounded by
+    sqrt(3) x that), zero bias; not transformers' normal(0, 0.02)."""
+    model, info, _ = load_ctc_model(ModelConfig(name="tiny"), tokenizer)
+    w = model.lm_head.weight.detach()
+    std = (2 / (w.shape[0] + w.shape[1])) ** 0.5
+    assert info.head == "fresh" and float(w.std()) == pytest.approx(std, rel=0.1)
+    assert float(w.abs().max()) <= 3 ** 0.5 * std + 1e-6 and not model.lm_head.bias.any()

@@ -63,3 +63,21 @@ def test_the_report_says_which_decoding_settings_were_used():
     paper_line, cheap_line = tuning_lines([Model()])
     assert "128 trials at beam 500 over lm_weight [0, 5], word_score [-5, 5] (the paper's setting)" in paper_line
     assert "64 trials at beam 100 (the paper: 128 trials at beam 500" in cheap_line
+
+
+# The commands themselves, not the helper they call: `--paper` must reach decode's and tune-lm's
+# run (a review once left both ignoring it while the helper's tests above still passed). Without
+# an LM the paper's settings mean nothing, and the command says so before it reads anything.
+@pytest.mark.parametrize("command", ["decode", "tune-lm"])
+def test_the_command_honours_paper(command, tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    argv = [command, "--model", str(model), "--split", "dev-other", "--manifests", str(tmp_path / "none")]
+    assert cli.main(argv + ["--paper"]) == 1
+    assert "--paper sets the paper's beam-search settings: give --lm" in capsys.readouterr().err
+    # Without --paper the same command goes on (and fails later, on the empty model folder).
+    try:
+        cli.main(argv)
+    except Exception:
+        pass
+    assert "--paper sets" not in capsys.readouterr().err

@@ -193,6 +193,23 @@ def test_an_infinite_gradient_stops_the_run_before_its_step(manifests, tmp_path,
     assert not (tmp_path / "model.safetensors").exists()
 
 
+def test_nonfinite_grads_skip_leaves_the_update_out_and_counts_it(manifests, tmp_path, monkeypatch, caplog):
+    from accelerate import Accelerator
+
+    real = Accelerator.clip_grad_norm_
+    calls = []
+
+    def exploding(self, parameters, max_norm, norm_type=2):
+        calls.append(1)
+        norm = real(self, parameters, max_norm, norm_type)
+        return norm * float("inf") if len(calls) == 2 else norm
+
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_", exploding)
+    summary = finetune(options(recipe(train_={"max_updates": 3, "nonfinite_grads": "skip"}), tmp_path, manifests))
+    assert summary["updates"] == 3 and summary["skipped_updates"] == 1
+    assert "update 2: gradient norm is inf" in caplog.text and "update skipped (1 so far" in caplog.text
+
+
 def test_a_model_with_nan_weights_is_never_saved(manifests, tmp_path):
     run = train.setup(options(recipe(), tmp_path, manifests))
     with torch.no_grad():

@@ -10,7 +10,7 @@
       Trains a small causal word-level Transformer LM (transformers' GPT-2, a few layers) on
       the same normalised text, with a progress bar; an interrupted build resumes. --dev
       reports its perplexity on dev transcripts beside the n-gram's (same vocabulary, same
-      OOV rule). It rescores N-best lists: asrkit decode --lm 4gram --rescore transformer.
+      OOV rule). It rescores N-best lists: decode --lm 4gram --rescore transformer.
 
   asrkit lm download 4gram [--corpus] [--base-url URL]
       Fetches the official LibriSpeech 4-gram (OpenSLR resource 11, 1.35 GB gzipped,

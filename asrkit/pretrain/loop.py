@@ -29,7 +29,6 @@ Output folder:
 from __future__ import annotations
 
 import logging
-import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ import numpy as np
 import torch
 
 from asrkit import runs
-from asrkit.config import PretrainRecipe
 from asrkit.audio import SAMPLE_RATE
 from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update_freq
 from asrkit.data.collate import samples_at_16k
@@ -56,32 +54,15 @@ _DEV_KEY = 7_919  # seeds the dev set's crops, masks and distractors: the same a
 
 
 @dataclass(frozen=True)
-class PretrainOptions:
-    recipe: PretrainRecipe
-    out_dir: Path
-    manifests_dir: Path
-    command: str = ""  # the command line, recorded in recipe.yaml
-    restart: bool = False  # start over (the old run is moved aside, not deleted, until the new one checkpoints)
-    progress: bool = True
-    stop_after_updates: int | None = None  # tests: stop after this update's checkpoint, as if killed
+class PretrainOptions(runs.RunOptions):
+    """runs.RunOptions (recipe: an asrkit.config.PretrainRecipe), and what --audio-dir adds."""
     # --audio-dir: manifests_dir is that folder's fresh scan, which becomes this folder (out_dir/
     # manifests, the record of what the run trains on) only once the run trains on it: never
     # for a finished run, one refused, or a restart that fails. None: manifests_dir is the user's.
     record_manifests: Path | None = None
 
 
-@dataclass
-class PretrainState:
-    """What a checkpoint adds to accelerate's state (trainer_state.json)."""
-    update: int = 0
-    epoch: int = 0
-    epoch_update: int = 0
-    audio_seconds: float = 0.0
-    train_seconds: float = 0.0
-    skipped_updates: int = 0  # updates whose gradients were not finite (skipped, as fairseq does)
-    train_data: str | None = None  # sha256 of the training manifest(s) at the last checkpoint
-    world_size: int = 1
-    update_freq: int = 1
+PretrainState = runs.RunState  # pre-training adds nothing to the run's state
 
 
 @dataclass
@@ -220,11 +201,45 @@ class _Terms:
                 "masked_frames": int(masked), "audio_seconds": round(samples / SAMPLE_RATE, 2)}
 
 
+class _Window:
+    """The "train" row of a log interval: loss terms per masked frame, throughput, and the
+    last update's LR, gradient norm and Gumbel temperature."""
+
+    def __init__(self):
+        self.terms, self.started, self.last = _Terms(), time.time(), {}
+
+    def add(self, stats: tuple[_Terms, dict]) -> None:
+        terms, self.last = stats
+        self.terms.merge(terms)
+
+    def row(self, run) -> dict:
+        seconds = time.time() - self.started
+        row = self.terms.summary(run.accelerator, _weights(run))
+        row["audio_s_per_s"] = round(row["audio_seconds"] / seconds, 2) if seconds > 0 else None
+        return {**row, **self.last, "skipped_updates": run.state.skipped_updates}
+
+
+def _update(run: Run, update, batches: list[PretrainBatch]) -> tuple[tuple[_Terms, dict], dict, float]:
+    """train_update, as the skeleton's loop takes it: (window stats, progress postfix, audio seconds)."""
+    for batch in batches:  # made in a DataLoader worker, whose own count is lost
+        run.cropper.waves.bad.update(batch.bad)
+    terms, extra = train_update(run, batches)
+    audio = extra.pop("samples_all_processes") / SAMPLE_RATE
+    postfix = {"loss": f"{terms.sums['contrastive'] / max(terms.masked, 1):.3f}",
+               "acc": f"{terms.correct / max(terms.masked, 1):.3f}"}
+    return (terms, extra), postfix, audio
+
+
+def _validation_due(run: Run, after: Position) -> bool:
+    cfg, update = run.recipe.train, run.state.update
+    return run.dev is not None and (update % cfg.validate_interval_updates == 0 or update == cfg.max_updates)
+
+
 def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
     """One optimizer update: gradients of the summed loss over the update's masked frames
     (all processes) divided by their number, fairseq's sample_size normalisation. DDP
-    averages over processes, hence the world_size factor. Gradients that are not finite skip
-    the update (counted, as fairseq skips an overflowing step)."""
+    averages over processes, hence the world_size factor. Gradients that are not finite stop
+    the run or skip the update as train.nonfinite_grads says (runs.gradients_usable)."""
     acc, st = run.accelerator, run.state
     temperature = gumbel_temperature(st.update, *run.recipe.model.gumbel_temperature)
     run.model.quantizer.temperature = temperature
@@ -242,12 +257,8 @@ def train_update(run: Run, batches: list[PretrainBatch]) -> tuple[_Terms, dict]:
         terms.add(out, batch)
     clip = run.recipe.train.clip_norm
     gnorm = float(acc.clip_grad_norm_(run.wrapper.parameters(), clip if clip > 0 else float("inf")))
-    if math.isfinite(gnorm):
+    if runs.gradients_usable(run, gnorm):
         run.optimizer.step()
-    else:
-        st.skipped_updates += 1
-        log.warning("update %d: gradient norm %s, update skipped (%d so far)", st.update + 1, gnorm,
-                    st.skipped_updates)
     run.optimizer.zero_grad(set_to_none=True)
     return terms, {"lr": lr, "gnorm": gnorm, "temperature": temperature, "samples_all_processes": samples}
 
@@ -323,56 +334,12 @@ def save_model(run: Run, folder: Path) -> None:
     runs.save_model(run, folder, run.model, run.feature_extractor)
 
 
-def resume(run: Run, folder: Path) -> None:
-    saved = runs.load_checkpoint(run, folder, PretrainState)
-    runs.warn_if_data_changed(run, saved)
-    runs.continue_from(run, saved, folder)
-
-
 # ---------------------------------------------------------------- the loop
 
 
 def train_loop(run: Run) -> str:
-    from tqdm import tqdm
-
-    cfg, st = run.recipe.train, run.state
-    bar = tqdm(total=cfg.max_updates, initial=st.update, unit="upd", desc="pretrain", dynamic_ncols=True,
-               disable=not (run.main and run.options.progress))
-    window, window_start, extra = _Terms(), time.time(), {}
-    stream = update_stream(run, Position(st.epoch, st.epoch_update))
-    while st.update < cfg.max_updates:
-        after, _, batches = next(stream)
-        for batch in batches:  # made in a DataLoader worker, whose own count is lost
-            run.cropper.waves.bad.update(batch.bad)
-        started = time.time()
-        terms, extra = train_update(run, batches)
-        st.update += 1
-        st.epoch, st.epoch_update = after.epoch, after.update
-        st.audio_seconds += extra.pop("samples_all_processes") / SAMPLE_RATE
-        st.train_seconds += time.time() - started
-        window.merge(terms)
-        bar.update(1)
-        bar.set_postfix(loss=f"{terms.sums['contrastive'] / max(terms.masked, 1):.3f}",
-                        acc=f"{terms.correct / max(terms.masked, 1):.3f}", refresh=False)
-        if st.update % cfg.log_interval_updates == 0 or st.update == cfg.max_updates:
-            seconds = time.time() - window_start
-            row = window.summary(run.accelerator, _weights(run))
-            row["audio_s_per_s"] = round(row["audio_seconds"] / seconds, 2) if seconds > 0 else None
-            run.logger.write({"kind": "train", "update": st.update, "epoch": st.epoch, **row, **extra,
-                              "skipped_updates": st.skipped_updates})
-            window, window_start = _Terms(), time.time()
-        if run.dev is not None and (st.update % cfg.validate_interval_updates == 0 or st.update == cfg.max_updates):
-            validate(run)
-        if cfg.snapshot_interval_updates and st.update % cfg.snapshot_interval_updates == 0:
-            save_model(run, run.out_dir / "snapshots" / f"update-{st.update}")
-        if runs.checkpoint_due(run):
-            check_audio_seen(run)
-            runs.save_checkpoint(run)
-        if st.update == run.options.stop_after_updates:
-            bar.close()
-            return "stopped"
-    bar.close()
-    return "done"
+    """Updates until max_updates (runs.train_loop); returns "done" or "stopped"."""
+    return runs.train_loop(run, PRETRAIN)
 
 
 def check_audio_seen(run: Run) -> None:
@@ -383,12 +350,24 @@ def check_audio_seen(run: Run) -> None:
                         f"({len(run.cropper.waves.bad)} file(s) skipped); nothing was saved")
 
 
-def adopt_manifests(options: PretrainOptions) -> None:
+def adopt_manifests(run: Run) -> None:
     """--audio-dir: the scanned manifests become out_dir/manifests, now that the run trains on
     them (a resumed run on other files was warned by runs.warn_if_data_changed)."""
-    record = options.record_manifests
-    if record is not None and Path(options.manifests_dir) != Path(record):
+    options, record = run.options, run.options.record_manifests
+    if run.main and record is not None and Path(options.manifests_dir) != Path(record):
         runs.swap_in(Path(options.manifests_dir), Path(record))
+
+
+def _on_resume(run: Run, saved: PretrainState) -> None:
+    runs.warn_if_data_changed(run, saved)
+    adopt_manifests(run)
+
+
+def warn_if_other_files(options: PretrainOptions) -> None:
+    """A finished run asked again with another --audio-dir keeps what it was trained on."""
+    if options.record_manifests is not None and _scan_differs(options.manifests_dir, options.record_manifests):
+        log.warning("%s was pre-trained on other files (%s, kept); --restart to train on this folder's",
+                    options.out_dir, options.record_manifests)
 
 
 def _scan_differs(new: Path, old: Path) -> bool:
@@ -404,34 +383,21 @@ def finish(run: Run, started: float) -> dict:
     save_model(run, final)
     st = run.state
     summary = {"status": "done", "kind": "pretrain", "updates": st.update, "epochs": st.epoch,
-               "skipped_updates": st.skipped_updates, **runs.totals(st, started),
+               **runs.totals(st, started),
                "bad_audio_files": len(run.cropper.waves.bad)}  # distinct files (a reason names its file)
     runs.publish(run, final, summary)
     return summary
 
 
+PRETRAIN = runs.Stage(kind="pre-training", done="pre-trained", desc="pretrain", setup=lambda o, a: setup(o, a),
+                      state_type=PretrainState, stream=lambda run, start: update_stream(run, start), update=_update,
+                      window=_Window, validation_due=_validation_due, validate=lambda run: validate(run),
+                      finish=lambda run, started: finish(run, started), loop=lambda run: train_loop(run),
+                      save_model=lambda run, folder: save_model(run, folder), on_start=lambda run: adopt_manifests(run),
+                      on_resume=lambda run, saved: _on_resume(run, saved), before_checkpoint=lambda run: check_audio_seen(run),
+                      on_finished=lambda options: warn_if_other_files(options))
+
+
 def pretrain(options: PretrainOptions) -> dict:
     """Pre-train as the recipe says into options.out_dir; resumes, or skips a finished run."""
-    started = time.time()
-    out = Path(options.out_dir)
-    accelerator = runs.make_accelerator(options.recipe.train)
-    checkpoint = runs.open_folder(options, accelerator)
-    summary = runs.finished_summary(out, checkpoint, "pre-trained")
-    if summary is not None:
-        if options.record_manifests is not None and _scan_differs(options.manifests_dir, options.record_manifests):
-            log.warning("%s was pre-trained on other files (%s, kept); --restart to train on this folder's",
-                        out, options.record_manifests)
-        return summary
-    run = runs.set_up_or_restore(setup, options, accelerator)
-    if checkpoint is not None:
-        resume(run, checkpoint)
-    else:
-        runs.write_start(run, "pre-training")
-    if run.main:
-        adopt_manifests(options)
-    run.accelerator.wait_for_everyone()
-    status = train_loop(run)
-    if status == "stopped":
-        return {"status": "stopped", "updates": run.state.update}
-    return finish(run, started)
-
+    return runs.train(options, PRETRAIN)
