@@ -2,7 +2,10 @@
 the batch's shortest, fairseq masks and distractors, asrkit.pretrain.objective) against
 transformers' pre-training example's step (random batches of the same mean size padded to
 the longest, _compute_mask_indices, _sample_negative_indices, Wav2Vec2ForPreTraining.forward),
-measured in the same run on the same model and audio.
+and against asrkit's step with the objective written as fairseq writes it (the broadcast
+codevector product and the (N, K + 1, D) cosine gather; the reference kept in
+tests/test_pretrain_objective.py), measured in the same run on the same model and audio.
+The two asrkit steps see the very same batches, so their ratio is the objective's speed-up.
 
 On CPU the two take turns step by step, so a shared machine's load hits them alike; on CUDA
 they run one after the other (bf16 autocast) so each gets its own peak memory. Reported per
@@ -14,7 +17,7 @@ against --peak-tflops).
 Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, clipped to
 2-15.6 s) with random-noise audio: throughput does not depend on what is said.
 
-    .venv/bin/python benchmarks/pretrain_throughput.py                         # tiny, CPU, 40 s batches
+    .venv/bin/python benchmarks/pretrain_throughput.py --threads 2             # tiny, CPU, 40 s batches
     python3 benchmarks/pretrain_throughput.py --device cuda --config base --max-tokens 1400000 --steps 20
 """
 
@@ -36,6 +39,8 @@ from asrkit.masks import compute_mask_indices  # noqa: E402
 from asrkit.pretrain.model import load_pretraining_model  # noqa: E402
 from asrkit.pretrain.objective import PretrainObjective, sample_negatives  # noqa: E402
 from train_throughput import synthetic_lengths  # noqa: E402  (benchmarks/, the script's own folder)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 SR = 16_000
 
@@ -88,9 +93,25 @@ class Condition:
         return {"audio_s_per_s": self.audio / self.seconds, "padding": 1 - self.real / max(self.padded, 1)}
 
 
-def asrkit_condition(model, lens, max_tokens, device, seed):
-    """Length-bucketed batches, crop to the shortest, asrkit's masks and objective."""
-    objective = PretrainObjective(model, 0.1, 10.0, 0.1, 0.1).to(device)
+class _ReferenceObjective(PretrainObjective):
+    """asrkit's objective with fairseq's formulation of the quantiser and the logits."""
+
+    def forward(self, *args):
+        from asrkit.pretrain import objective
+        from test_pretrain_objective import reference_logits, reference_quantize
+
+        fast = objective.quantize, objective.contrastive_logits
+        objective.quantize, objective.contrastive_logits = reference_quantize, reference_logits
+        try:
+            return super().forward(*args)
+        finally:
+            objective.quantize, objective.contrastive_logits = fast
+
+
+def asrkit_condition(model, lens, max_tokens, device, seed, reference: bool = False):
+    """Length-bucketed batches, crop to the shortest, asrkit's masks and objective (`reference`:
+    fairseq's formulation of it)."""
+    objective = (_ReferenceObjective if reference else PretrainObjective)(model, 0.1, 10.0, 0.1, 0.1).to(device)
     batches = length_bucketed_batches(lens, max_tokens, seed, 0)
 
     def make(batch, k):
@@ -155,10 +176,14 @@ def main() -> None:
     lens = lengths(args.utterances, args.seed)
     dtype = torch.bfloat16 if args.device == "cuda" else None
     ours, make_ours = asrkit_condition(model, lens, args.max_tokens, args.device, args.seed)
+    _, make_before = asrkit_condition(model, lens, args.max_tokens, args.device, args.seed, reference=True)
     mean_size = max(1, round(np.mean([len(b) for b in ours])))
     theirs, make_theirs = hf_condition(model, lens, mean_size, args.device, args.seed)
     conditions = {"asrkit": Condition("asrkit", model, ours, make_ours, args.device, dtype, args.warmup),
                   "transformers example": Condition("hf", model, theirs, make_theirs, args.device, dtype, args.warmup)}
+    if args.device == "cpu":  # the reference lives in tests/ (pytest), which the GPU machine may not have
+        conditions["asrkit, fairseq's form"] = Condition("before", model, ours, make_before, args.device, dtype,
+                                                         args.warmup)
     total = args.steps + args.warmup
     results = {}
     if args.device == "cpu":
@@ -181,10 +206,12 @@ def main() -> None:
           f"({args.max_tokens / SR:.0f} s), transformers example batches of {mean_size} utterances, "
           f"{args.steps} timed steps each")
     base = results["transformers example"]["audio_s_per_s"]
+    before = results.get("asrkit, fairseq's form", results["asrkit"])["audio_s_per_s"]
+    print(f"  {'':22s} {'audio-s/s':>18s}  {'padding':>13s}  vs transformers  vs fairseq's form")
     for name, r in results.items():
         extra = (f", peak {r['peak_gib']:.1f} GiB, MFU {100 * r['mfu']:.1f}%" if "peak_gib" in r else "")
         print(f"  {name:22s} {r['audio_s_per_s']:8.1f} audio-s/s  padding {100 * r['padding']:5.1f}%  "
-              f"x{r['audio_s_per_s'] / base:.2f}{extra}")
+              f"x{r['audio_s_per_s'] / base:.2f}  x{r['audio_s_per_s'] / before:.2f}{extra}")
 
 
 if __name__ == "__main__":
