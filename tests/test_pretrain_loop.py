@@ -159,3 +159,28 @@ def test_layerdrop_skips_transformer_layers_in_training(noise, tmp_path, monkeyp
     changed = [n for n in layers if not torch.equal(before[n], after[n].detach())]
     assert bool(changed) == layers_change
     assert not torch.equal(before["project_q.weight"], after["project_q.weight"].detach())  # the rest trains
+
+
+def test_a_carried_run_exports_to_a_model_folder_without_its_corpus(noise, tmp_path, one_torch_thread):
+    """scripts/carry_run.py export: the carried weights in the recipe's model, loadable by
+    from_pretrained, equal to the run's own to fp16 precision; the manifests are not read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+    from transformers import Wav2Vec2ForPreTraining
+
+    pretrain(PretrainOptions(recipe(model={"codevectors_per_group": 32}, train={"max_updates": 2,
+                                    "checkpoint_interval_updates": 2}), tmp_path / "run", noise, progress=False))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "carry_run.py"
+    for args in (["pack", tmp_path / "run", tmp_path / "carried"], ["export", tmp_path / "carried", tmp_path / "model"]):
+        subprocess.run([sys.executable, str(script), *map(str, args)], check=True, capture_output=True)
+    model = Wav2Vec2ForPreTraining.from_pretrained(tmp_path / "model")
+    assert model.config.num_codevectors_per_group == 32
+    run_weights = load_file(tmp_path / "run" / "checkpoints" / "last" / "model.safetensors")
+    exported = model.state_dict()
+    assert len(exported) == len(run_weights)
+    for name, value in run_weights.items():
+        torch.testing.assert_close(exported[name[len("model."):]], value.float(), rtol=2e-3, atol=1e-6)
+    assert (tmp_path / "model" / "preprocessor_config.json").exists()
