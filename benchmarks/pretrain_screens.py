@@ -40,6 +40,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,17 +270,22 @@ def table(work: Path, updates: int) -> str:
 # ---------------------------------------------------------------- carrying across machines
 
 
-def pack(work: Path, dest: Path) -> None:
-    """Every unfinished pre-training run's last checkpoint (portable) and every fine-tuning
-    run's, results.json and status.md into dest (replacing what dest held for each run)."""
+def pack(work: Path, dest: Path, close: float = 2.0) -> None:
+    """Into dest, for every screen not finished: its runs' last checkpoints as portable ones
+    (a finished pre-training run too, so that its fine-tuning need not pre-train again; not a
+    finished fine-tuning run, whose CER is in results.json); then results.json and status.md."""
     import carry_run
     from asrkit.runs import find_checkpoint
 
     dest.mkdir(parents=True, exist_ok=True)
+    results = read_results(work)
     for screen in SCREENS:
+        cers = results.get(screen.name, {}).get("cer", {})
+        if cers and all(str(s) in cers for s in seeds_needed(results, screen.name, close)):
+            continue
         for run in sorted((work / screen.name).glob("*")) if (work / screen.name).exists() else []:
-            finished = (run / "train-summary.json").exists()
-            if finished or find_checkpoint(run) is None:
+            finished_finetune = run.name.startswith("finetune") and (run / "train-summary.json").exists()
+            if finished_finetune or find_checkpoint(run) is None:
                 continue
             target = dest / screen.name / run.name
             if target.exists():
@@ -322,15 +328,23 @@ def main() -> None:
     if args.action in ("pack", "unpack") and args.carried is None:
         ap.error(f"{args.action} needs the carried folder (e.g. checkpoints/screens)")
     if args.action == "pack":
-        return pack(args.work, args.carried)
+        return pack(args.work, args.carried, args.close)
     if args.action == "unpack":
         return unpack(args.work, args.carried)
     if args.action == "run":
         demo = corpus_manifests(args.work, "demo")
         chosen = [s for name in args.only for s in SCREENS if s.name == name] if args.only else SCREENS
-        for screen in chosen:
-            print(f"[{screen.name}] {run_screen(args.work, screen, args, demo)}", flush=True)
-            (args.work / "status.md").write_text(table(args.work, args.updates), encoding="utf-8")
+        while chosen:  # a screen waiting for its corpus is tried again after the others
+            waiting = []
+            for screen in chosen:
+                status = run_screen(args.work, screen, args, demo)
+                print(f"[{screen.name}] {status}", flush=True)
+                (args.work / "status.md").write_text(table(args.work, args.updates), encoding="utf-8")
+                if status != "done":
+                    waiting.append(screen)
+            if waiting:
+                time.sleep(300)
+            chosen = waiting
     print(table(args.work, args.updates), end="")
 
 
