@@ -109,8 +109,9 @@ def corpus_manifests(work: Path, name: str) -> Path | None:
     from asrkit.data.synth import SynthOptions, synthesize
 
     if name == "wide":
-        report = work / "wide-corpus" / "synth-report.json"
-        return _manifests(work / "wide-corpus", work / "wide-manifests") if report.exists() else None
+        report = work / "wide-corpus" / "synth-report.json"  # written first with "complete": false
+        done = report.exists() and json.loads(report.read_text()).get("complete") is True
+        return _manifests(work / "wide-corpus", work / "wide-manifests") if done else None
     synth = {"pretrain": PRETRAIN_SYNTH, "demo": DEMO_SYNTH}[name]
     synthesize(SynthOptions(root=work / f"{name}-corpus", jobs=1, **synth), progress=False)
     return _manifests(work / f"{name}-corpus", work / f"{name}-manifests")
