@@ -49,7 +49,7 @@ def forced_align(log_probs: np.ndarray, label: list[int], blank: int) -> np.ndar
     path = np.empty(t_frames, dtype=np.int64)
     for t in range(t_frames - 1, -1, -1):
         path[t] = states[state]
-        state -= back[t, state]
+        state -= int(back[t, state])  # a Python int: int8 arithmetic would overflow past 127 states
     return path
 
 
