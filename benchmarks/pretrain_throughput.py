@@ -126,6 +126,33 @@ def asrkit_condition(model, lens, max_tokens, device, seed, reference: bool = Fa
     return batches, make
 
 
+def objective_timing(model, masked: int, steps: int, seed: int) -> dict:
+    """Seconds per forward + backward of the part of the objective that changed, the
+    quantiser and the logits over `masked` frames (100 distractors each), asrkit's against
+    fairseq's formulation, alternating call by call."""
+    from asrkit.pretrain import objective
+    from test_pretrain_objective import reference_logits, reference_quantize
+
+    rng = np.random.default_rng(seed)
+    features = torch.randn(masked, model.config.conv_dim[-1], requires_grad=True)
+    predictions = torch.randn(masked, model.config.proj_codevector_dim, requires_grad=True)
+    negatives = torch.from_numpy(rng.integers(0, masked, size=(masked, model.config.num_negatives)))
+    forms = {"asrkit": (objective.quantize, objective.contrastive_logits),
+             "fairseq's form": (reference_quantize, reference_logits)}
+    seconds = dict.fromkeys(forms, 0.0)
+    for k in range(steps + 1):
+        for name, (quantize, logits_of) in forms.items():
+            start = time.perf_counter()
+            q = quantize(model.quantizer, features)
+            targets = model.project_q(q.vectors)
+            logits = logits_of(predictions, targets, negatives, 0.1, q.codes)
+            torch.nn.functional.cross_entropy(logits, torch.zeros(masked, dtype=torch.long)).backward()
+            if k:  # the first call of each warms up
+                seconds[name] += (time.perf_counter() - start) / steps
+    model.zero_grad(set_to_none=True)
+    return seconds
+
+
 def hf_condition(model, lens, mean_size, device, seed):
     """transformers' example: random batches padded to the longest, its helpers, model.forward."""
     from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
@@ -167,6 +194,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective-frames", type=int, default=1000,
+                   help="CPU: masked frames for the objective-only timing (a 40 s batch masks ~1,000)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -212,6 +241,13 @@ def main() -> None:
         extra = (f", peak {r['peak_gib']:.1f} GiB, MFU {100 * r['mfu']:.1f}%" if "peak_gib" in r else "")
         print(f"  {name:22s} {r['audio_s_per_s']:8.1f} audio-s/s  padding {100 * r['padding']:5.1f}%  "
               f"x{r['audio_s_per_s'] / base:.2f}  x{r['audio_s_per_s'] / before:.2f}{extra}")
+    if args.device == "cpu":
+        model.load_state_dict(state)
+        model.quantizer.temperature = 2.0
+        timing = objective_timing(model, args.objective_frames, args.steps, args.seed)
+        fast, old = timing["asrkit"], timing["fairseq's form"]
+        print(f"quantiser + logits alone ({args.objective_frames} masked frames, forward + backward): "
+              f"asrkit {fast:.3f} s, fairseq's form {old:.3f} s: x{old / fast:.1f}")
 
 
 if __name__ == "__main__":
