@@ -107,3 +107,20 @@ def test_distractors_sharing_the_targets_codes_are_ignored():
     expected = cos.clone()
     expected[0, 2] = expected[2, 1] = -(2.0 ** 30)
     torch.testing.assert_close(logits, expected.float(), rtol=1e-5, atol=1e-5)
+
+
+def test_under_bf16_autocast_codevectors_and_cosines_stay_in_fp32():
+    """Autocast would run the einsum and the (N, N) matmul in bf16; fairseq's broadcast product
+    promotes to fp32 and its cosines are fp32, so the fast form keeps both out of autocast."""
+    torch.manual_seed(0)
+    model, _ = load_pretraining_model(PretrainModelConfig(name="tiny"))
+    model.eval()
+    features, predictions = torch.randn(40, 128), torch.randn(40, 256)
+    negatives = torch.randint(0, 40, (40, 10))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, reference = objective.quantize(model.quantizer, features), reference_quantize(model.quantizer, features)
+        targets = fast.vectors @ torch.randn(fast.vectors.shape[1], 256)  # any fp32 targets
+        logits = contrastive_logits(predictions, targets.float(), negatives, 0.1, fast.codes)
+    assert fast.vectors.dtype == torch.float32 and torch.equal(fast.vectors, reference.vectors)
+    expected = reference_logits(predictions, targets.float(), negatives, 0.1)
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-4)

@@ -67,6 +67,11 @@ def sample_negatives(mask: np.ndarray, num_negatives: int, rng: np.random.Genera
     return np.concatenate(rows).astype(np.int64)
 
 
+def _no_autocast(like: torch.Tensor):
+    """A context where autocast is off on `like`'s device (matmuls there run in the inputs' dtype)."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
 class _GradMultiply(torch.autograd.Function):
     """Identity forward; the gradient times `scale` (fairseq GradMultiply)."""
 
@@ -112,7 +117,8 @@ def quantize(quantizer, features: torch.Tensor) -> Quantized:
     used = hard.view(n, groups, entries).float().mean(dim=0)
     code_ppl = torch.exp(-torch.sum(used * torch.log(used + 1e-7), dim=-1)).sum()
     codebooks = quantizer.codevectors.view(groups, entries, -1)
-    vectors = torch.einsum("ngv,gvd->ngd", probs.view(n, groups, entries), codebooks.to(probs.dtype))
+    with _no_autocast(features):  # exact fp32 codevectors, as fairseq's broadcast product promotes to
+        vectors = torch.einsum("ngv,gvd->ngd", probs.view(n, groups, entries).float(), codebooks.float())
     codes = probs.detach().view(n, groups, entries).argmax(dim=-1)
     return Quantized(vectors.reshape(n, -1), codes, prob_ppl, code_ppl)
 
@@ -134,7 +140,8 @@ def contrastive_logits(predictions: torch.Tensor, targets: torch.Tensor, negativ
     t = targets.float()
     p = p / p.norm(dim=-1, keepdim=True).clamp_min(eps)
     t = t / t.norm(dim=-1, keepdim=True).clamp_min(eps)
-    cosines = p @ t.T
+    with _no_autocast(p):  # cosines in fp32 under bf16/fp16 autocast too, as fairseq's compute_preds
+        cosines = p @ t.T
     own = torch.arange(len(p), device=p.device).unsqueeze(1)
     logits = cosines.gather(1, torch.cat([own, negatives], dim=1)) / temperature
     if codes is not None:
