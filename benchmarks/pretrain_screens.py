@@ -324,7 +324,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", choices=[s.name for s in SCREENS], help="run these screens (in this order)")
     ap.add_argument("--updates", type=int, default=SCREENS_UPDATES, help="pre-training updates per screen")
     ap.add_argument("--close", type=float, default=2.0, help="points from the baseline that call for a second seed")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()  # the folder may follow --work
     args.work.mkdir(parents=True, exist_ok=True)
     if args.action in ("pack", "unpack") and args.carried is None:
         ap.error(f"{args.action} needs the carried folder (e.g. checkpoints/screens)")
