@@ -2,7 +2,10 @@
 the batch's shortest, fairseq masks and distractors, asrkit.pretrain.objective) against
 transformers' pre-training example's step (random batches of the same mean size padded to
 the longest, _compute_mask_indices, _sample_negative_indices, Wav2Vec2ForPreTraining.forward),
-measured in the same run on the same model and audio.
+and against asrkit's step with the objective written as fairseq writes it (the broadcast
+codevector product and the (N, K + 1, D) cosine gather; the reference kept in
+tests/test_pretrain_objective.py), measured in the same run on the same model and audio.
+The two asrkit steps see the very same batches, so their ratio is the objective's speed-up.
 
 On CPU the two take turns step by step, so a shared machine's load hits them alike; on CUDA
 they run one after the other (bf16 autocast) so each gets its own peak memory. Reported per
@@ -14,7 +17,7 @@ against --peak-tflops).
 Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, clipped to
 2-15.6 s) with random-noise audio: throughput does not depend on what is said.
 
-    .venv/bin/python benchmarks/pretrain_throughput.py                         # tiny, CPU, 40 s batches
+    .venv/bin/python benchmarks/pretrain_throughput.py --threads 2             # tiny, CPU, 40 s batches
     python3 benchmarks/pretrain_throughput.py --device cuda --config base --max-tokens 1400000 --steps 20
 """
 
@@ -32,6 +35,8 @@ from asrkit.masks import compute_mask_indices
 from asrkit.pretrain.model import load_pretraining_model
 from asrkit.pretrain.objective import PretrainObjective, sample_negatives
 from train_throughput import synthetic_lengths  # (benchmarks/, the script's own folder)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 SR = 16_000
 
@@ -84,9 +89,25 @@ class Condition:
         return {"audio_s_per_s": self.audio / self.seconds, "padding": 1 - self.real / max(self.padded, 1)}
 
 
-def asrkit_condition(model, lens, max_tokens, device, seed):
-    """Length-bucketed batches, crop to the shortest, asrkit's masks and objective."""
-    objective = PretrainObjective(model, 0.1, 10.0, 0.1, 0.1).to(device)
+class _ReferenceObjective(PretrainObjective):
+    """asrkit's objective with fairseq's formulation of the quantiser and the logits."""
+
+    def forward(self, *args):
+        from asrkit.pretrain import objective
+        from test_pretrain_objective import reference_logits, reference_quantize
+
+        fast = objective.quantize, objective.contrastive_logits
+        objective.quantize, objective.contrastive_logits = reference_quantize, reference_logits
+        try:
+            return super().forward(*args)
+        finally:
+            objective.quantize, objective.contrastive_logits = fast
+
+
+def asrkit_condition(model, lens, max_tokens, device, seed, reference: bool = False):
+    """Length-bucketed batches, crop to the shortest, asrkit's masks and objective (`reference`:
+    fairseq's formulation of it)."""
+    objective = (_ReferenceObjective if reference else PretrainObjective)(model, 0.1, 10.0, 0.1, 0.1).to(device)
     batches = length_bucketed_batches(lens, max_tokens, seed, 0)
 
     def make(batch, k):
@@ -99,6 +120,33 @@ def asrkit_condition(model, lens, max_tokens, device, seed):
         mask = torch.from_numpy(mask).to(device)
         return inputs, len(batch) * size, lambda: objective.total(objective(inputs, None, mask, negatives)) / mask.sum()
     return batches, make
+
+
+def objective_timing(model, masked: int, steps: int, seed: int) -> dict:
+    """Seconds per forward + backward of the part of the objective that changed, the
+    quantiser and the logits over `masked` frames (100 distractors each), asrkit's against
+    fairseq's formulation, alternating call by call."""
+    from asrkit.pretrain import objective
+    from test_pretrain_objective import reference_logits, reference_quantize
+
+    rng = np.random.default_rng(seed)
+    features = torch.randn(masked, model.config.conv_dim[-1], requires_grad=True)
+    predictions = torch.randn(masked, model.config.proj_codevector_dim, requires_grad=True)
+    negatives = torch.from_numpy(rng.integers(0, masked, size=(masked, model.config.num_negatives)))
+    forms = {"asrkit": (objective.quantize, objective.contrastive_logits),
+             "fairseq's form": (reference_quantize, reference_logits)}
+    seconds = dict.fromkeys(forms, 0.0)
+    for k in range(steps + 1):
+        for name, (quantize, logits_of) in forms.items():
+            start = time.perf_counter()
+            q = quantize(model.quantizer, features)
+            targets = model.project_q(q.vectors)
+            logits = logits_of(predictions, targets, negatives, 0.1, q.codes)
+            torch.nn.functional.cross_entropy(logits, torch.zeros(masked, dtype=torch.long)).backward()
+            if k:  # the first call of each warms up
+                seconds[name] += (time.perf_counter() - start) / steps
+    model.zero_grad(set_to_none=True)
+    return seconds
 
 
 def hf_condition(model, lens, mean_size, device, seed):
@@ -142,6 +190,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective-frames", type=int, default=1000,
+                   help="CPU: masked frames for the objective-only timing (a 40 s batch masks ~1,000)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -151,10 +201,14 @@ def main() -> None:
     lens = lengths(args.utterances, args.seed)
     dtype = torch.bfloat16 if args.device == "cuda" else None
     ours, make_ours = asrkit_condition(model, lens, args.max_tokens, args.device, args.seed)
+    _, make_before = asrkit_condition(model, lens, args.max_tokens, args.device, args.seed, reference=True)
     mean_size = max(1, round(np.mean([len(b) for b in ours])))
     theirs, make_theirs = hf_condition(model, lens, mean_size, args.device, args.seed)
     conditions = {"asrkit": Condition("asrkit", model, ours, make_ours, args.device, dtype, args.warmup),
                   "transformers example": Condition("hf", model, theirs, make_theirs, args.device, dtype, args.warmup)}
+    if args.device == "cpu":  # the reference lives in tests/ (pytest), which the GPU machine may not have
+        conditions["asrkit, fairseq's form"] = Condition("before", model, ours, make_before, args.device, dtype,
+                                                         args.warmup)
     total = args.steps + args.warmup
     results = {}
     if args.device == "cpu":
@@ -177,10 +231,19 @@ def main() -> None:
           f"({args.max_tokens / SR:.0f} s), transformers example batches of {mean_size} utterances, "
           f"{args.steps} timed steps each")
     base = results["transformers example"]["audio_s_per_s"]
+    before = results.get("asrkit, fairseq's form", results["asrkit"])["audio_s_per_s"]
+    print(f"  {'':22s} {'audio-s/s':>18s}  {'padding':>13s}  vs transformers  vs fairseq's form")
     for name, r in results.items():
         extra = (f", peak {r['peak_gib']:.1f} GiB, MFU {100 * r['mfu']:.1f}%" if "peak_gib" in r else "")
         print(f"  {name:22s} {r['audio_s_per_s']:8.1f} audio-s/s  padding {100 * r['padding']:5.1f}%  "
-              f"x{r['audio_s_per_s'] / base:.2f}{extra}")
+              f"x{r['audio_s_per_s'] / base:.2f}  x{r['audio_s_per_s'] / before:.2f}{extra}")
+    if args.device == "cpu":
+        model.load_state_dict(state)
+        model.quantizer.temperature = 2.0
+        timing = objective_timing(model, args.objective_frames, args.steps, args.seed)
+        fast, old = timing["asrkit"], timing["fairseq's form"]
+        print(f"quantiser + logits alone ({args.objective_frames} masked frames, forward + backward): "
+              f"asrkit {fast:.3f} s, fairseq's form {old:.3f} s: x{old / fast:.1f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ data position, with Adam's moments started afresh.
 
     .venv/bin/python scripts/carry_run.py pack   work/models/pretrain-tiny checkpoints/pretrain-tiny
     .venv/bin/python scripts/carry_run.py unpack checkpoints/pretrain-tiny work/models/pretrain-tiny
+
+A carried pre-training run also exports straight to a model folder (what `asrkit finetune
+--model` and `asrkit codes --pretrained` read), without its corpus and without resuming:
+
+    .venv/bin/python scripts/carry_run.py export checkpoints/pretrain-tiny work/models/pretrain-tiny-8000
 """
 
 from __future__ import annotations
@@ -40,7 +45,36 @@ def unpack(src: Path, run: Path) -> None:
     print(f"unpacked {src} -> {run}: run the same command to resume")
 
 
+def export(src: Path, out: Path) -> None:
+    """The carried pre-training run's weights (fp16, back to fp32) in the model its recipe.yaml
+    builds, saved with its feature extractor as a Wav2Vec2ForPreTraining folder."""
+    import torch
+    import yaml
+    from safetensors.torch import load_file
+
+    from asrkit.config import PretrainRecipe, recipe_from_dict
+    from asrkit.io import make_dir
+    from asrkit.pretrain.model import feature_extractor_for, load_pretraining_model
+
+    if (out / "config.json").exists():
+        sys.exit(f"{out} already holds a model; export into a new folder")
+    recipe = recipe_from_dict(yaml.safe_load((src / "recipe.yaml").read_text()), str(src / "recipe.yaml"),
+                              kind=PretrainRecipe)
+    model, _ = load_pretraining_model(recipe.model)
+    prefix = "model."  # the checkpoint holds PretrainObjective's state: the model under .model
+    weights = {k[len(prefix):]: v.float() if v.is_floating_point() else v
+               for k, v in load_file(src / "checkpoint" / "model.safetensors").items() if k.startswith(prefix)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        sys.exit(f"{src}: the weights do not fit the recipe's model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(torch.float32).save_pretrained(make_dir(out))
+    feature_extractor_for(model, recipe.model).save_pretrained(out)
+    update = __import__("json").loads((src / "checkpoint" / "trainer_state.json").read_text())["update"]
+    print(f"exported {src} (update {update}) -> {out}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("pack", "unpack"):
+    actions = {"pack": pack, "unpack": unpack, "export": export}
+    if len(sys.argv) != 4 or sys.argv[1] not in actions:
         sys.exit(__doc__)
-    (pack if sys.argv[1] == "pack" else unpack)(Path(sys.argv[2]), Path(sys.argv[3]))
+    actions[sys.argv[1]](Path(sys.argv[2]), Path(sys.argv[3]))

@@ -33,6 +33,7 @@ COMMANDS = [
     ("download", "asrkit.cli.download"),
     ("vocab", "asrkit.cli.vocab"),
     ("pretrain", "asrkit.cli.pretrain"),
+    ("codes", "asrkit.cli.codes"),
     ("finetune", "asrkit.cli.finetune"),
     ("lm", "asrkit.cli.lm"),
     ("logits", "asrkit.cli.logits"),

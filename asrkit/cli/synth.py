@@ -24,6 +24,16 @@ its own folder, as LibriSpeech-style training data with both clean and other spe
       --train-clean-100-minutes 150 --train-other-500-minutes 90 \\
       --dev-minutes 5 --test-minutes 0
   asrkit prepare --data-root work/pretrain-corpus --out work/pretrain-manifests
+
+--voices wide (with --purpose pretrain) widens the speaker pool for pre-training: 400 more
+clean and 1,200 more other speakers drawn from the seed, at continuous rates and pitches
+kept 0.025 away from every fine-tuning grid value (so no demo speaker, dev and test
+included, is among them), the other ones also from espeak-ng's 8 English voices x ~100
+variants (ids 20000+ and 40000+). About 24 hours of it, for the pre-training screens:
+
+  asrkit synth --purpose pretrain --voices wide --out work/wide-corpus --folds 0 \
+      --train-clean-100-minutes 900 --train-other-500-minutes 540 \
+      --dev-minutes 5 --test-minutes 0 --seed 1
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from asrkit.data.synth import PURPOSES, SynthOptions
+    from asrkit.data.synth import PURPOSES, VOICE_POOLS, SynthOptions
 
     d = SynthOptions(root=Path("."))
     p.formatter_class = _Formatter  # keep the description's example commands as written
@@ -52,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--purpose", choices=PURPOSES, default=d.purpose,
                    help="finetune: the demo's corpus; pretrain: a corpus for the starting "
                         "checkpoint whose voices and sentences no finetune corpus has")
+    p.add_argument("--voices", choices=VOICE_POOLS, default=d.voices,
+                   help="grid: the purpose's speaker grid; wide (pretrain only): that grid plus "
+                        "1,600 speakers at continuous rates and pitches, with espeak-ng's "
+                        "voice x variant pairs")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="seed for sentences, speakers and noise")
     p.add_argument("--fold-minutes", type=float, default=d.fold_minutes,
@@ -96,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         speaker_minutes=args.speaker_minutes, chapter_utterances=args.chapter_utterances,
         snr_db=args.snr_db, engines=tuple(e.strip() for e in args.engines.split(",") if e.strip()),
         min_words=args.min_words, max_words=args.max_words, purpose=args.purpose,
-        jobs=args.jobs)
+        voices=args.voices, jobs=args.jobs)
     start = time.monotonic()
     report = synthesize(options, progress=not args.no_progress)
     print(f"{'split':<16} {'utts':>6} {'minutes':>8} {'speakers':>8}")

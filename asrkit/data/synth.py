@@ -62,6 +62,7 @@ LM_TEXT = "lm-text.txt"
 # so synth refuses to add to it (_check_settings). Raise it whenever that changes.
 FORMAT = "asrkit-synth 3"
 PURPOSES = ("finetune", "pretrain")
+VOICE_POOLS = ("grid", "wide")
 FOLDS = 6  # Libri-light's 1h set is six 10-minute folds
 
 # The speaker grid. Its order fixes every speaker id: append, never reorder.
@@ -78,6 +79,17 @@ CLEAN_ID_BASE, OTHER_ID_BASE = 1000, 3000
 PRETRAIN_RATES = (0.95, 1.06)
 PRETRAIN_PITCHES = (0.9, 0.97, 1.04, 1.12)
 PRETRAIN_CLEAN_ID_BASE, PRETRAIN_OTHER_ID_BASE = 5000, 7000
+# The wide pool (`voices` wide, pretrain only): WIDE_SPEAKERS[subset] more speakers drawn from
+# the seed, each a voice at a rate and a pitch drawn uniformly from WIDE_RANGE, redrawn while
+# both lie within WIDE_MARGIN of a finetune grid point (RATES x PITCHES), so that no
+# pretraining speaker sounds like a demo speaker (dev and test included). Clean: the clean voices; other: alternately a
+# voice of VOICES and one of espeak-ng's English voice x variant pairs (tts.espeak_voices,
+# less VOICES' own pairs; drawn from all ~800 pairs alone, 99% of them would be espeak-ng),
+# with the grid's effects.
+WIDE_SPEAKERS = {"clean": 400, "other": 1200}
+WIDE_RANGE = (0.8, 1.25)
+WIDE_MARGIN = 0.025
+WIDE_CLEAN_ID_BASE, WIDE_OTHER_ID_BASE = 20_000, 40_000
 # Utterances per work item: festival starts once per item (0.3 s), and small items
 # keep all cores busy to the end.
 _CHUNK = 8
@@ -101,12 +113,17 @@ class SynthOptions:
     min_words: int = 4  # shortest sentence spoken, in words
     max_words: int = 25  # longest sentence spoken (longer ones are split at : and ;)
     purpose: str = "finetune"  # "finetune" (the demo) or "pretrain" (the starting checkpoint)
+    # "grid": the purpose's speaker grid; "wide" (pretrain only): that grid plus WIDE_SPEAKERS
+    # more, at continuous rates and pitches, with espeak-ng's English voice x variant pairs.
+    voices: str = "grid"
     jobs: int = field(default=0, compare=False)  # worker processes; 0 = one per CPU core
 
     def settings(self) -> dict:
         """The options that decide the corpus's content (not where or how fast it is made)."""
         d = dataclasses.asdict(self)
         del d["root"], d["jobs"]
+        if d["voices"] == "grid":  # corpora made before `voices` existed keep their settings
+            del d["voices"]
         d["engines"] = list(self.engines)
         return d
 
@@ -115,6 +132,10 @@ def verify_options(o: SynthOptions) -> None:
     """Raise SettingError saying which setting is wrong and what it may be."""
     if o.purpose not in PURPOSES:
         raise SettingError(f"`purpose` must be one of {', '.join(PURPOSES)}, not {o.purpose!r}")
+    if o.voices not in VOICE_POOLS:
+        raise SettingError(f"`voices` must be one of {', '.join(VOICE_POOLS)}, not {o.voices!r}")
+    if o.voices == "wide" and o.purpose != "pretrain":
+        raise SettingError("`voices` wide is for `purpose` pretrain only: the demo's corpus keeps its grid")
     for name in ("fold_minutes", "nine_hours_minutes", "train_clean_100_minutes",
                  "train_other_500_minutes", "dev_minutes", "test_minutes"):
         value = getattr(o, name)
@@ -142,12 +163,13 @@ def verify_options(o: SynthOptions) -> None:
 # ---------------------------------------------------------------------------- speakers
 
 
-def speaker_grid(purpose: str = "finetune") -> list[Speaker]:
+def speaker_grid(purpose: str = "finetune", voices: str = "grid", seed: int = 0) -> list[Speaker]:
     """Every speaker a purpose's grid can make, ids in a fixed order: finetune clean
-    1000+ and other 3000+, pretrain clean 5000+ and other 7000+."""
+    1000+ and other 3000+, pretrain clean 5000+ and other 7000+; `voices` wide adds
+    wide_speakers(seed) (clean 20000+, other 40000+)."""
     if purpose == "pretrain":
-        return _grid(PRETRAIN_RATES, PRETRAIN_PITCHES, PRETRAIN_CLEAN_ID_BASE,
-                     PRETRAIN_OTHER_ID_BASE)
+        grid = _grid(PRETRAIN_RATES, PRETRAIN_PITCHES, PRETRAIN_CLEAN_ID_BASE, PRETRAIN_OTHER_ID_BASE)
+        return grid + wide_speakers(seed) if voices == "wide" else grid
     if purpose != "finetune":
         raise SettingError(f"unknown purpose {purpose!r} ({', '.join(PURPOSES)})")
     return _grid(RATES, PITCHES, CLEAN_ID_BASE, OTHER_ID_BASE)
@@ -166,6 +188,37 @@ def _grid(rates: Sequence[float], pitches: Sequence[float], clean_base: int,
                                   speed=speed, reverb=reverb, noise=noise))
     return ([Speaker(id=clean_base + i, **s) for i, s in enumerate(clean)]
             + [Speaker(id=other_base + i, **s) for i, s in enumerate(other)])
+
+
+def off_grid(rng: random.Random) -> tuple[float, float]:
+    """(rate, pitch) uniform in WIDE_RANGE^2, redrawn while within WIDE_MARGIN of a finetune
+    grid point in both."""
+    while True:
+        rate, pitch = round(rng.uniform(*WIDE_RANGE), 3), round(rng.uniform(*WIDE_RANGE), 3)
+        near_rate = min(abs(rate - r) for r in RATES) < WIDE_MARGIN
+        near_pitch = min(abs(pitch - p) for p in PITCHES) < WIDE_MARGIN
+        if not (near_rate and near_pitch):
+            return rate, pitch
+
+
+def wide_speakers(seed: int) -> list[Speaker]:
+    """The wide pool's speakers, from the seed alone (see WIDE_SPEAKERS)."""
+    taken = {v.name for v in tts.VOICES}
+    pairs = [v for v in tts.espeak_voices() if v.name not in taken]
+    sources = {"clean": [[v for v in tts.VOICES if v.clean]], "other": [list(tts.VOICES), pairs]}
+    out = []
+    for subset, base in (("clean", WIDE_CLEAN_ID_BASE), ("other", WIDE_OTHER_ID_BASE)):
+        rng = random.Random(f"{seed}:wide-speakers:{subset}")
+        for i in range(WIDE_SPEAKERS[subset]):
+            voice = rng.choice(sources[subset][i % len(sources[subset])])
+            rate, pitch = off_grid(rng)
+            effects = {}
+            if subset == "other":
+                pool = _OTHER_EFFECTS_CLEAN_VOICES if voice.clean else _OTHER_EFFECTS_OTHER_VOICES
+                speed, reverb, noise = rng.choice(pool)
+                effects = dict(speed=speed, reverb=reverb, noise=noise)
+            out.append(Speaker(id=base + i, voice=voice, rate=rate, pitch=pitch, subset=subset, **effects))
+    return out
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -332,7 +385,7 @@ def _assign_speakers(o: SynthOptions, all_parts: list[Part]) -> dict[str, list[S
     """Speakers per part: dev and test take their own from the front of the shuffled
     pool; training parts cycle through the rest, so folds differ in speakers while the
     pool lasts."""
-    grid = [s for s in speaker_grid(o.purpose) if s.voice.engine in o.engines]
+    grid = [s for s in speaker_grid(o.purpose, o.voices, o.seed) if s.voice.engine in o.engines]
     out: dict[str, list[Speaker]] = {}
     for subset in ("clean", "other"):
         pool = [s for s in grid if s.subset == subset]

@@ -78,6 +78,44 @@ VOICES = (
 )
 
 
+# espeak-ng's English voices (its own formant voices: the mbrola ones need mbrola data that
+# scripts/setup.sh does not install) and its voice variants, `espeak-ng --voices=variant`:
+# (the file name after "+", the sex). `asrkit synth --voices wide` speaks with voice+variant
+# pairs of these (asrkit.data.synth.wide_speakers); VOICES above uses 8 such pairs. Left
+# out: "Mr serious" (a space in its name).
+ESPEAK_ENGLISH = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
+                  "en-029", "en-us-nyc")
+ESPEAK_VARIANTS = (
+    ("adam", "M"), ("Alex", "M"), ("Alicia", "F"), ("Andrea", "F"), ("Andy", "M"), ("Annie", "F"),
+    ("antonio", "M"), ("aunty", "F"), ("belinda", "F"), ("benjamin", "M"), ("boris", "M"), ("caleb", "M"),
+    ("david", "M"), ("Demonic", "M"), ("Denis", "M"), ("Diogo", "M"), ("ed", "M"), ("edward", "M"),
+    ("edward2", "M"), ("Gene", "M"), ("Gene2", "M"), ("gustave", "M"), ("announcer", "M"), ("Henrique", "M"),
+    ("Hugo", "M"), ("iven", "M"), ("iven2", "M"), ("iven3", "M"), ("iven4", "M"), ("Jacky", "M"), ("john", "M"),
+    ("kaukovalta", "M"), ("Lee", "M"), ("linda", "F"), ("marcelo", "M"), ("Marco", "M"), ("Mario", "M"),
+    ("max", "M"), ("Michael", "M"), ("michel", "M"), ("miguel", "M"), ("Mike", "M"), ("Nguyen", "M"),
+    ("pablo", "M"), ("paul", "M"), ("pedro", "M"), ("quincy", "M"), ("RicishayMax", "M"), ("RicishayMax2", "M"),
+    ("RicishayMax3", "M"), ("rob", "M"), ("robert", "M"), ("robosoft", "M"), ("robosoft2", "M"),
+    ("robosoft3", "M"), ("robosoft4", "M"), ("robosoft5", "M"), ("robosoft6", "M"), ("robosoft7", "M"),
+    ("robosoft8", "M"), ("steph", "F"), ("steph2", "F"), ("steph3", "F"), ("Storm", "M"), ("Tweaky", "M"),
+    ("UniRobot", "M"), ("zac", "M"), ("anika", "F"), ("anikaRobot", "F"), ("AnxiousAndy", "M"), ("fast", "M"),
+    ("f2", "F"), ("f3", "F"), ("f4", "F"), ("f5", "F"), ("whisperf", "F"), ("grandpa", "M"), ("klatt", "M"),
+    ("klatt2", "M"), ("klatt3", "M"), ("klatt4", "M"), ("klatt5", "M"), ("klatt6", "M"), ("m2", "M"), ("m3", "M"),
+    ("m4", "M"), ("m5", "M"), ("m6", "M"), ("m7", "M"), ("norbert", "M"), ("sandro", "M"), ("shelby", "M"),
+    ("travis", "M"), ("victor", "M"), ("whisper", "M"), ("m8", "M"), ("f1", "F"), ("croak", "M"), ("m1", "M"),
+    ("grandma", "F"),
+)
+# Seconds per letter of an espeak-ng voice at rate 1.0: the mean of VOICES' espeak-ng paces
+# (0.0715-0.0746); variants change timbre and pitch, not pace, much.
+ESPEAK_PACE = 0.0734
+
+
+def espeak_voices() -> list[Voice]:
+    """Every espeak-ng English voice x variant pair, formant voices, "other" only as VOICES'
+    espeak-ng ones, in a fixed order."""
+    return [Voice("espeak-ng", f"{base}+{variant}", sex, 50.0, ESPEAK_PACE, clean=False)
+            for base in ESPEAK_ENGLISH for variant, sex in ESPEAK_VARIANTS]
+
+
 @dataclass(frozen=True)
 class Speaker:
     id: int  # LibriSpeech-style speaker id, stable for a given voice and settings
@@ -126,7 +164,18 @@ def _missing_voices(voices: Sequence[Voice]) -> list[str]:
     if festival:
         listed = _run(["festival", "-b", "(print (voice.list))"]).decode()
         missing += [f"festival voice {n}" for n in festival if n not in listed]
+    variants = {v.name.partition("+")[2] for v in voices if v.engine == "espeak-ng"} - {""}
+    if variants:  # espeak-ng speaks an unknown variant with its default voice, silently
+        listed = set(espeak_variants_installed())
+        missing += [f"espeak-ng variant {n}" for n in sorted(variants - listed)]
     return [f"{m} is not installed" for m in missing]
+
+
+def espeak_variants_installed() -> list[str]:
+    """The variant names espeak-ng lists (`--voices=variant`; a line reads
+    ' 5  variant          --/M      Adam               !v/adam'): the file names after !v/."""
+    words = _run(["espeak-ng", "--voices=variant"]).decode().split()
+    return [w[len("!v/"):] for w in words if w.startswith("!v/")]
 
 
 def render(speaker: Speaker, items: Sequence[tuple[str, str, int]], snr_db: float) -> list[int]:

@@ -16,7 +16,7 @@ _LOG_KEYS = ("contrastive", "accuracy", "code_perplexity", "prob_perplexity", "d
              "temperature", "lr", "audio_seconds")
 # Built-in random-init architectures of fine-tuning (asrkit.model) and pre-training
 # (asrkit.pretrain.model), named here so that reading a report does not import torch.
-RANDOM_INIT = ("tiny", "tiny-layernorm", "tiny-w2v-bert", "base", "large")
+RANDOM_INIT = ("tiny", "tiny-layernorm", "tiny-w2v-bert", "base", "large", "tiny-deep")
 
 
 @dataclass(frozen=True)

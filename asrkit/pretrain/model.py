@@ -17,12 +17,16 @@ log = logging.getLogger(__name__)
 
 # Random-init architectures: the paper's BASE (transformers' Wav2Vec2Config defaults are
 # fairseq's wav2vec2 base) and LARGE (LV-60k: layer-norm CNN with bias, pre-LN transformer,
-# final_dim 768), and asrkit's tiny BASE-style model (group norm, 4.3M parameters).
+# final_dim 768), asrkit's tiny BASE-style model (group norm, 4.3M parameters), and a deeper,
+# narrower tiny one: 8 layers of 176 against 4 of 256, the same linear-layer FLOPs per frame
+# (8 x 176^2 = 4 x 256^2 x 0.95), for benchmarks/pretrain_screens.py.
 ARCHITECTURES = {
     "base": {},
     "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                   feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True),
     "tiny": TINY_CONFIGS["tiny"][1],
+    "tiny-deep": dict(TINY_CONFIGS["tiny"][1], hidden_size=176, num_hidden_layers=8, num_attention_heads=4,
+                      intermediate_size=704),
 }
 
 # Recipe field -> Wav2Vec2Config attribute, set before the modules are built (dropout
