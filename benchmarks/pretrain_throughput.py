@@ -24,7 +24,9 @@ Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, c
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch

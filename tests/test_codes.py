@@ -11,7 +11,7 @@ import pytest
 
 from asrkit.align import forced_align, frame_letters
 from asrkit.errors import DataError
-from asrkit.pretrain.codes import CodeTable, count, entropy, mutual_information, purity, summary
+from asrkit.pretrain.codes import count, entropy, mutual_information, purity, summary
 from ctc_fixtures import BLANK, VOCAB, frames, noisy, peaky, tiny_model
 from speech_fixtures import make_manifests, noise_utterances
 
