@@ -44,10 +44,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-# The official LibriSpeech 4-gram's \data\ header (OpenSLR 11 4-gram.arpa.gz): 200,000 words
-# plus <s>, </s>, <unk>; see BENCHMARKS.md "The official 4-gram at scale" for where the
-# higher-order counts come from and how they were checked against the published file size.
-OFFICIAL_COUNTS = (200_003, 38_229_161, 87_689_568, 145_020_563)
+from asrkit.lm.openslr import OPENSLR_COUNTS  # noqa: E402
+
+OFFICIAL_COUNTS = OPENSLR_COUNTS["4-gram.arpa.gz"]  # the official 4-gram's \data\ header
 
 BACKOFF_MASS = (0.4, 0.5, 0.6)  # g_m: probability left to the back-off of an m-word context
 SLOPE, SHIFT = 1.1, 2.0  # p(L[j] | c) ~ (j + SHIFT)^-SLOPE
@@ -150,16 +149,25 @@ class Model:
 
 
 def fit_B(model: Model, contexts, target: int) -> float:
-    """B_m with sum of S(ctx) over `contexts` (a callable yielding chunks) <= target, closest."""
+    """B_m with sum of S(ctx) over `contexts` (a callable yielding chunks) <= target, closest.
+
+    The sum grows about linearly with B: a few proportional steps, then a short bisection
+    (each evaluation is a pass over all contexts: 87M of them for the 4-grams)."""
     def total(B):
         return sum(int(model.count(c, B).sum()) for c in contexts())
-    lo, hi = 1e-3, 1e3
-    while total(hi) < target:
-        hi *= 10
-        if hi > 1e15:
-            raise SystemExit(f"cannot reach {target} n-grams: too few contexts (use a larger vocabulary)")
-    for _ in range(40):
-        mid = (lo * hi) ** 0.5
+    B, t = 1.0, total(1.0)
+    for _ in range(6):
+        if t == target:
+            return B
+        B *= target / max(t, 1)
+        t = total(B)
+    lo, hi = (B, B * 1.02) if t <= target else (B / 1.02, B)
+    while total(hi) <= target:
+        lo, hi = hi, hi * 1.02
+    while total(lo) > target:
+        lo, hi = lo / 1.02, lo
+    for _ in range(10):
+        mid = (lo + hi) / 2
         lo, hi = (mid, hi) if total(mid) <= target else (lo, mid)
     return lo
 

@@ -121,3 +121,37 @@ def test_refusal_can_be_overridden_and_near_limit_warns(tiny_files, monkeypatch,
 
 def test_available_memory_is_a_positive_number():
     assert 0 < lm.available_bytes() < 1 << 50
+
+
+# --------------------------------------------------------------------------- lm download 4gram
+
+def test_download_requirements_come_from_the_published_counts():
+    from asrkit.lm import openslr
+
+    counts = openslr.OPENSLR_COUNTS["4-gram.arpa.gz"]
+    lines, build = openslr.requirements("4gram", "probing")
+    assert build == int(openslr.BUILD_PEAK["probing"] * lm.kenlm_bytes(counts))
+    text = "\n".join(lines)
+    assert "1.36 GB to download" in text and "memory to build the probing binary" in text
+    assert f"probing {memory.gib(lm.kenlm_bytes(counts) + openslr.DECODE_EXTRA_BYTES)}" in text
+    _, trie_build = openslr.requirements("4gram", "trie")
+    assert trie_build < 0.6 * build  # the trie is the way out when memory is short
+    lines, build = openslr.requirements("3gram")
+    assert build is None and "not estimated" in lines[-1]
+
+
+def test_download_refuses_before_fetching_when_the_binary_cannot_be_built(monkeypatch, tmp_path, capsys):
+    from asrkit.cli import main
+    from asrkit.lm import openslr
+
+    _, probing = openslr.requirements("4gram", "probing")
+    _, trie = openslr.requirements("4gram", "trie")
+    monkeypatch.setattr(memory, "available_bytes", lambda: (probing + trie) // 2)
+    fetched = []
+    monkeypatch.setattr("asrkit.download.fetch", lambda *a, **k: fetched.append(a))
+    args = ["lm", "download", "4gram", "--lm-dir", str(tmp_path), "--base-url", "http://127.0.0.1:9"]
+    assert main(args) != 0
+    captured = capsys.readouterr()
+    assert "memory to build the probing binary" in captured.out  # printed before anything starts
+    assert "--binary-type trie" in captured.err and not fetched and not list(tmp_path.iterdir())
+    openslr.check_room("4gram", "trie")  # the trie fits in the same memory
