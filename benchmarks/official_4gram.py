@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # (beam, beam_threshold, beam_size_token, workers): after the --beams at asrkit's (and fairseq
 # infer.py's) default threshold 25 on every core, the levers, one at a time, at beam 1,500.
-LEVERS = [(1500, 10.0, None, 0), (1500, 15.0, None, 0), (1500, 25.0, 8, 0), (1500, 25.0, None, 1)]
+LEVERS = [(1500, 10.0, None, 0), (1500, 15.0, None, 0), (1500, 25.0, 8, 0), (1500, 15.0, 8, 0), (1500, 25.0, None, 1)]
 
 
 def prepare_audio(work: Path, splits: list[str], workers: int) -> dict[str, Path]:
@@ -148,6 +148,9 @@ def main() -> None:
     p.add_argument("--levers", default="4gram-synthetic.probing.bin",
                    help="binaries that also get the lever settings (threshold, beam_size_token, one core)")
     p.add_argument("--beams", default="50,500,1500", help="beams decoded with every binary (threshold 25, all cores)")
+    p.add_argument("--lever-settings", default=None,
+                   help="lever settings instead of the built-in list: beam:threshold:token:workers,... "
+                        "(token 0: all tokens; workers 0: every core)")
     p.add_argument("--splits", default="test-clean,test-other")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--lm-weight", type=float, default=2.0, help="flashlight LM weight (asrkit's default)")
@@ -172,7 +175,10 @@ def main() -> None:
     results = {}
     for name in args.binaries.split(","):
         main_settings = [(int(b), 25.0, None, 0) for b in args.beams.split(",")]
-        settings = main_settings + (LEVERS if name in args.levers.split(",") else [])
+        levers = LEVERS if args.lever_settings is None else [
+            (int(b), float(t), int(k) or None, int(w)) for b, t, k, w in
+            (x.split(":") for x in args.lever_settings.split(","))]
+        settings = main_settings + (levers if name in args.levers.split(",") else [])
         spec = {"arrays": str(args.work / "arrays.npz"), "refs": str(args.work / "refs.json"),
                 "lm": str(args.lm / name), "lexicon": str(args.lm / "lexicon.txt"), "settings": settings,
                 "lm_weight": args.lm_weight, "word_score": args.word_score}
