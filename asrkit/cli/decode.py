@@ -11,6 +11,15 @@ Settings: "greedy" (--lm none), "<lm>" (flashlight lexicon decoder, the paper's)
 "<lm>-pyctcdecode" / "<lm>-lexfree". LM weights saved by `asrkit tune-lm` for this model,
 LM and decoder are used unless given here (or --no-tuned).
 
+Beam and cost (the lexicon decoder; BENCHMARKS.md, "The official 4-gram at its real scale"):
+the default beam, 500, is the paper's tuning beam; --paper decodes at its test beam, 1,500,
+about 3x slower. With an LM of the official LibriSpeech 4-gram's size on 2 CPU cores,
+beam 500 adds about 10% to the CPU inference time of a wav2vec 2.0 BASE model and beam
+1,500 about 30%, more than the 20% asrkit aims at; --beam-threshold 15 or
+--beam-size-token 8 bring beam 1,500 to about 10-15% for a WER within 0.2 points there.
+Decoding holds the LM in memory (probing binary 5.3 GiB, trie 2.4 GiB, trie -q 8 -b 8 1.3
+GiB for the official 4-gram): an LM larger than the memory available is refused before loading.
+
 Examples:
   asrkit decode --model work/models/base-10min --split dev-other,test-other --lm none
   asrkit decode --model work/models/base-10min --split test-other --lm 4gram --beam 1500
@@ -62,8 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ignore LM weights saved by `asrkit tune-lm` for this model")
     parser.add_argument("--setting", default=None, help="result name (default: greedy, <lm>, <lm>-<decoder>)")
     parser.add_argument("--paper", action="store_true",
-                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm). "
-                             "Without it the decoder's own, cheaper beam")
+                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm), about 3x "
+                             "the time of the default beam 500 (see above). Without it the decoder's own, cheaper beam")
 
 
 def decoder_choice(args: argparse.Namespace, use_tuned: bool = True):
