@@ -135,7 +135,7 @@ def test_download_requirements_come_from_the_published_counts():
     assert "1.36 GB to download" in text and "memory to build the probing binary" in text
     assert f"probing {memory.gib(lm.kenlm_bytes(counts) + openslr.DECODE_EXTRA_BYTES)}" in text
     _, trie_build = openslr.requirements("4gram", "trie")
-    assert trie_build < 0.6 * build  # the trie is the way out when memory is short
+    assert trie_build < 0.7 * build  # the trie is the way out when memory is short
     lines, build = openslr.requirements("3gram")
     assert build is None and "not estimated" in lines[-1]
 

@@ -13,12 +13,13 @@ LM and decoder are used unless given here (or --no-tuned).
 
 Beam and cost (the lexicon decoder; BENCHMARKS.md, "The official 4-gram at its real scale"):
 the default beam, 500, is the paper's tuning beam; --paper decodes at its test beam, 1,500,
-about 3x slower. With an LM of the official LibriSpeech 4-gram's size on 2 CPU cores,
-beam 500 adds about 10% to the CPU inference time of a wav2vec 2.0 BASE model and beam
-1,500 about 30%, more than the 20% asrkit aims at; --beam-threshold 15 or
---beam-size-token 8 bring beam 1,500 to about 10-15% for a WER within 0.2 points there.
-Decoding holds the LM in memory (probing binary 5.3 GiB, trie 2.4 GiB, trie -q 8 -b 8 1.3
-GiB for the official 4-gram): an LM larger than the memory available is refused before loading.
+about 4x slower. With an LM of the official LibriSpeech 4-gram's size on 2 loaded CPU cores,
+beam 500 added about 11% to the CPU inference time of a wav2vec 2.0 BASE model and beam
+1,500 about 47%, over the 20% asrkit aims at; at beam 1,500, --beam-threshold 15 brought it
+to 20%, --beam-size-token 8 to 14% and both to 9%, with the same WER there.
+Decoding holds the LM in memory (for the official 4-gram: probing binary 5.3 GiB, trie 2.4
+GiB, trie -q 8 -b 8 1.3 GiB, plus about 0.5 GiB for the 200k-word lexicon and the beams):
+an LM larger than the memory available is refused before loading.
 
 Examples:
   asrkit decode --model work/models/base-10min --split dev-other,test-other --lm none
@@ -71,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ignore LM weights saved by `asrkit tune-lm` for this model")
     parser.add_argument("--setting", default=None, help="result name (default: greedy, <lm>, <lm>-<decoder>)")
     parser.add_argument("--paper", action="store_true",
-                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm), about 3x "
+                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm), about 4x "
                              "the time of the default beam 500 (see above). Without it the decoder's own, cheaper beam")
 
 

@@ -39,12 +39,13 @@ OPENSLR_FILES = {
 # counts come from. benchmarks/synthetic_4gram.py makes an LM of this shape.
 OPENSLR_COUNTS = {"4-gram.arpa.gz": (200_003, 38_229_161, 87_689_568, 145_020_563)}
 
-# Measured on an LM of that shape (BENCHMARKS.md, 2026-12-03): bytes of ARPA text per n-gram,
-# build_binary's peak resident memory over the binary's size, and what decoding holds beyond
-# the LM (flashlight's lexicon trie of 200k words, the beams) at beam 1,500.
-ARPA_BYTES_PER_NGRAM = 29.8
-BUILD_PEAK = {"probing": 1.03, "trie": 1.18}
-DECODE_EXTRA_BYTES = 400 << 20
+# Measured on an LM of that shape (BENCHMARKS.md, 2026-12-03): bytes of ARPA text per n-gram
+# (8.16 GB / 271M), build_binary's peak resident memory over the binary's size (probing 1.00;
+# trie -q 8 -b 8 with -S 2G 1.49, 1.18 at a tenth of the size), and what decoding holds beyond
+# the LM at beam 1,500 (flashlight's lexicon trie of 200k words, dictionaries, beams: 526 MiB).
+ARPA_BYTES_PER_NGRAM = 30.1
+BUILD_PEAK = {"probing": 1.03, "trie": 1.5}
+DECODE_EXTRA_BYTES = 530 << 20
 
 DOWNLOADABLE = {  # --lm name -> file in resource 11
     "4gram": "4-gram.arpa.gz",
@@ -84,7 +85,7 @@ def requirements(name: str, binary_type: str = "probing") -> tuple[list[str], in
         "memory to decode (LM + lexicon and beams): " + ", ".join(
             f"{kind} {gib(size + DECODE_EXTRA_BYTES)}" for kind, size in sizes.items()),
         f"memory available now: {gib(available_bytes())}"
-        + ("" if binary_type == "trie" else "; --binary-type trie needs less, decodes a little slower"),
+        + ("" if binary_type == "trie" else "; --binary-type trie needs less, decodes about 1.5x slower"),
     ]
     return lines, build
 
