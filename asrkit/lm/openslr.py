@@ -85,7 +85,7 @@ def requirements(name: str, binary_type: str = "probing") -> tuple[list[str], in
         "memory to decode (LM + lexicon and beams): " + ", ".join(
             f"{kind} {gib(size + DECODE_EXTRA_BYTES)}" for kind, size in sizes.items()),
         f"memory available now: {gib(available_bytes())}"
-        + ("" if binary_type == "trie" else "; --binary-type trie needs less, decodes about 1.5x slower"),
+        + ("" if binary_type == "trie" else "; --binary-type trie needs less and decodes about as fast at this size"),
     ]
     return lines, build
 
