@@ -289,7 +289,8 @@ def make(out: Path, shape: Shape, name: str = "4gram-synthetic", log=print) -> P
     write_unigrams(words, out / "unigrams.txt")
     n_lex = write_lexicon(words, out / "lexicon.txt")
     (out / "info.json").write_text(json.dumps({
-        "name": name, "order": len(shape.counts) + 1, "unit": "word", "source": "synthetic (benchmarks/synthetic_4gram.py)",
+        "name": name, "order": len(shape.counts) + 1, "unit": "word",
+        "source": "synthetic (benchmarks/synthetic_4gram.py)",
         "vocabulary": len(words), "lexicon_words": n_lex, "counts": [len(words) + 3, *shape.counts],
         "B": model.B, "seconds": {"structure": round(t1 - t0, 1), "arpa": round(t2 - t1, 1)},
         "files": {"arpa": arpa.name, "unigrams": "unigrams.txt", "lexicon": "lexicon.txt"},
