@@ -15,6 +15,16 @@ Settings: "greedy" (--lm none), "<lm>" (flashlight lexicon decoder, the paper's)
 "<lm>-pyctcdecode" / "<lm>-lexfree". LM weights saved by `asrkit tune-lm` for this model,
 LM and decoder are used unless given here (or --no-tuned).
 
+Beam and cost (the lexicon decoder; BENCHMARKS.md, "The official 4-gram at its real scale"):
+the default beam, 500, is the paper's tuning beam; --paper decodes at its test beam, 1,500,
+about 4x slower. With an LM of the official LibriSpeech 4-gram's size on 2 loaded CPU cores,
+beam 500 added about 11% to the CPU inference time of a wav2vec 2.0 BASE model and beam
+1,500 about 47%, over the 20% asrkit aims at; at beam 1,500, --beam-threshold 15 brought it
+to 20%, --beam-size-token 8 to 14% and both to 9%, with the same WER there.
+Decoding holds the LM in memory (for the official 4-gram: probing binary 5.3 GiB, trie 2.4
+GiB, trie -q 8 -b 8 1.3 GiB, plus about 0.5 GiB for the 200k-word lexicon and the beams):
+an LM larger than the memory available is refused before loading.
+
 Examples:
   asrkit decode --model work/models/base-10min --split dev-other,test-other --lm none
   asrkit decode --model work/models/base-10min --split test-other --lm 4gram --beam 1500
@@ -78,8 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hypotheses kept per utterance in nbest.jsonl (default 1); the beam decoders "
                              "give up to N distinct ones, greedy always 1")
     parser.add_argument("--paper", action="store_true",
-                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm). "
-                             "Without it the decoder's own, cheaper beam")
+                        help="the paper's test decoding: beam 1500 (unless --beam is given; needs --lm), about 4x "
+                             "the time of the default beam 500 (see above). Without it the decoder's own, cheaper beam")
     from asrkit.cli import rescore
 
     rescore.add_arguments(parser)

@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
               f"{info.get('corpus_lines')} lines -> {model.path.parent}")
         print(f"use it with: asrkit decode --lm {model.name}" + (" --decoder lexfree" if args.unit == "letter" else ""))
     elif args.lm_command == "download":
+        from asrkit.lm.openslr import requirements
+
+        print("\n".join(requirements(args.name, args.binary_type)[0]), flush=True)
         model = lm.download(args.name, base_url=args.base_url, corpus=args.corpus,
                             out_root=args.lm_dir, binary_type=args.binary_type, kenlm_bin=args.kenlm_bin)
         print(f"{model.name}: {model.info.get('order')}-gram, {model.info.get('vocabulary')} words -> "

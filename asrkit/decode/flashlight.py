@@ -82,9 +82,10 @@ def _load_lm(path: str | None, dictionary):
         return fl.ZeroLM()
     from flashlight.lib.text.decoder.kenlm import KenLM
 
-    from asrkit.lm import check_lm_file
+    from asrkit.lm import check_fits, check_lm_file
 
     check_lm_file(path)  # a clear error rather than KenLM's abort on a bad file
+    check_fits(path)  # refused before loading when larger than the memory available
     try:
         return KenLM(str(path), dictionary)
     except Exception as e:  # KenLM's own message names the problem

@@ -113,11 +113,12 @@ class Decoder:
         from pyctcdecode import build_ctcdecoder
 
         from asrkit.errors import LMError
-        from asrkit.lm import check_lm_file, read_words
+        from asrkit.lm import check_fits, check_lm_file, read_words
 
         unigrams = None
         if options.lm is not None:
             kind = check_lm_file(options.lm)
+            check_fits(options.lm)
             if options.unigrams:
                 unigrams = read_words(options.unigrams)
                 check_spelling(unigrams, vocab, options.unigrams)

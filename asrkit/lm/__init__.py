@@ -25,17 +25,20 @@ The package, one module per job:
     registry.py  LanguageModel and resolve(): models by name, folder or file
     builder.py   build(): text -> normalise -> lmplz -> build_binary -> word lists
     openslr.py   download(): the LibriSpeech n-grams of OpenSLR resource 11
+    memory.py    what a model needs in memory (from its ARPA header or binary size);
+                 check_fits() refuses one that cannot fit before it is loaded
 """
 
 from asrkit.errors import LMError
 from asrkit.lm.builder import BuildOptions, build, corpus_lines, finish_arpa
 from asrkit.lm.formats import (arpa_order, arpa_words, check_lm_file, open_text, read_lexicon, read_words,
                                write_lexicon, write_unigrams)
+from asrkit.lm.memory import arpa_counts, available_bytes, check_fits, kenlm_bytes, resident_bytes
 from asrkit.lm.openslr import CORPUS_FILE, DOWNLOADABLE, LM_RESOURCE, LM_URL, download
 from asrkit.lm.registry import LanguageModel, available, lexicon_words, resolve
 from asrkit.lm.tools import kenlm_tool
 
 __all__ = ["BuildOptions", "CORPUS_FILE", "DOWNLOADABLE", "LMError", "LM_RESOURCE", "LM_URL", "LanguageModel",
-           "arpa_order", "arpa_words", "available", "build", "check_lm_file", "corpus_lines", "download",
-           "finish_arpa", "kenlm_tool", "lexicon_words", "open_text", "read_lexicon", "read_words", "resolve",
-           "write_lexicon", "write_unigrams"]
+           "arpa_counts", "arpa_order", "arpa_words", "available", "available_bytes", "build", "check_fits",
+           "check_lm_file", "corpus_lines", "download", "finish_arpa", "kenlm_bytes", "kenlm_tool", "lexicon_words",
+           "open_text", "read_lexicon", "read_words", "resident_bytes", "resolve", "write_lexicon", "write_unigrams"]

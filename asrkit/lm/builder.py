@@ -158,7 +158,10 @@ def finish_arpa(arpa: Path, name: str, info: dict, binary_type: str = "probing",
     out = arpa.parent
     binary = out / f"{name}.bin"
     with atomic_path(binary) as tmp_bin:
-        run_tool([str(kenlm_tool("build_binary", kenlm_bin)), binary_type, str(arpa), str(tmp_bin)], "build_binary")
+        # -S: the trie's on-disk sort would otherwise take 80% of RAM (build_binary's default);
+        # 1G keeps the build near the binary's own size (asrkit.lm.openslr.BUILD_PEAK).
+        run_tool([str(kenlm_tool("build_binary", kenlm_bin)), "-S", "1G", binary_type, str(arpa),
+                  str(tmp_bin)], "build_binary")
     words = arpa_words(arpa)
     write_unigrams(words, out / "unigrams.txt")
     n_lexicon = write_lexicon(words, out / "lexicon.txt")
