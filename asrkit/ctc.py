@@ -259,7 +259,8 @@ def timed_words(log_probs: np.ndarray, path: Sequence[int], vocab: Vocabulary, f
 
 def align(log_probs: np.ndarray, label: Sequence[int], blank: int) -> np.ndarray | None:
     """The most likely CTC alignment (Viterbi) of `label` to (T, V) log-probs: the (T,) token
-    of each frame, or None when T is shorter than the label needs (ctc_min_frames).
+    of each frame, or None when T is shorter than the label needs (ctc_min_frames) or no
+    path has a finite score.
 
     Used where a decoder reports a word's frame span but not which frames spell which letter
     (pyctcdecode), so that its confidence reads the frames of the letters it chose.
@@ -288,8 +289,24 @@ def align(log_probs: np.ndarray, label: Sequence[int], blank: int) -> np.ndarray
         back[t] = best.argmax(axis=0)
         score = best.max(axis=0) + x[t, ids]
     s = S - 1 if score[S - 1] >= score[S - 2] else S - 2
+    if not np.isfinite(score[s]):
+        return None  # every path crosses a log-prob of -inf
     path = np.empty(T, dtype=np.int64)
     for t in range(T - 1, -1, -1):
         path[t] = ids[s]
-        s -= int(back[t, s])
+        s -= int(back[t, s])  # a Python int: int8 arithmetic would overflow past 127 states
     return path
+
+
+def frame_letters(path: np.ndarray, blank: int, silence: int) -> np.ndarray:
+    """Each frame's letter when a letter lasts from the frame the path emits it to the frame
+    the next one is emitted (CTC paths emit a letter on few frames and sit on blank between):
+    blank frames take the letter before them; blank frames before the first letter get
+    `silence`."""
+    out = np.empty_like(path)
+    current = silence
+    for t, token in enumerate(path):
+        if token != blank:
+            current = token
+        out[t] = current
+    return out

@@ -22,8 +22,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "asrkit"
 
 # Top-level names of each layer, lowest first. "asrkit" is the package itself.
 FOUNDATIONS = ("asrkit", "errors", "config", "text", "vocab", "audio", "io", "workspace", "download",
-               "results", "paper", "provenance", "hypotheses", "ctc", "masks", "schedule", "metrics")
-STAGES = ("data", "model", "runs", "train", "pretrain", "inference", "logits", "decode", "rescore", "lm", "score",
+               "results", "paper", "provenance", "hypotheses", "ctc", "masks", "schedule", "metrics", "precision", "locks")
+STAGES = ("data", "model", "runs", "feature_cache", "train", "pretrain", "inference", "logits", "decode", "rescore", "lm", "score",
           "report", "transcribe", "transcripts", "demo")
 CLI = ("cli", "__main__")
 LAYERS = (FOUNDATIONS, STAGES, CLI)

@@ -162,8 +162,8 @@ def aligned_frames(options: CodesOptions, model, normalize: bool, skipped: dict)
     Utterances that cannot be aligned are counted in `skipped`."""
     from tqdm import tqdm
 
-    from asrkit.align import forced_align, frame_letters
-    from asrkit.data.audio import load_audio
+    from asrkit.audio import load_audio
+    from asrkit.ctc import align, frame_letters
     from asrkit.data.manifest import read_split
     from asrkit.logits import ensure
     from asrkit.vocab import BLANK, letters as spell
@@ -185,9 +185,8 @@ def aligned_frames(options: CodesOptions, model, normalize: bool, skipped: dict)
             raise DataError(f"{row['id']}: the pre-trained model gives {len(codes)} frames and the aligner "
                             f"{len(log_probs)}: the two must share a 20 ms frame rate")
         n = min(len(codes), len(log_probs))
-        try:
-            path = forced_align(log_probs[:n], label, blank)
-        except DataError:
+        path = align(log_probs[:n], label, blank)
+        if path is None:
             _skip(skipped, "too short for their transcripts")
             continue
         pairs.append((codes[:n], frame_letters(path, blank, blank)))
