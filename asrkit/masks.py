@@ -16,9 +16,61 @@ probabilities fairseq therefore masks less, and less the larger the batch:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from asrkit.errors import SettingError
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """One run's span-mask settings, fine-tuning's (fairseq's wav2vec2_asr.py ->
+    Wav2Vec2Model.apply_mask: time and channel spans) and pre-training's (time spans only)."""
+    time_prob: float  # mask_prob
+    time_length: int  # mask_length
+    time_min_masks: int = 2  # apply_mask passes min_masks=2 for time, nothing (0) for channels
+    channel_prob: float = 0.0  # mask_channel_prob
+    channel_length: int = 1  # mask_channel_length
+    require_same_masks: bool = True  # fairseq's default, for time and channels alike
+
+    @classmethod
+    def for_finetuning(cls, model_cfg) -> "MaskSettings | None":
+        """The fine-tuning recipe's masks when drawn the fairseq way; None for model.masks:
+        transformers (the model draws its own)."""
+        if model_cfg.masks != "fairseq":
+            return None
+        return cls(model_cfg.mask_time_prob, model_cfg.mask_time_length, channel_prob=model_cfg.mask_feature_prob,
+                   channel_length=model_cfg.mask_feature_length)
+
+    @classmethod
+    def for_pretraining(cls, model_cfg) -> "MaskSettings":
+        return cls(model_cfg.mask_time_prob, model_cfg.mask_time_length, model_cfg.mask_min_masks,
+                   require_same_masks=model_cfg.require_same_masks)
+
+    @property
+    def any(self) -> bool:
+        return self.time_prob > 0 or self.channel_prob > 0
+
+    def time(self, shape: tuple[int, int], padding_mask: np.ndarray | None,
+             rng: np.random.Generator) -> np.ndarray:
+        """Time spans over (B, T) frames (padding_mask: True on padded frames), True = masked."""
+        return compute_mask_indices(shape, padding_mask, self.time_prob, self.time_length,
+                                    min_masks=self.time_min_masks, require_same_masks=self.require_same_masks,
+                                    rng=rng)
+
+    def draw(self, frames: np.ndarray, t: int, channels: int,
+             rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Fine-tuning's (time mask (B, T) or None, channel mask (B, C) or None), True =
+        masked, for a batch whose utterances have `frames` (B,) real frames of `t`: time
+        first, then channels, from the one generator, as apply_mask draws them."""
+        time = channel = None
+        if self.time_prob > 0:
+            time = self.time((len(frames), t), np.arange(t)[None, :] >= np.asarray(frames)[:, None], rng)
+        if self.channel_prob > 0:
+            channel = compute_mask_indices((len(frames), channels), None, self.channel_prob, self.channel_length,
+                                           require_same_masks=self.require_same_masks, rng=rng)
+        return time, channel
 
 
 def compute_mask_indices(shape: tuple[int, int], padding_mask: np.ndarray | None, mask_prob: float,

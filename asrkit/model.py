@@ -43,6 +43,7 @@ from torch import nn
 
 from asrkit.errors import ModelError
 from asrkit.io import damaged_file
+from asrkit.masks import MaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -321,41 +322,6 @@ def count_parameters(model) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-@dataclass(frozen=True)
-class Masking:
-    """fairseq fine-tuning's mask settings (wav2vec2_asr.py -> Wav2Vec2Model.apply_mask)."""
-    time_prob: float  # mask_prob
-    time_length: int  # mask_length
-    channel_prob: float  # mask_channel_prob
-    channel_length: int  # mask_channel_length
-    time_min_masks: int = 2  # apply_mask passes min_masks=2 for time, nothing (0) for channels
-
-    @classmethod
-    def from_recipe(cls, model_cfg) -> "Masking | None":
-        """The recipe's masks when drawn the fairseq way; None for model.masks: transformers."""
-        if model_cfg.masks != "fairseq":
-            return None
-        return cls(model_cfg.mask_time_prob, model_cfg.mask_time_length, model_cfg.mask_feature_prob,
-                   model_cfg.mask_feature_length)
-
-    def draw(self, frames: torch.Tensor, t: int, channels: int,
-             rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(time mask (B, T') or None, channel mask (B, C) or None), True = masked, for a
-        batch whose utterances have `frames` real frames of `t`. require_same_masks holds for
-        both, as in fairseq (its default; apply_mask does not override it for channels)."""
-        from asrkit.masks import compute_mask_indices
-
-        b = len(frames)
-        time = channel = None
-        if self.time_prob > 0:
-            padding = np.arange(t)[None, :] >= frames.cpu().numpy()[:, None]
-            time = compute_mask_indices((b, t), padding, self.time_prob, self.time_length,
-                                        min_masks=self.time_min_masks, rng=rng)
-        if self.channel_prob > 0:
-            channel = compute_mask_indices((b, channels), None, self.channel_prob, self.channel_length, rng=rng)
-        return time, channel
-
-
 class CTCTrainer(nn.Module):
     """Wraps an XForCTC model for training: the encoder runs without gradients while the
     transformer is frozen (only the CTC head trains, as fairseq's freeze_finetune_updates),
@@ -367,14 +333,14 @@ class CTCTrainer(nn.Module):
     (20 ms each); input_lengths (B,) is needed for fairseq masks.
     """
 
-    def __init__(self, model, masking: Masking | None = None, feature_cache=None):
+    def __init__(self, model, masking: MaskSettings | None = None, feature_cache=None):
         super().__init__()
         for attr in ("lm_head", "dropout"):
             if not isinstance(getattr(model, attr, None), nn.Module):
                 raise ModelError(f"{type(model).__name__} has no {attr}: not a supported CTC model")
         self.model = model
         self.input_name = model.main_input_name
-        self.masking = masking if masking and (masking.time_prob > 0 or masking.channel_prob > 0) else None
+        self.masking = masking if masking is not None and masking.any else None
         # asrkit.feature_cache.FeatureCache: training forward passes take the frozen CNN's
         # output from it (validation and inference run the CNN).
         self.feature_cache = feature_cache
@@ -420,7 +386,7 @@ class CTCTrainer(nn.Module):
 
         def apply(module, args, kwargs):
             hidden = args[0] if args else kwargs["hidden_states"]
-            time, channel = self.masking.draw(frames, hidden.shape[1], hidden.shape[2], rng)
+            time, channel = self.masking.draw(frames.cpu().numpy(), hidden.shape[1], hidden.shape[2], rng)
             if time is not None:
                 mask = torch.from_numpy(time).to(hidden.device)[..., None]
                 hidden = torch.where(mask, base.masked_spec_embed.to(hidden.dtype), hidden)

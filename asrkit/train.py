@@ -61,7 +61,8 @@ from asrkit.data.manifest import Utterance, read_split, split_manifests, total_h
 from asrkit.decode.greedy import best_path
 from asrkit.errors import DataError, InputNotFound
 from asrkit.feature_cache import FeatureCache
-from asrkit.model import (CTCTrainer, Masking, build_processor_for, count_parameters, load_ctc_model,
+from asrkit.masks import MaskSettings
+from asrkit.model import (CTCTrainer, build_processor_for, count_parameters, load_ctc_model,
                           output_lengths, transformer_frozen, transformer_parameters)
 from asrkit.schedule import schedule_from_recipe
 
@@ -177,7 +178,7 @@ def setup(options: FinetuneOptions, accelerator=None) -> Run:
         describe_batching(recipe, lengths, planner, world, freq)
     optimizer = build_optimizer(model, recipe.train)
     cache = make_feature_cache(options, model, planner, lengths, runs.run_precision(accelerator), main)
-    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, Masking.from_recipe(recipe.model), cache),
+    wrapper, optimizer = accelerator.prepare(CTCTrainer(model, MaskSettings.for_finetuning(recipe.model), cache),
                                              optimizer)
     logger = runs.TrainLog(options.out_dir, enabled=main)
     return Run(options, accelerator, wrapper, model, processor, optimizer, train_set, dev_set,

@@ -9,7 +9,8 @@ import torch
 
 from asrkit.config import ModelConfig
 from asrkit.errors import ModelError
-from asrkit.model import (CTCTrainer, TINY_CONFIGS, Masking, build_processor_for, count_parameters,
+from asrkit.masks import MaskSettings
+from asrkit.model import (CTCTrainer, TINY_CONFIGS, build_processor_for, count_parameters,
                           load_ctc_model, output_lengths, transformer_frozen, uses_attention_mask)
 from asrkit.vocab import build_tokenizer, letter_vocab
 
@@ -163,7 +164,7 @@ def test_fairseq_masks_reach_the_encoder_input(tokenizer):
     c = cfg("tiny", mask_time_prob=0.65, mask_time_length=10, mask_feature_prob=0.25, mask_feature_length=64,
             layerdrop=0.0)
     model, _, _ = load_ctc_model(c, tokenizer)
-    wrapper = CTCTrainer(model, Masking.from_recipe(c)).train()
+    wrapper = CTCTrainer(model, MaskSettings.for_finetuning(c)).train()
     lengths = torch.tensor([48_000, 32_000, 40_000])
     x = torch.randn(3, 48_000) * (torch.arange(48_000)[None, :] < lengths[:, None])
     mask = (torch.arange(48_000)[None, :] < lengths[:, None]).long()
@@ -186,10 +187,10 @@ def test_fairseq_masks_only_in_training_and_transformers_masks_on_request(tokeni
     c = cfg("tiny", layerdrop=0.0)
     model, _, _ = load_ctc_model(c, tokenizer)
     x, lengths = torch.randn(2, 16_000), torch.tensor([16_000, 16_000])
-    wrapper = CTCTrainer(model, Masking.from_recipe(c)).eval()
+    wrapper = CTCTrainer(model, MaskSettings.for_finetuning(c)).eval()
     hidden, _ = encoder_inputs(model, lambda: wrapper(x, input_lengths=lengths))
     assert not (hidden == model.wav2vec2.masked_spec_embed.detach()).all(dim=-1).any()
-    assert Masking.from_recipe(cfg("tiny", masks="transformers")) is None
+    assert MaskSettings.for_finetuning(cfg("tiny", masks="transformers")) is None
     with pytest.raises(ValueError, match="input_lengths"):
         wrapper.train()(x)
 

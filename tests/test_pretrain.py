@@ -15,7 +15,8 @@ import torch
 
 from asrkit.config import PretrainRecipe, recipe_from_dict
 from asrkit.pretrain import PretrainOptions, pretrain
-from asrkit.pretrain.data import Cropper, MaskSettings, Waveforms, scan_audio_folder
+from asrkit.masks import MaskSettings
+from asrkit.pretrain.data import Cropper, Waveforms, scan_audio_folder
 from asrkit.pretrain.model import load_pretraining_model
 from asrkit.pretrain.objective import (PretrainObjective, contrastive_logits, correct_count,
                                        gumbel_temperature, quantize, sample_negatives)
@@ -161,7 +162,7 @@ def test_padded_batches_never_mask_or_draw_from_padding(tmp_path):
     model, _ = load_pretraining_model(tiny_recipe().model)
     frames_of = lambda n: model._get_feat_extract_output_lengths(torch.as_tensor(n)).numpy()  # noqa: E731
     cropper = Cropper(Waveforms(utts, normalize=False, cache=False), frames_of,
-                      MaskSettings(0.65, 5, 2, True, 20), max_sample_size=200_000, crop=False)
+                      MaskSettings(0.65, 5, 2), 20, max_sample_size=200_000, crop=False)
     for seed in range(5):
         batch = cropper([0, 1, 2], key=(seed,))
         real = frames_of(batch.attention_mask.sum(1).numpy())
@@ -177,7 +178,7 @@ def test_padded_batches_never_mask_or_draw_from_padding(tmp_path):
 def test_crops_cut_every_utterance_to_the_batch_shortest(tmp_path):
     utts = noise_utterances(tmp_path, [1.0, 2.5, 4.0])
     cropper = Cropper(Waveforms(utts, normalize=False, cache=False), lambda n: np.asarray(n) // 320,
-                      MaskSettings(0.5, 5, 2, True, 5), max_sample_size=200_000, crop=True)
+                      MaskSettings(0.5, 5, 2), 5, max_sample_size=200_000, crop=True)
     batch = cropper([0, 1, 2], key=(1,))
     assert batch.inputs.shape == (3, 16_000) and batch.attention_mask is None
     assert batch.samples == 48_000
@@ -438,6 +439,6 @@ def test_a_batch_of_only_unreadable_files_is_a_dummy_of_weight_zero(tmp_path):
     utts = noise_utterances(tmp_path, [1.0])
     Path(utts[0].audio).write_bytes(b"broken")
     cropper = Cropper(Waveforms(utts, normalize=False, cache=False), lambda n: np.asarray(n) // 320,
-                      MaskSettings(0.5, 5, 2, True, 5), max_sample_size=200_000, crop=True)
+                      MaskSettings(0.5, 5, 2), 5, max_sample_size=200_000, crop=True)
     batch = cropper([0], key=(0,))
     assert batch.weight == 0.0 and batch.masked == 0 and sum(cropper.waves.bad.values()) == 1

@@ -34,7 +34,7 @@ from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import Utterance, write_manifest
 from asrkit.errors import AudioError, DataError, InputNotFound
 from asrkit.io import write_text
-from asrkit.masks import compute_mask_indices
+from asrkit.masks import MaskSettings
 from asrkit.pretrain.objective import sample_negatives
 
 log = logging.getLogger(__name__)
@@ -187,22 +187,14 @@ class PretrainBatch:
                              self.samples, self.weight, self.bad)
 
 
-@dataclass(frozen=True)
-class MaskSettings:
-    mask_prob: float
-    mask_length: int
-    min_masks: int
-    require_same_masks: bool
-    num_negatives: int
-
-
 class Cropper:
     """Indices -> PretrainBatch. Every draw (crop offsets, masks, distractors) comes from a
     generator seeded by `key`, so a batch is the same whenever it is made again (resume,
     DataLoader workers, validation passes)."""
 
-    def __init__(self, waves: Waveforms, frames_of, masks: MaskSettings, max_sample_size: int, crop: bool):
-        self.waves, self.frames_of, self.masks = waves, frames_of, masks
+    def __init__(self, waves: Waveforms, frames_of, masks: MaskSettings, num_negatives: int, max_sample_size: int,
+                 crop: bool):
+        self.waves, self.frames_of, self.masks, self.num_negatives = waves, frames_of, masks, num_negatives
         self.max_sample_size, self.crop = max_sample_size, crop
 
     def __call__(self, indices, key: tuple[int, ...], weight: float = 1.0) -> PretrainBatch:
@@ -230,9 +222,7 @@ class Cropper:
         frames = self.frames_of(np.array(real))
         t = int(self.frames_of(np.array([size]))[0])
         padding = np.arange(t)[None, :] >= frames[:, None]
-        m = self.masks
-        mask = compute_mask_indices((len(waves), t), padding if padded else None, m.mask_prob, m.mask_length,
-                                    min_masks=m.min_masks, require_same_masks=m.require_same_masks, rng=rng)
-        negatives = sample_negatives(mask, m.num_negatives, rng)
+        mask = self.masks.time((len(waves), t), padding if padded else None, rng)
+        negatives = sample_negatives(mask, self.num_negatives, rng)
         return PretrainBatch(torch.from_numpy(inputs), None if attention is None else torch.from_numpy(attention),
                              torch.from_numpy(mask), torch.from_numpy(negatives), int(sum(real)), weight, bad)

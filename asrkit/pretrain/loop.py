@@ -43,7 +43,8 @@ from asrkit.data.batching import Position, UpdatePlanner, sorted_batches, update
 from asrkit.data.collate import samples_at_16k
 from asrkit.data.manifest import read_split, total_hours
 from asrkit.errors import DataError
-from asrkit.pretrain.data import Cropper, MaskSettings, PretrainBatch, Waveforms, usable
+from asrkit.masks import MaskSettings
+from asrkit.pretrain.data import Cropper, PretrainBatch, Waveforms, usable
 from asrkit.pretrain.model import feature_extractor_for, load_pretraining_model
 from asrkit.pretrain.objective import PretrainObjective, gumbel_temperature
 from asrkit.schedule import PolynomialDecay
@@ -103,8 +104,8 @@ def _audio(options: PretrainOptions, split: str, model, show: bool, desc: str) -
         raise DataError(f"{split}: none of its {len(utts)} audio file(s) can be read ({next(iter(waves.bad))}); "
                         f"nothing to train on")
     frames_of = lambda n: model._get_feat_extract_output_lengths(torch.as_tensor(n)).numpy()  # noqa: E731
-    masks = MaskSettings(m.mask_time_prob, m.mask_time_length, m.mask_min_masks, m.require_same_masks, m.num_negatives)
-    cropper = Cropper(waves, frames_of, masks, data.max_sample_size, data.crop)
+    cropper = Cropper(waves, frames_of, MaskSettings.for_pretraining(m), m.num_negatives, data.max_sample_size,
+                      data.crop)
     lengths = np.array([min(samples_at_16k(u), data.max_sample_size) for u in utts], dtype=np.int64)
     return cropper, lengths
 
