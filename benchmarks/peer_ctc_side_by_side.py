@@ -58,10 +58,14 @@ def peer_corpus(corpus: Path, out: Path) -> Path:
 
 
 def run_peer(args, view: Path, out: Path, extra: list[str]) -> dict:
+    # The WER metric (asrkit/metrics/wer) imports asrkit's normaliser: the peer's python must find it.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "HF_CTC_SCRIPT": str(args.script), "HF_CTC_PYTHON": str(args.peer_python),
-           "HF_CTC_WER": str(args.wer_metric)}
-    subprocess.run(["bash", str(args.harness / "run.sh"), str(view), str(out), str(args.steps), *extra], env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+           "HF_CTC_WER": str(args.wer_metric), "PYTHONPATH": path}
+    done = subprocess.run(["bash", str(args.harness / "run.sh"), str(view), str(out), str(args.steps), *extra],
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise SystemExit(f"the example failed (exit {done.returncode}): its log is {out / 'train.log'}")
     report = json.loads((out / "report.json").read_text())
     return {"whole": report["audio_s_per_s"], "step_loop": report["audio_s_per_s_step_loop"],
             "padding": report.get("padding_fraction")}
