@@ -33,6 +33,7 @@ PRECISIONS = ("auto", "fp32", "bf16")  # train.precision (asrkit.precision)
 RENAMED_KEYS = {"train.mixed_precision": "train.precision (auto, fp32 or bf16; \"no\" is now fp32)"}
 MASKS = ("fairseq", "transformers")
 ATTENTION_MASKS = ("always", "transformers")
+HEAD_INITS = ("fairseq", "transformers")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class ModelConfig:
     # validation and inference, so padded frames are never attended to. "transformers": none
     # for group-norm (BASE-style) models, transformers' convention for their checkpoints.
     attention_mask: str = "always"
+    # A new CTC output layer's initial weights. "fairseq" (the paper): Xavier-uniform, std
+    # sqrt(2 / (hidden + vocabulary)), 0.05 for BASE. "transformers": normal(0, 0.02).
+    head_init: str = "fairseq"
 
     def __post_init__(self):
         for name in ("mask_time_prob", "mask_feature_prob", "layerdrop", "activation_dropout",
@@ -96,6 +100,8 @@ class ModelConfig:
         if self.attention_mask not in ATTENTION_MASKS:
             raise RecipeError(f"model.attention_mask must be one of {', '.join(ATTENTION_MASKS)}, "
                               f"got {self.attention_mask!r}")
+        if self.head_init not in HEAD_INITS:
+            raise RecipeError(f"model.head_init must be one of {', '.join(HEAD_INITS)}, got {self.head_init!r}")
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,7 @@ def load_ctc_model(model_cfg, tokenizer):
                 raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})") from None
             raise
     if head != "kept":
-        reset_head(model)
+        reset_head(model, model_cfg.head_init)
     config.architectures = [type(model).__name__]
     masked = uses_attention_mask(config, model_cfg.attention_mask)
     info = ModelInfo(family=config.model_type, input_name=model.main_input_name,
@@ -258,12 +258,16 @@ def load_ctc_model(model_cfg, tokenizer):
     return model, info, notes
 
 
-def reset_head(model) -> None:
-    """A new CTC output layer, initialised as fairseq's (wav2vec2_asr.py Linear: Xavier-uniform
-    weights, zero bias; std sqrt(2 / (768 + 32)) = 0.05 for BASE) rather than transformers'
-    normal(0, 0.02): a fresh head starts as the paper's did."""
+def reset_head(model, how: str = "fairseq") -> None:
+    """A new CTC output layer (model.head_init): "fairseq" initialises it as wav2vec2_asr.py's
+    Linear (Xavier-uniform weights, zero bias; std sqrt(2 / (768 + 32)) = 0.05 for BASE), so
+    that a fresh head starts as the paper's did; "transformers" as transformers does,
+    normal(0, 0.02), zero bias."""
     with torch.no_grad():
-        torch.nn.init.xavier_uniform_(model.lm_head.weight)
+        if how == "fairseq":
+            torch.nn.init.xavier_uniform_(model.lm_head.weight)
+        else:
+            model.lm_head.weight.normal_(0.0, 0.02)
         model.lm_head.bias.zero_()
 
 

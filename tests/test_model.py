@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asrkit.config import ModelConfig
-from asrkit.errors import ModelError
+from asrkit.errors import ModelError, RecipeError
 from asrkit.masks import MaskSettings
 from asrkit.model import (CTCTrainer, TINY_CONFIGS, build_processor_for, count_parameters,
                           load_ctc_model, output_lengths, transformer_frozen, uses_attention_mask)
@@ -309,3 +309,11 @@ def test_a_new_ctc_head_starts_as_fairseqs(tokenizer):
     std = (2 / (w.shape[0] + w.shape[1])) ** 0.5
     assert info.head == "fresh" and float(w.std()) == pytest.approx(std, rel=0.1)
     assert float(w.abs().max()) <= 3 ** 0.5 * std + 1e-6 and not model.lm_head.bias.any()
+
+
+def test_head_init_transformers_is_normal_0_02_and_a_bad_name_is_refused(tokenizer):
+    model, _, _ = load_ctc_model(ModelConfig(name="tiny", head_init="transformers"), tokenizer)
+    w = model.lm_head.weight.detach()
+    assert float(w.std()) == pytest.approx(0.02, rel=0.15) and not model.lm_head.bias.any()
+    with pytest.raises(RecipeError, match="model.head_init"):
+        ModelConfig(head_init="xavier")
