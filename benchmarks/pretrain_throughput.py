@@ -18,6 +18,7 @@ Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, c
 2-15.6 s) with random-noise audio: throughput does not depend on what is said.
 
     .venv/bin/python benchmarks/pretrain_throughput.py --threads 2             # tiny, CPU, 40 s batches
+    .venv/bin/python benchmarks/pretrain_throughput.py --threads 1 --bf16-too  # + the step under bf16 autocast
     python3 benchmarks/pretrain_throughput.py --device cuda --config base --max-tokens 1400000 --steps 20
 """
 
@@ -192,6 +193,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bf16-too", action="store_true",
+                   help="CPU: one more condition, asrkit's step under bf16 autocast (train.precision: bf16)")
     p.add_argument("--objective-frames", type=int, default=1000,
                    help="CPU: masked frames for the objective-only timing (a 40 s batch masks ~1,000)")
     args = p.parse_args()
@@ -211,6 +214,9 @@ def main() -> None:
     if args.device == "cpu":  # the reference lives in tests/ (pytest), which the GPU machine may not have
         conditions["asrkit, fairseq's form"] = Condition("before", model, ours, make_before, args.device, dtype,
                                                          args.warmup)
+        if args.bf16_too:
+            conditions["asrkit, bf16 autocast"] = Condition("bf16", model, ours, make_ours, args.device,
+                                                            torch.bfloat16, args.warmup)
     total = args.steps + args.warmup
     results = {}
     if args.device == "cpu":

@@ -10,30 +10,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from asrkit.config import PretrainModelConfig
 from asrkit.masks import compute_mask_indices
 from asrkit.pretrain import objective
 from asrkit.pretrain.model import load_pretraining_model
-from asrkit.pretrain.objective import PretrainObjective, Quantized, contrastive_logits, sample_negatives
+from asrkit.pretrain.objective import PretrainObjective, Quantized, contrastive_logits, gumbel_choices, sample_negatives
 
 
 def reference_quantize(quantizer, features: torch.Tensor) -> Quantized:
     """The quantiser as fairseq's GumbelVectorQuantizer writes it (asrkit's before the einsum)."""
     n = features.shape[0]
     groups, entries = quantizer.num_groups, quantizer.num_vars
-    logits = quantizer.weight_proj(features).view(n * groups, entries)
-    choice = logits.argmax(dim=-1)
-    hard = torch.zeros_like(logits).scatter_(-1, choice.view(-1, 1), 1.0)
-    if quantizer.training:
-        probs = F.gumbel_softmax(logits.float(), tau=quantizer.temperature, hard=True).type_as(logits)
-    else:
-        probs = hard
-    soft = torch.softmax(logits.view(n, groups, entries).float(), dim=-1).mean(dim=0)
-    prob_ppl = torch.exp(-torch.sum(soft * torch.log(soft + 1e-7), dim=-1)).sum()
-    used = hard.view(n, groups, entries).float().mean(dim=0)
-    code_ppl = torch.exp(-torch.sum(used * torch.log(used + 1e-7), dim=-1)).sum()
+    probs, prob_ppl, code_ppl = gumbel_choices(quantizer, features)  # the part both forms share
     vectors = (probs.view(n, groups * entries, 1) * quantizer.codevectors).view(n, groups, entries, -1)
     return Quantized(vectors.sum(dim=-2).view(n, -1), None, prob_ppl, code_ppl)
 

@@ -93,16 +93,11 @@ class Quantized:
     code_perplexity: torch.Tensor  # of the argmax choices, summed over groups
 
 
-def quantize(quantizer, features: torch.Tensor) -> Quantized:
-    """Gumbel-softmax quantisation of (N, C) features with transformers'
-    Wav2Vec2GumbelVectorQuantizer weights, as fairseq's GumbelVectorQuantizer computes it:
-    hard Gumbel samples at quantizer.temperature in training, the argmax in evaluation;
-    both perplexities over these N frames.
-
-    The codevectors are picked by an einsum of the (straight-through) one-hot choices with
-    the codebooks, (N, G, V) x (G, V, d) -> (N, G, d): the same numbers and gradients as
-    fairseq's broadcast product (N, G*V, d) summed over V, without making that tensor
-    (for 2 x 320 entries it was a third of a CPU step)."""
+def gumbel_choices(quantizer, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The quantiser's choices for (N, C) features: (one-hot choices (N * G, V), hard Gumbel
+    samples at quantizer.temperature in training and the argmax in evaluation; the perplexity
+    of the softmax averaged over frames; that of the argmax choices), as fairseq's
+    GumbelVectorQuantizer computes them (perplexities summed over groups)."""
     n = features.shape[0]
     groups, entries = quantizer.num_groups, quantizer.num_vars
     logits = quantizer.weight_proj(features).view(n * groups, entries)
@@ -116,6 +111,22 @@ def quantize(quantizer, features: torch.Tensor) -> Quantized:
     prob_ppl = torch.exp(-torch.sum(soft * torch.log(soft + 1e-7), dim=-1)).sum()
     used = hard.view(n, groups, entries).float().mean(dim=0)
     code_ppl = torch.exp(-torch.sum(used * torch.log(used + 1e-7), dim=-1)).sum()
+    return probs, prob_ppl, code_ppl
+
+
+def quantize(quantizer, features: torch.Tensor) -> Quantized:
+    """Gumbel-softmax quantisation of (N, C) features with transformers'
+    Wav2Vec2GumbelVectorQuantizer weights, as fairseq's GumbelVectorQuantizer computes it:
+    hard Gumbel samples at quantizer.temperature in training, the argmax in evaluation;
+    both perplexities over these N frames.
+
+    The codevectors are picked by an einsum of the (straight-through) one-hot choices with
+    the codebooks, (N, G, V) x (G, V, d) -> (N, G, d): the same numbers and gradients as
+    fairseq's broadcast product (N, G*V, d) summed over V, without making that tensor
+    (for 2 x 320 entries it was a third of a CPU step)."""
+    n = features.shape[0]
+    groups, entries = quantizer.num_groups, quantizer.num_vars
+    probs, prob_ppl, code_ppl = gumbel_choices(quantizer, features)
     codebooks = quantizer.codevectors.view(groups, entries, -1)
     with _no_autocast(features):  # exact fp32 codevectors, as fairseq's broadcast product promotes to
         vectors = torch.einsum("ngv,gvd->ngd", probs.view(n, groups, entries).float(), codebooks.float())
