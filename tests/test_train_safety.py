@@ -176,7 +176,9 @@ def test_a_nan_loss_stops_the_run_naming_the_utterances(manifests, tmp_path, mon
     assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / "train-summary.json").exists()
 
 
-def test_an_infinite_gradient_stops_the_run_before_its_step(manifests, tmp_path, monkeypatch):
+@pytest.fixture
+def second_gradient_infinite(monkeypatch):
+    """The gradient norm of update 2 becomes infinite (the clipping call reports it)."""
     from accelerate import Accelerator
 
     real = Accelerator.clip_grad_norm_
@@ -188,23 +190,16 @@ def test_an_infinite_gradient_stops_the_run_before_its_step(manifests, tmp_path,
         return norm * float("inf") if len(calls) == 2 else norm
 
     monkeypatch.setattr(Accelerator, "clip_grad_norm_", exploding)
+
+
+def test_an_infinite_gradient_stops_the_run_before_its_step(manifests, tmp_path, second_gradient_infinite):
     with pytest.raises(TrainError, match=r"gradient norm is inf at update 2, on utterance\(s\) 100-1-"):
         finetune(options(recipe(train_={"max_updates": 3}), tmp_path, manifests))
     assert not (tmp_path / "model.safetensors").exists()
 
 
-def test_nonfinite_grads_skip_leaves_the_update_out_and_counts_it(manifests, tmp_path, monkeypatch, caplog):
-    from accelerate import Accelerator
-
-    real = Accelerator.clip_grad_norm_
-    calls = []
-
-    def exploding(self, parameters, max_norm, norm_type=2):
-        calls.append(1)
-        norm = real(self, parameters, max_norm, norm_type)
-        return norm * float("inf") if len(calls) == 2 else norm
-
-    monkeypatch.setattr(Accelerator, "clip_grad_norm_", exploding)
+def test_nonfinite_grads_skip_leaves_the_update_out_and_counts_it(manifests, tmp_path, second_gradient_infinite,
+                                                                  caplog):
     summary = finetune(options(recipe(train_={"max_updates": 3, "nonfinite_grads": "skip"}), tmp_path, manifests))
     assert summary["updates"] == 3 and summary["skipped_updates"] == 1
     assert "update 2: gradient norm is inf" in caplog.text and "update skipped (1 so far" in caplog.text
