@@ -274,7 +274,8 @@ def table(work: Path, updates: int) -> str:
 def pack(work: Path, dest: Path, close: float = 2.0) -> None:
     """Into dest, for every screen not finished: its runs' last checkpoints as portable ones
     (a finished pre-training run too, so that its fine-tuning need not pre-train again; not a
-    finished fine-tuning run, whose CER is in results.json); then results.json and status.md."""
+    finished fine-tuning run, whose CER is in results.json); then results.json and status.md.
+    A finished screen's carried runs are removed from dest: results.json holds what it measured."""
     import carry_run
     from asrkit.runs import find_checkpoint
 
@@ -283,6 +284,7 @@ def pack(work: Path, dest: Path, close: float = 2.0) -> None:
     for screen in SCREENS:
         cers = results.get(screen.name, {}).get("cer", {})
         if cers and all(str(s) in cers for s in seeds_needed(results, screen.name, close)):
+            shutil.rmtree(dest / screen.name, ignore_errors=True)  # its CERs are in results.json
             continue
         for run in sorted((work / screen.name).glob("*")) if (work / screen.name).exists() else []:
             finished_finetune = run.name.startswith("finetune") and (run / "train-summary.json").exists()
