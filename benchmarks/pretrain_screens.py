@@ -5,6 +5,8 @@ dev-other CER, in one table with the baseline (the tiny recipe itself, scaled th
 
     # everything, one screen after another (resumable: rerun the same command)
     nice -n 10 env OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens
+    # or two runners, one thread each, on different screens (results.json is merged under a lock)
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens --only audio-x2
     .venv/bin/python benchmarks/pretrain_screens.py status --work work/screens
     # carry what is in progress to the next machine in git, and bring it back there
     .venv/bin/python benchmarks/pretrain_screens.py pack   --work work/screens checkpoints/screens
@@ -35,6 +37,7 @@ make it beforehand with the command in WIDE_CORPUS, or that screen waits):
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -205,6 +208,17 @@ def write_results(work: Path, results: dict) -> None:
     write_json(work / "results.json", results)  # atomic
 
 
+def save_entry(work: Path, name: str, entry: dict) -> dict:
+    """Merge one screen's entry into results.json under an exclusive lock, so that runners
+    given different screens (--only) can share WORK; the merged results."""
+    with open(work / "results.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = read_results(work)
+        results[name] = entry
+        write_results(work, results)
+    return results
+
+
 def seeds_needed(results: dict, name: str, close: float) -> list[int]:
     """Seed 1; seed 2 too when seed 1 is within `close` points of the baseline's mean."""
     cers = results.get(name, {}).get("cer", {})
@@ -220,22 +234,21 @@ def seeds_needed(results: dict, name: str, close: float) -> list[int]:
 
 def run_screen(work: Path, screen: Screen, args, demo: Path) -> str:
     """Pre-train, then fine-tune the seeds it needs; 'done', or why it waits."""
-    results = read_results(work)
     manifests = corpus_manifests(work, screen.corpus)
     if manifests is None:
         return f"waiting for the {screen.corpus} corpus ({WIDE_CORPUS})"
     if screen.with_labelled_audio:
         manifests = with_labelled(work, manifests, demo)
     pretrained = pretrain_run(work, screen, args.updates, manifests)
-    entry = results.setdefault(screen.name, {"cer": {}})
+    entry = read_results(work).get(screen.name, {"cer": {}})
     entry["pretrain"] = pretrain_numbers(pretrained)
-    write_results(work, results)
+    results = save_entry(work, screen.name, entry)
     while True:
         todo = [s for s in seeds_needed(results, screen.name, args.close) if str(s) not in entry["cer"]]
         if not todo:
             return "done"
         entry["cer"][str(todo[0])] = finetune_cer(work, screen, pretrained, demo, todo[0])
-        write_results(work, results)
+        results = save_entry(work, screen.name, entry)
 
 
 # ---------------------------------------------------------------- the table
