@@ -5,6 +5,9 @@ dev-other CER, in one table with the baseline (the tiny recipe itself, scaled th
 
     # everything, one screen after another (resumable: rerun the same command)
     nice -n 10 env OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens
+    # the winners' long run: their changes together, scored with two fine-tuning seeds
+    nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens \
+        --combine codebook-2x64 deep-narrow --updates 8000
     # or two runners, one thread each, on different screens (results.json is merged under a lock)
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens --only audio-x2
     .venv/bin/python benchmarks/pretrain_screens.py status --work work/screens
@@ -58,6 +61,7 @@ WIDE_CORPUS = ("asrkit synth --purpose pretrain --voices wide --out WORK/wide-co
                "--train-clean-100-minutes 900 --train-other-500-minutes 540 --dev-minutes 5 --test-minutes 0 --seed 1")
 DEMO_SYNTH = dict(folds=6)  # benchmarks/pretrain_claim.py's corpus: the same 10min and dev-other
 TRAIN = "train-clean-100+train-other-500"
+SCREENS_UPDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,35 @@ class Screen:
     corpus: str = "pretrain"  # "pretrain" or "wide"
     sets: tuple[str, ...] = ()  # recipe overrides (after the scaled schedule)
     with_labelled_audio: bool = False  # the 10min split's audio joins the pre-training audio
+    combines: tuple[str, ...] = ()  # a combination of screens (--combine): their names
+    updates: int | None = None  # pre-training updates; None: --updates
+
+
+def combine(names: list[str], updates: int) -> Screen:
+    """One screen with the changes of the named screens together, pre-trained for `updates`
+    (the winners' long run): the wide corpus if one of them uses it, every recipe override
+    (two screens setting one key differently cannot combine)."""
+    chosen = [next(s for s in SCREENS if s.name == name) for name in names]
+    sets: dict[str, str] = {}
+    for screen in chosen:
+        for item in screen.sets:
+            key, value = item.split("=", 1)
+            if sets.get(key, value) != value:
+                raise SystemExit(f"--combine: {screen.name} sets {key}={value}, another screen {key}={sets[key]}")
+            sets[key] = value
+    corpora = {s.corpus for s in chosen}
+    name = "+".join(names) + ("" if updates == SCREENS_UPDATES else f"@{updates}")
+    return Screen(name, " + ".join(s.name for s in chosen) + f", {updates} updates",
+                  corpus="wide" if "wide" in corpora else "pretrain",
+                  sets=tuple(f"{k}={v}" for k, v in sets.items()),
+                  with_labelled_audio=any(s.with_labelled_audio for s in chosen),
+                  combines=tuple(names), updates=updates)
+
+
+def all_screens(work: Path) -> list[Screen]:
+    """SCREENS, then the combinations WORK has results for."""
+    combos = [combine(e["combines"], e["updates"]) for e in read_results(work).values() if e.get("combines")]
+    return [*SCREENS, *combos]
 
 
 SCREENS = (
@@ -139,7 +172,7 @@ def pretrain_run(work: Path, screen: Screen, updates: int, manifests: Path) -> P
     from asrkit.config import PretrainRecipe, load_recipe, recipes_dir
     from asrkit.pretrain import PretrainOptions, pretrain
 
-    sets = list(scaled_schedule(updates)) + list(screen.sets)
+    sets = list(scaled_schedule(screen.updates or updates)) + list(screen.sets)
     if screen.with_labelled_audio:
         sets.append(f"data.train_split={TRAIN}+10min")
     recipe = load_recipe(recipes_dir() / "pretrain_tiny.yaml", sets, kind=PretrainRecipe)
@@ -220,13 +253,15 @@ def save_entry(work: Path, name: str, entry: dict) -> dict:
 
 
 def seeds_needed(results: dict, name: str, close: float) -> list[int]:
-    """Seed 1; seed 2 too when seed 1 is within `close` points of the baseline's mean."""
-    cers = results.get(name, {}).get("cer", {})
+    """Seed 1; seed 2 too when seed 1 is within `close` points of the baseline's mean (always
+    for the baseline and for a combination, the long run that decides)."""
+    entry = results.get(name, {})
+    cers = entry.get("cer", {})
     base = results.get("baseline", {}).get("cer", {})
-    if "1" not in cers:
-        return [1, 2] if name == "baseline" else [1]
-    if name == "baseline":
+    if name == "baseline" or entry.get("combines"):
         return [1, 2]
+    if "1" not in cers:
+        return [1]
     if base and abs(cers["1"] - sum(base.values()) / len(base)) < close:
         return [1, 2]
     return [1]
@@ -239,8 +274,11 @@ def run_screen(work: Path, screen: Screen, args, demo: Path) -> str:
         return f"waiting for the {screen.corpus} corpus ({WIDE_CORPUS})"
     if screen.with_labelled_audio:
         manifests = with_labelled(work, manifests, demo)
-    pretrained = pretrain_run(work, screen, args.updates, manifests)
     entry = read_results(work).get(screen.name, {"cer": {}})
+    if screen.combines:  # known before its long pre-training, so that `pack` carries it
+        entry.update(combines=list(screen.combines), updates=screen.updates)
+        save_entry(work, screen.name, entry)
+    pretrained = pretrain_run(work, screen, args.updates, manifests)
     entry["pretrain"] = pretrain_numbers(pretrained)
     results = save_entry(work, screen.name, entry)
     while True:
@@ -266,12 +304,12 @@ def table(work: Path, updates: int) -> str:
     base_mean = sum(base.values()) / len(base) if base else None
     lines = ["| screen | what changes | pre-training (updates) | dev acc. | code ppl | CER seed 1 | CER seed 2 | "
              "CER mean | vs baseline |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for screen in SCREENS:
+    for screen in all_screens(work):
         entry = results.get(screen.name, {})
         run = work / screen.name / "pretrain"
         numbers = pretrain_numbers(run) if run.exists() else entry.get("pretrain", {})
         done = (run / "train-summary.json").exists() or bool(entry.get("cer"))
-        state = f"{numbers.get('updates', 0)}/{updates}" + ("" if done else " (running or queued)")
+        state = f"{numbers.get('updates', 0)}/{screen.updates or updates}" + ("" if done else " (running or queued)")
         cer = entry.get("cer", {})
         mean = sum(cer.values()) / len(cer) if cer else None
         delta = None if mean is None or base_mean is None else mean - base_mean
@@ -294,7 +332,7 @@ def pack(work: Path, dest: Path, close: float = 2.0) -> None:
 
     dest.mkdir(parents=True, exist_ok=True)
     results = read_results(work)
-    for screen in SCREENS:
+    for screen in all_screens(work):
         cers = results.get(screen.name, {}).get("cer", {})
         if cers and all(str(s) in cers for s in seeds_needed(results, screen.name, close)):
             shutil.rmtree(dest / screen.name, ignore_errors=True)  # its CERs are in results.json
@@ -328,8 +366,6 @@ def unpack(work: Path, src: Path) -> None:
         write_results(work, results)
 
 
-SCREENS_UPDATES = 2000
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -337,31 +373,39 @@ def main() -> None:
     ap.add_argument("carried", nargs="?", type=Path, help="pack/unpack: the folder in git (checkpoints/screens)")
     ap.add_argument("--work", type=Path, default=Path("work/screens"))
     ap.add_argument("--only", nargs="+", choices=[s.name for s in SCREENS], help="run these screens (in this order)")
+    ap.add_argument("--combine", nargs="+", choices=[s.name for s in SCREENS],
+                    help="run one screen with these screens' changes together, for --updates (the winners' "
+                         "long run, e.g. --combine codebook-2x64 deep-narrow --updates 8000)")
     ap.add_argument("--updates", type=int, default=SCREENS_UPDATES, help="pre-training updates per screen")
     ap.add_argument("--close", type=float, default=2.0, help="points from the baseline that call for a second seed")
     args = ap.parse_intermixed_args()  # the folder may follow --work
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.only and args.combine:
+        ap.error("--only runs screens, --combine one combination of them: give one of the two")
     if args.action in ("pack", "unpack") and args.carried is None:
         ap.error(f"{args.action} needs the carried folder (e.g. checkpoints/screens)")
     if args.action == "pack":
         return pack(args.work, args.carried, args.close)
     if args.action == "unpack":
         return unpack(args.work, args.carried)
+    screens_updates = SCREENS_UPDATES if args.combine else args.updates  # a combination carries its own
     if args.action == "run":
         demo = corpus_manifests(args.work, "demo")
-        chosen = [s for name in args.only for s in SCREENS if s.name == name] if args.only else SCREENS
+        chosen = [s for name in args.only for s in SCREENS if s.name == name] if args.only else list(SCREENS)
+        if args.combine:
+            chosen = [combine(args.combine, args.updates)]
         while chosen:  # a screen waiting for its corpus is tried again after the others
             waiting = []
             for screen in chosen:
                 status = run_screen(args.work, screen, args, demo)
                 print(f"[{screen.name}] {status}", flush=True)
-                (args.work / "status.md").write_text(table(args.work, args.updates), encoding="utf-8")
+                (args.work / "status.md").write_text(table(args.work, screens_updates), encoding="utf-8")
                 if status != "done":
                     waiting.append(screen)
             if waiting:
                 time.sleep(300)
             chosen = waiting
-    print(table(args.work, args.updates), end="")
+    print(table(args.work, screens_updates), end="")
 
 
 if __name__ == "__main__":
