@@ -2,6 +2,9 @@
 (2,000 updates by default, every schedule scaled to the run's length), each fine-tuned on the
 demo's 10-minute split with recipes/demo_pretrained.yaml and scored by the kept model's
 dev-other CER, in one table with the baseline (the tiny recipe itself, scaled the same way).
+Beside it, each kept model's greedy test-other CER: the kept model is dev-other's best
+checkpoint, so its dev-other CER is biased low, and test-other (37 utterances against 32)
+doubles the audio a difference rests on.
 
     # everything, one screen after another (resumable: rerun the same command)
     nice -n 10 env OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens
@@ -199,6 +202,19 @@ def finetune_cer(work: Path, screen: Screen, pretrained: Path, demo: Path, seed:
     return 100 * summary["best_cer"]
 
 
+def heldout_cer(run: Path, demo: Path) -> float | None:
+    """Greedy test-other CER (%) of a fine-tuning run's kept model, on a split that model
+    selection never saw (the kept model is dev-other's best, so its dev-other CER is biased
+    low); None when the run's folder is not here (its CER came carried in results.json)."""
+    from asrkit.decode.run import decode_splits
+    from asrkit.decode.setup import setup_decoder
+
+    if not (run / "train-summary.json").exists():
+        return None
+    summary, = decode_splits(run, ["test-other"], demo, setup_decoder(run), progress=False)
+    return 100 * summary.cer
+
+
 def last_rows(run: Path) -> dict:
     """The last train and valid rows of a run's train-log.jsonl ({} when it has none)."""
     rows = {}
@@ -286,9 +302,17 @@ def run_screen(work: Path, screen: Screen, args, demo: Path) -> str:
     while True:
         todo = [s for s in seeds_needed(results, screen.name, args.close) if str(s) not in entry["cer"]]
         if not todo:
-            return "done"
+            break
         entry["cer"][str(todo[0])] = finetune_cer(work, screen, pretrained, demo, todo[0])
         results = save_entry(work, screen.name, entry)
+    heldout = entry.setdefault("test_other", {})
+    for seed in entry["cer"]:
+        if seed not in heldout:
+            cer = heldout_cer(work / screen.name / f"finetune-seed{seed}", demo)
+            if cer is not None:
+                heldout[seed] = cer
+                save_entry(work, screen.name, entry)
+    return "done"
 
 
 # ---------------------------------------------------------------- the table
@@ -298,14 +322,20 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _mean(values: dict) -> float | None:
+    return sum(values.values()) / len(values) if values else None
+
+
 def table(work: Path, updates: int) -> str:
     """One Markdown row per screen: pre-training state, dev accuracy, codebook use, and the
     fine-tuned dev-other CER per seed, their mean and the difference to the baseline's mean."""
     results = read_results(work)
     base = results.get("baseline", {}).get("cer", {})
     base_mean = sum(base.values()) / len(base) if base else None
+    base_test = _mean(results.get("baseline", {}).get("test_other", {}))
     lines = ["| screen | what changes | pre-training (updates) | dev acc. | code ppl | CER seed 1 | CER seed 2 | "
-             "CER mean | vs baseline |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "CER mean | vs baseline | test-other CER (mean) | vs baseline |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for screen in all_screens(work):
         entry = results.get(screen.name, {})
         run = work / screen.name / "pretrain"
@@ -315,9 +345,12 @@ def table(work: Path, updates: int) -> str:
         cer = entry.get("cer", {})
         mean = sum(cer.values()) / len(cer) if cer else None
         delta = None if mean is None or base_mean is None else mean - base_mean
+        test = _mean(entry.get("test_other", {}))
+        test_delta = None if test is None or base_test is None else test - base_test
         lines.append(f"| {screen.name} | {screen.what} | {state} | {_fmt(numbers.get('dev_accuracy'), '.3f')} | "
                      f"{_fmt(numbers.get('code_perplexity'), '.0f')} | {_fmt(cer.get('1'), '.1f')} | "
-                     f"{_fmt(cer.get('2'), '.1f')} | {_fmt(mean, '.1f')} | {_fmt(delta, '+.1f')} |")
+                     f"{_fmt(cer.get('2'), '.1f')} | {_fmt(mean, '.1f')} | {_fmt(delta, '+.1f')} | "
+                     f"{_fmt(test, '.1f')} | {_fmt(test_delta, '+.1f')} |")
     return "\n".join(lines) + "\n"
 
 

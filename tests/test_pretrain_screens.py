@@ -3,9 +3,11 @@ a screen needs, and results.json shared by two runners."""
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
+import jiwer
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrain_screens.py"
@@ -68,3 +70,26 @@ def test_a_combination_in_results_gets_its_row_with_its_own_updates(screens, tmp
     assert screens.all_screens(tmp_path)[-1] == combo
     row = next(line for line in screens.table(tmp_path, 2000).splitlines() if line.startswith(f"| {combo.name} "))
     assert "0/8000 (running or queued)" in row
+
+
+def test_heldout_cer_decodes_the_kept_model_on_test_other(screens, model_dir, synth_corpus, tmp_path,
+                                                           one_torch_thread):
+    from asrkit.data.prepare import PrepareOptions, prepare
+
+    root, _ = synth_corpus
+    prepare(PrepareOptions(data_root=root, out_dir=tmp_path / "manifests", splits=("test-other",), progress=False))
+    run = tmp_path / "finetune-seed1"
+    shutil.copytree(model_dir, run)
+    assert screens.heldout_cer(run, tmp_path / "manifests") is None  # not a finished run
+    (run / "train-summary.json").write_text("{}")
+    cer = screens.heldout_cer(run, tmp_path / "manifests")
+    recogs = [json.loads(line) for line in (run / "decode" / "test-other" / "greedy" / "recogs.jsonl").open()]
+    refs, hyps = [r["ref"] for r in recogs], [r["hyp"] for r in recogs]
+    assert cer == pytest.approx(100 * jiwer.cer(refs, hyps), abs=1e-6)
+
+
+def test_the_table_shows_held_out_cer_against_the_baseline(screens, tmp_path):
+    screens.write_results(tmp_path, {"baseline": {"cer": {"1": 66.0, "2": 64.0}, "test_other": {"1": 70.0, "2": 68.0}},
+                                     "codebook-2x64": {"cer": {"1": 63.0}, "test_other": {"1": 66.5}}})
+    row = next(line for line in screens.table(tmp_path, 2000).splitlines() if line.startswith("| codebook-2x64 "))
+    assert row.rstrip(" |").endswith("63.0 | -2.0 | 66.5 | -2.5")
