@@ -78,6 +78,23 @@ class Screen:
     updates: int | None = None  # pre-training updates; None: --updates
 
 
+SCREENS = (
+    Screen("baseline", "recipes/pretrain_tiny.yaml, schedules scaled"),
+    Screen("codebook-2x64", "2 x 64 codevectors (the run used ~41 per group by update 1,750)",
+           sets=("model.codevectors_per_group=64",)),
+    Screen("with-10min", "+ the labelled 10 minutes' audio (transcripts unread), as Libri-light",
+           with_labelled_audio=True),
+    Screen("deep-narrow", "8 layers of 176 (tiny: 4 of 256): the same linear FLOPs per frame",
+           sets=("model.name=tiny-deep",)),
+    Screen("wide-voices", "~24 h of the widened voice pool (espeak-ng voices x variants, "
+           "continuous rate/pitch)", corpus="wide"),
+    Screen("audio-x2", "80 s per update (2 x 40 s forwards), LR 7.5e-4 (x1.5)",
+           sets=("data.update_tokens=1280000", "train.lr=7.5e-4")),
+    Screen("bf16", "the baseline under bf16 autocast (1.35x per step on CPU; its early accuracy differs)",
+           sets=("train.precision=bf16",)),
+)
+
+
 def combine(names: list[str], updates: int) -> Screen:
     """One screen with the changes of the named screens together, pre-trained for `updates`
     (the winners' long run): the wide corpus if one of them uses it, every recipe override
@@ -103,23 +120,6 @@ def all_screens(work: Path) -> list[Screen]:
     """SCREENS, then the combinations WORK has results for."""
     combos = [combine(e["combines"], e["updates"]) for e in read_results(work).values() if e.get("combines")]
     return [*SCREENS, *combos]
-
-
-SCREENS = (
-    Screen("baseline", "recipes/pretrain_tiny.yaml, schedules scaled"),
-    Screen("codebook-2x64", "2 x 64 codevectors (the run used ~41 per group by update 1,750)",
-           sets=("model.codevectors_per_group=64",)),
-    Screen("with-10min", "+ the labelled 10 minutes' audio (transcripts unread), as Libri-light",
-           with_labelled_audio=True),
-    Screen("deep-narrow", "8 layers of 176 (tiny: 4 of 256): the same linear FLOPs per frame",
-           sets=("model.name=tiny-deep",)),
-    Screen("wide-voices", "~24 h of the widened voice pool (espeak-ng voices x variants, "
-           "continuous rate/pitch)", corpus="wide"),
-    Screen("audio-x2", "80 s per update (2 x 40 s forwards), LR 7.5e-4 (x1.5)",
-           sets=("data.update_tokens=1280000", "train.lr=7.5e-4")),
-    Screen("bf16", "the baseline under bf16 autocast (1.35x per step on CPU; its early accuracy differs)",
-           sets=("train.precision=bf16",)),
-)
 
 
 def scaled_schedule(updates: int) -> tuple[str, ...]:
