@@ -321,7 +321,9 @@ def run_screen(work: Path, screen: Screen, args, demo: Path) -> str:
 
 
 def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        return "-"
+    return format(round(value, int(spec[-2])) + 0.0, spec)  # + 0.0: no "-0.0" for a rounded-away difference
 
 
 def _mean(values: dict) -> float | None:

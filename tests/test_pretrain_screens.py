@@ -93,3 +93,8 @@ def test_the_table_shows_held_out_cer_against_the_baseline(screens, tmp_path):
                                      "codebook-2x64": {"cer": {"1": 63.0}, "test_other": {"1": 66.5}}})
     row = next(line for line in screens.table(tmp_path, 2000).splitlines() if line.startswith("| codebook-2x64 "))
     assert row.rstrip(" |").endswith("63.0 | -2.0 | 66.5 | -2.5")
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign(screens):
+    assert screens._fmt(-0.04, "+.1f") == "+0.0" and screens._fmt(-0.06, "+.1f") == "-0.1"
+    assert screens._fmt(None, ".3f") == "-" and screens._fmt(0.18040, ".3f") == "0.180"
