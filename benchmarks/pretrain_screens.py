@@ -282,7 +282,7 @@ def seeds_needed(results: dict, name: str, close: float) -> list[int]:
         return [1, 2]
     if "1" not in cers:
         return [1]
-    if base and abs(cers["1"] - sum(base.values()) / len(base)) < close:
+    if base and abs(cers["1"] - _mean(base)) < close:
         return [1, 2]
     return [1]
 
@@ -334,8 +334,7 @@ def table(work: Path, updates: int) -> str:
     """One Markdown row per screen: pre-training state, dev accuracy, codebook use, and the
     fine-tuned dev-other CER per seed, their mean and the difference to the baseline's mean."""
     results = read_results(work)
-    base = results.get("baseline", {}).get("cer", {})
-    base_mean = sum(base.values()) / len(base) if base else None
+    base_mean = _mean(results.get("baseline", {}).get("cer", {}))
     base_test = _mean(results.get("baseline", {}).get("test_other", {}))
     lines = ["| screen | what changes | pre-training (updates) | dev acc. | code ppl | CER seed 1 | CER seed 2 | "
              "CER mean | vs baseline | test-other CER (mean) | vs baseline |",
@@ -347,7 +346,7 @@ def table(work: Path, updates: int) -> str:
         done = (run / "train-summary.json").exists() or bool(entry.get("cer"))
         state = f"{numbers.get('updates', 0)}/{screen.updates or updates}" + ("" if done else " (running or queued)")
         cer = entry.get("cer", {})
-        mean = sum(cer.values()) / len(cer) if cer else None
+        mean = _mean(cer)
         delta = None if mean is None or base_mean is None else mean - base_mean
         test = _mean(entry.get("test_other", {}))
         test_delta = None if test is None or base_test is None else test - base_test
@@ -405,7 +404,6 @@ def unpack(work: Path, src: Path) -> None:
         write_results(work, results)
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("action", choices=["run", "status", "pack", "unpack"])
@@ -430,9 +428,10 @@ def main() -> None:
     screens_updates = SCREENS_UPDATES if args.combine else args.updates  # a combination carries its own
     if args.action == "run":
         demo = corpus_manifests(args.work, "demo")
-        chosen = [s for name in args.only for s in SCREENS if s.name == name] if args.only else list(SCREENS)
         if args.combine:
             chosen = [combine(args.combine, args.updates)]
+        else:
+            chosen = [s for name in args.only for s in SCREENS if s.name == name] if args.only else list(SCREENS)
         while chosen:  # a screen waiting for its corpus is tried again after the others
             waiting = []
             for screen in chosen:
