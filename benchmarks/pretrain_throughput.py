@@ -7,7 +7,11 @@ codevector product and the (N, K + 1, D) cosine gather; the reference kept in
 tests/test_pretrain_objective.py), measured in the same run on the same model and audio.
 The two asrkit steps see the very same batches, so their ratio is the objective's speed-up.
 
-On CPU the two take turns step by step, so a shared machine's load hits them alike; on CUDA
+On CPU each condition runs in a process of its own, the conditions taking turns for
+--rounds rounds, so a shared machine's load hits them alike. (Taking turns step by step in
+one process, as this script did before, skewed the ratios by the order: whichever ran first
+in a round ran up to 15% slower, and the objective's memory-hungry old form ran slower
+beside the others than alone, x2.55-2.99 against x2.0-2.2 in separate processes.) On CUDA
 they run one after the other (bf16 autocast) so each gets its own peak memory. Reported per
 condition: audio seconds the model saw per wall second (real audio only: padding is not
 counted, cropped-away audio is not counted), padding fraction, and on CUDA the peak memory
@@ -25,6 +29,8 @@ Utterance lengths are drawn like LibriSpeech's (normal, mean 12.7 s, sd 3.5 s, c
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -182,13 +188,22 @@ def hf_condition(model, lens, mean_size, device, seed):
     return batches, make
 
 
+def separate_process(name: str) -> dict:
+    """This script, run again with the same arguments for one condition alone: its sums."""
+    done = subprocess.run([sys.executable, *sys.argv, "--condition", name], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the {name!r} condition failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--config", default="tiny", choices=["tiny", "base", "large"])
     p.add_argument("--max-tokens", type=int, default=640_000, help="samples per asrkit batch (BASE: 1,400,000)")
     p.add_argument("--utterances", type=int, default=400)
-    p.add_argument("--steps", type=int, default=10, help="timed steps per condition")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per condition (per round on CPU)")
+    p.add_argument("--rounds", type=int, default=2, help="CPU: turns each condition's process takes")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100/H200 SXM: 989)")
@@ -197,6 +212,7 @@ def main() -> None:
                    help="CPU: one more condition, asrkit's step under bf16 autocast (train.precision: bf16)")
     p.add_argument("--objective-frames", type=int, default=1000,
                    help="CPU: masked frames for the objective-only timing (a 40 s batch masks ~1,000)")
+    p.add_argument("--condition", help=argparse.SUPPRESS)  # CPU: run this one alone, print its sums as JSON
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -219,11 +235,20 @@ def main() -> None:
                                                             torch.bfloat16, args.warmup)
     total = args.steps + args.warmup
     results = {}
-    if args.device == "cpu":
+    if args.condition:
+        c = conditions[args.condition]
         for k in range(total):
-            for c in conditions.values():
-                c.step(k)
-                model.load_state_dict(state)
+            c.step(k)
+        print(json.dumps({"seconds": c.seconds, "audio": c.audio, "padded": c.padded, "real": c.real}))
+        return
+    if args.device == "cpu":
+        names = list(conditions)
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                sums = separate_process(name)
+                c = conditions[name]
+                c.seconds, c.audio, c.padded, c.real = (getattr(c, k) + sums[k] for k in ("seconds", "audio",
+                                                                                         "padded", "real"))
         results = {name: c.result() for name, c in conditions.items()}
     else:
         for name, c in conditions.items():
@@ -237,7 +262,7 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters()) / 1e6
     print(f"{args.config} ({params:.1f}M parameters) on {args.device}, asrkit batches <= {args.max_tokens} samples "
           f"({args.max_tokens / SR:.0f} s), transformers example batches of {mean_size} utterances, "
-          f"{args.steps} timed steps each")
+          f"{args.steps} timed steps each" + (f" per round, {args.rounds} rounds" if args.device == "cpu" else ""))
     base = results["transformers example"]["audio_s_per_s"]
     before = results.get("asrkit, fairseq's form", results["asrkit"])["audio_s_per_s"]
     print(f"  {'':22s} {'audio-s/s':>18s}  {'padding':>13s}  vs transformers  vs fairseq's form")
