@@ -125,10 +125,11 @@ def all_screens(work: Path) -> list[Screen]:
 
 
 def scaled_schedule(updates: int) -> tuple[str, ...]:
-    """pretrain_tiny.yaml's schedule shapes at `updates`: warm-up 6.25%, Gumbel 2 -> 0.5 at 70%."""
+    """pretrain_tiny.yaml's schedule shapes at `updates`: warm-up 6.25%, Gumbel 2 -> 0.5 at 70%;
+    fp32, as every screen before pre-training's precision became "auto" (the bf16 screen sets bf16)."""
     decay = 0.25 ** (1 / (0.7 * updates))
-    return (f"train.max_updates={updates}", f"train.warmup_updates={max(1, round(updates / 16))}",
-            f"model.gumbel_temperature=[2.0, 0.5, {decay:.10f}]",
+    return ("train.precision=fp32", f"train.max_updates={updates}",
+            f"train.warmup_updates={max(1, round(updates / 16))}", f"model.gumbel_temperature=[2.0, 0.5, {decay:.10f}]",
             f"train.validate_interval_updates={max(1, updates // 4)}", "train.checkpoint_interval_updates=50",
             "train.snapshot_interval_updates=0", "train.log_interval_updates=50")
 

@@ -30,8 +30,9 @@ def recipe(model: dict | None = None, train: dict | None = None) -> PretrainReci
                      **(model or {})},
            "data": {"train_split": "train", "dev_split": "none", "max_tokens": 48_000, "update_tokens": 96_000,
                     "max_sample_size": 48_000, "min_sample_size": 8_000, "num_workers": 0},
+           # fp32: the references below recompute the loss outside autocast
            "train": {"max_updates": 3, "warmup_updates": 1, "lr": 1e-3, "log_interval_updates": 1,
-                     "checkpoint_interval_updates": 100, **(train or {})}}
+                     "checkpoint_interval_updates": 100, "precision": "fp32", **(train or {})}}
     return recipe_from_dict(raw, kind=PretrainRecipe)
 
 
@@ -184,3 +185,19 @@ def test_a_carried_run_exports_to_a_model_folder_without_its_corpus(noise, tmp_p
     for name, value in run_weights.items():
         torch.testing.assert_close(exported[name[len("model."):]], value.float(), rtol=2e-3, atol=1e-6)
     assert (tmp_path / "model" / "preprocessor_config.json").exists()
+
+
+@pytest.mark.parametrize("flags, expected", [(["avx512_bf16"], "bf16"), ([], "fp32")])
+def test_pretraining_chooses_its_precision_by_the_machine_as_fine_tuning_does(noise, tmp_path, monkeypatch, flags,
+                                                                              expected, one_torch_thread):
+    """Pre-training's default train.precision is fine-tuning's "auto": bf16 autocast on a CPU
+    with native bf16 that measures it faster (faked here), fp32 on one without."""
+    from asrkit import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda *args: flags)
+    monkeypatch.setattr(precision, "bf16_probe_gain", lambda *args: 3.0)
+    default = PretrainRecipe().train.precision
+    pretrain(PretrainOptions(recipe(train={"max_updates": 1, "precision": default}), tmp_path / "run", noise,
+                             progress=False))
+    header = (tmp_path / "run" / "recipe.yaml").read_text().splitlines()
+    assert f"# precision: {expected}" in header
