@@ -1,4 +1,4 @@
-"""Pre-training screens judged by what matters: short `asrkit pretrain --recipe tiny` runs
+r"""Pre-training screens judged by what matters: short `asrkit pretrain --recipe tiny` runs
 (2,000 updates by default, every schedule scaled to the run's length), each fine-tuned on the
 demo's 10-minute split with recipes/demo_pretrained.yaml and scored by the kept model's
 dev-other CER, in one table with the baseline (the tiny recipe itself, scaled the same way).
@@ -10,7 +10,7 @@ doubles the audio a difference rests on.
     nice -n 10 env OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens
     # the winners' long run: their changes together, scored with two fine-tuning seeds
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens \
-        --combine codebook-2x64 deep-narrow --updates 8000
+        --combine codebook-2x64 wide-voices --updates 8000
     # or two runners, one thread each, on different screens (results.json is merged under a lock)
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pretrain_screens.py run --work work/screens --only audio-x2
     .venv/bin/python benchmarks/pretrain_screens.py status --work work/screens
@@ -413,7 +413,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", choices=[s.name for s in SCREENS], help="run these screens (in this order)")
     ap.add_argument("--combine", nargs="+", choices=[s.name for s in SCREENS],
                     help="run one screen with these screens' changes together, for --updates (the winners' "
-                         "long run, e.g. --combine codebook-2x64 deep-narrow --updates 8000)")
+                         "long run, e.g. --combine codebook-2x64 wide-voices --updates 8000)")
     ap.add_argument("--updates", type=int, default=SCREENS_UPDATES, help="pre-training updates per screen")
     ap.add_argument("--close", type=float, default=CLOSE, help="points from the baseline that call for a second seed")
     args = ap.parse_intermixed_args()  # the folder may follow --work

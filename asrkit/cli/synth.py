@@ -1,4 +1,4 @@
-"""Synthesise a LibriSpeech / Libri-light layout corpus with offline TTS (flite, festival,
+r"""Synthesise a LibriSpeech / Libri-light layout corpus with offline TTS (flite, festival,
 espeak-ng; sox effects), from public-domain King James Bible sentences.
 
 Makes <root>/LibriSpeech/{dev,test}-{clean,other}, <root>/librispeech_finetuning/1h/<fold>/
@@ -20,8 +20,8 @@ sentences (books kept for pretraining: about 15,000 sentences), so nothing in it
 a fine-tuning corpus; its dev and test splits are held out of the same books. Make it in
 its own folder, as LibriSpeech-style training data with both clean and other speakers:
 
-  asrkit synth --purpose pretrain --out work/pretrain-corpus --folds 0 \\
-      --train-clean-100-minutes 150 --train-other-500-minutes 90 \\
+  asrkit synth --purpose pretrain --out work/pretrain-corpus --folds 0 \
+      --train-clean-100-minutes 150 --train-other-500-minutes 90 \
       --dev-minutes 5 --test-minutes 0
   asrkit prepare --data-root work/pretrain-corpus --out work/pretrain-manifests
 
