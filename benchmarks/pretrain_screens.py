@@ -92,7 +92,7 @@ SCREENS = (
            "continuous rate/pitch)", corpus="wide"),
     Screen("audio-x2", "80 s per update (2 x 40 s forwards), LR 7.5e-4 (x1.5)",
            sets=("data.update_tokens=1280000", "train.lr=7.5e-4")),
-    Screen("bf16", "the baseline under bf16 autocast (1.35x per step on CPU; its early accuracy differs)",
+    Screen("bf16", "the baseline under bf16 autocast (1.27-1.35x per step on this CPU; its early accuracy differs)",
            sets=("train.precision=bf16",)),
 )
 
