@@ -9,9 +9,10 @@ The two asrkit steps see the very same batches, so their ratio is the objective'
 
 On CPU each condition runs in a process of its own, the conditions taking turns for
 --rounds rounds, so a shared machine's load hits them alike. (Taking turns step by step in
-one process, as this script did before, skewed the ratios by the order: whichever ran first
-in a round ran up to 15% slower, and the objective's memory-hungry old form ran slower
-beside the others than alone, x2.55-2.99 against x2.0-2.2 in separate processes.) On CUDA
+one process skews the ratios: whichever runs first in a round runs up to 15% slower, as
+memory the others gave back is faulted in again, and the old objective, the most
+memory-hungry, runs slower beside the others than alone: x2.55-2.99 there against x1.9-2.1
+in separate processes.) On CUDA
 they run one after the other (bf16 autocast) so each gets its own peak memory. Reported per
 condition: audio seconds the model saw per wall second (real audio only: padding is not
 counted, cropped-away audio is not counted), padding fraction, and on CUDA the peak memory
