@@ -189,6 +189,9 @@ def hf_condition(model, lens, mean_size, device, seed):
     return batches, make
 
 
+SUMS = ("seconds", "audio", "padded", "real")  # a Condition's running totals, what a separate process reports
+
+
 def separate_process(name: str) -> dict:
     """This script, run again with the same arguments for one condition alone: its sums."""
     done = subprocess.run([sys.executable, *sys.argv, "--condition", name], capture_output=True, text=True)
@@ -240,16 +243,14 @@ def main() -> None:
         c = conditions[args.condition]
         for k in range(total):
             c.step(k)
-        print(json.dumps({"seconds": c.seconds, "audio": c.audio, "padded": c.padded, "real": c.real}))
+        print(json.dumps({k: getattr(c, k) for k in SUMS}))
         return
     if args.device == "cpu":
         names = list(conditions)
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
-                sums = separate_process(name)
-                c = conditions[name]
-                c.seconds, c.audio, c.padded, c.real = (getattr(c, k) + sums[k] for k in ("seconds", "audio",
-                                                                                         "padded", "real"))
+                for k, value in separate_process(name).items():
+                    setattr(conditions[name], k, getattr(conditions[name], k) + value)
         results = {name: c.result() for name, c in conditions.items()}
     else:
         for name, c in conditions.items():
