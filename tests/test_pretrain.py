@@ -302,6 +302,19 @@ def test_scan_audio_folder_takes_every_readable_file_and_names_the_rest(tmp_path
     assert rows[0]["speaker"] == "1234" and rows[0]["text"] == ""
 
 
+def test_the_dev_files_of_a_folder_are_long_enough_to_be_used(tmp_path):
+    """A folder of mostly short clips keeps a dev split: the held-out files are chosen among
+    those of at least min_samples, not among every file (the short ones still train nowhere,
+    and stay counted)."""
+    root = tmp_path / "unlab"
+    durations = [2.5] * 3 + [0.5] * 97  # the smallest hash (file 98) is short
+    noise_utterances(root, durations)
+    counts = scan_audio_folder(root, tmp_path / "manifests", min_samples=32_000)
+    assert counts["train"] + counts["dev"] == len(durations) and counts["dev"] == 1
+    dev = [json.loads(line) for line in (tmp_path / "manifests" / "unlabelled-dev.jsonl").read_text().splitlines()]
+    assert [row["samples"] for row in dev] == [40_000]
+
+
 def test_an_empty_folder_is_an_error_naming_it(tmp_path):
     from asrkit.errors import DataError
 

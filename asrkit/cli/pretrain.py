@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         # of what the run trained on) only if the run trains on it (asrkit.pretrain.loop).
         manifests, record = out / f".manifests.scan-{os.environ.get('RANK', '0')}", out / "manifests"
         shutil.rmtree(manifests, ignore_errors=True)
-        counts = scan_audio_folder(args.audio_dir, manifests)
+        counts = scan_audio_folder(args.audio_dir, manifests, recipe.data.min_sample_size)
         print(f"{args.audio_dir}: {counts['train']} training and {counts['dev']} dev files, "
               f"{counts['skipped']} skipped (listed in {record / 'unlabelled.skipped.tsv'})")
     options = PretrainOptions(recipe=recipe, out_dir=out, manifests_dir=manifests, command="asrkit " + shlex.join(args.argv),

@@ -75,9 +75,9 @@ def _utterance(path: Path, root: Path) -> Utterance:
                      speaker=speaker, chapter=chapter, text="")
 
 
-def scan_audio_folder(root: Path, out_dir: Path) -> dict:
-    """Write <out_dir>/unlabelled-train.jsonl and unlabelled-dev.jsonl (one file in 100,
-    chosen by a hash of its path) from the
+def scan_audio_folder(root: Path, out_dir: Path, min_samples: int = 0) -> dict:
+    """Write <out_dir>/unlabelled-train.jsonl and unlabelled-dev.jsonl (one file in 100 of
+    those with at least min_samples 16 kHz samples, chosen by a hash of its path) from the
     audio files under `root`, and unlabelled.skipped.tsv naming each file not taken and why.
     Returns counts."""
     root = Path(root)
@@ -91,9 +91,11 @@ def scan_audio_folder(root: Path, out_dir: Path) -> dict:
         except AudioError as e:
             skipped.append((str(path), str(e).removeprefix(f"{path}: ")))
     # The dev files: the 1% (at least one, when there are two or more) with the smallest
-    # hash of their id, so the choice does not depend on the order the files were found.
-    held_out = max(1, round(len(utts) / DEV_SHARE)) if len(utts) > 1 else 0
-    by_hash = sorted(utts, key=lambda u: hashlib.sha1(u.id.encode()).hexdigest())
+    # hash of their id, so the choice does not depend on the order the files were found;
+    # only files long enough to be used, or a folder of short clips could lose its dev split.
+    long_enough = [u for u in utts if samples_at_16k(u) >= min_samples]
+    held_out = max(1, round(len(long_enough) / DEV_SHARE)) if len(long_enough) > 1 else 0
+    by_hash = sorted(long_enough, key=lambda u: hashlib.sha1(u.id.encode()).hexdigest())
     dev_ids = {u.id for u in by_hash[:held_out]}
     train = [u for u in utts if u.id not in dev_ids]
     dev = [u for u in utts if u.id in dev_ids]

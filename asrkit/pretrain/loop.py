@@ -97,7 +97,8 @@ def _audio(options: PretrainOptions, split: str, model, show: bool, desc: str) -
         log.info("%s: %d utterances, %.2f h%s", split, len(utts), total_hours(utts),
                  f"; left out {short} shorter than data.min_sample_size ({data.min_sample_size} samples)" if short else "")
     if not utts:
-        raise DataError(f"{split}: no utterance of at least data.min_sample_size={data.min_sample_size} samples")
+        raise DataError(f"{split}: no utterance of at least data.min_sample_size={data.min_sample_size} samples"
+                        f" ({short} shorter; --set data.min_sample_size=N lowers the bar)")
     waves = Waveforms(utts, m.normalize, cache=total_hours(utts) <= data.cache_hours)
     waves.preload(desc, show and options.progress)
     if waves.cache is not None and not any(w is not None for w in waves.cache.values()):
