@@ -304,8 +304,8 @@ def test_scan_audio_folder_takes_every_readable_file_and_names_the_rest(tmp_path
 
 def test_the_dev_files_of_a_folder_are_long_enough_to_be_used(tmp_path):
     """A folder of mostly short clips keeps a dev split: the held-out files are chosen among
-    those of at least min_samples, not among every file (the short ones still train nowhere,
-    and stay counted)."""
+    those of at least min_samples, not among every file (the short ones stay in the train
+    manifest, where training counts them and leaves them out)."""
     root = tmp_path / "unlab"
     durations = [2.5] * 3 + [0.5] * 97  # the smallest hash (file 98) is short
     noise_utterances(root, durations)

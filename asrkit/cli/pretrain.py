@@ -9,9 +9,9 @@ scale, the route to a self-supervised embedded checkpoint). --recipe takes a fil
 
 Audio comes from manifests (`asrkit prepare`; transcripts are never read) or from a
 folder of audio files with no transcripts (--audio-dir: Libri-light's unlab layout or
-your own recordings; a hundredth of the files long enough to train on (data.min_sample_size,
-2 s in the recipes) is held out as the dev split, shorter files are counted in the log, and
-every file that cannot be read is listed in OUT/manifests/unlabelled.skipped.tsv).
+your own recordings; a hundredth of the files long enough to train on (data.min_sample_size)
+is held out as the dev split, shorter files are counted in the log, and every file that
+cannot be read is listed in OUT/manifests/unlabelled.skipped.tsv).
 
 The output folder loads with Wav2Vec2ForPreTraining.from_pretrained(OUT) and fine-tunes
 with `asrkit finetune --model OUT`. train-log.jsonl holds, per log interval and per

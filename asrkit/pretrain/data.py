@@ -93,7 +93,7 @@ def scan_audio_folder(root: Path, out_dir: Path, min_samples: int = 0) -> dict:
     # The dev files: the 1% (at least one, when there are two or more) with the smallest
     # hash of their id, so the choice does not depend on the order the files were found;
     # only files long enough to be used, or a folder of short clips could lose its dev split.
-    long_enough = [u for u in utts if samples_at_16k(u) >= min_samples]
+    long_enough, _ = usable(utts, min_samples)
     held_out = max(1, round(len(long_enough) / DEV_SHARE)) if len(long_enough) > 1 else 0
     by_hash = sorted(long_enough, key=lambda u: hashlib.sha1(u.id.encode()).hexdigest())
     dev_ids = {u.id for u in by_hash[:held_out]}
