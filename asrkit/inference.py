@@ -72,16 +72,24 @@ def load_model(model_dir: str | os.PathLike, device: str = "cpu"):
     if not (model_dir / "config.json").is_file():
         raise InputNotFound(f"no model at {model_dir}: expected config.json and weights "
                             "(a folder written by `asrkit finetune`)")
+    if not any((model_dir / name).is_file() for name in ("vocab.json", "tokenizer.json")):
+        raise ModelError(f"{model_dir}: no tokenizer (vocab.json): not a fine-tuned CTC model; a pre-trained "
+                         "checkpoint has no letters yet (fine-tune it with `asrkit finetune`)")
     try:
         processor = AutoProcessor.from_pretrained(str(model_dir))
-        model = AutoModelForCTC.from_pretrained(str(model_dir)).to(device).eval()
+        model, info = AutoModelForCTC.from_pretrained(str(model_dir), output_loading_info=True)
     except Exception:
         damaged = damaged_file(model_dir)
         if damaged:
             raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]}); copy or train the model "
                              f"again") from None
         raise
-    return model, processor
+    # transformers initialises missing weights at random and only logs it: a CTC head made up
+    # now would decode noise without a word of warning.
+    if any(key.startswith("lm_head.") for key in info["missing_keys"]):
+        raise ModelError(f"{model_dir}: the weights have no CTC head (lm_head): not a fine-tuned CTC model "
+                         "(fine-tune it with `asrkit finetune`)")
+    return model.to(device).eval(), processor
 
 
 def model_tokens(processor) -> list[str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asrkit.errors import DataError
+from asrkit.errors import DataError, InputNotFound, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +197,32 @@ def _skip(skipped: dict, why: str) -> None:
     skipped[why] = skipped.get(why, 0) + 1
 
 
+def load_pretrained(folder: Path):
+    """The Wav2Vec2ForPreTraining in `folder`, refused unless its quantiser comes from the
+    weights: transformers would build one at random for any wav2vec2 checkpoint and only log it."""
+    from transformers import AutoConfig, Wav2Vec2ForPreTraining
+
+    if not (Path(folder) / "config.json").is_file():
+        raise InputNotFound(f"no model at {folder}: expected config.json and weights "
+                            "(a folder written by `asrkit pretrain`)")
+    kind = AutoConfig.from_pretrained(folder).model_type
+    if kind != "wav2vec2":
+        raise ModelError(f"{folder} is a {kind} model; the codes are read from a wav2vec2 "
+                         "pre-training checkpoint (Wav2Vec2ForPreTraining, as `asrkit pretrain` writes)")
+    model, info = Wav2Vec2ForPreTraining.from_pretrained(folder, output_loading_info=True)
+    if any(key.startswith("quantizer.") for key in info["missing_keys"]):
+        raise ModelError(f"{folder}: the weights have no quantiser (a fine-tuned checkpoint keeps none); "
+                         "pass the pre-trained model, before fine-tuning")
+    return model.eval()
+
+
 def analyse(options: CodesOptions) -> dict:
     """Align, count, and write codes.json, codes.md and codes.png into options.out_dir."""
-    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForPreTraining
+    from transformers import Wav2Vec2FeatureExtractor
 
     from asrkit.io import make_dir, write_json, write_text
 
-    model = Wav2Vec2ForPreTraining.from_pretrained(options.pretrained).eval()
-    if model.quantizer is None or not hasattr(model.quantizer, "weight_proj"):
-        raise DataError(f"{options.pretrained}: no quantiser (a fine-tuned checkpoint keeps none)")
+    model = load_pretrained(options.pretrained)
     try:  # asrkit pretrain saves its preprocessor beside the model; others may not
         normalize = bool(Wav2Vec2FeatureExtractor.from_pretrained(options.pretrained).do_normalize)
     except OSError:
