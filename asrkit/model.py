@@ -179,7 +179,9 @@ def check_checkpoint_folder(name: str) -> None:
         raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
 
 
-def _load_config(name: str):
+def load_checkpoint_config(name: str, built_in):
+    """The config of checkpoint `name` (a local folder or a hub id), or a one-line ModelError
+    that says which of the two it was taken for and names the `built_in` alternatives."""
     from transformers import AutoConfig
 
     check_checkpoint_folder(name)
@@ -187,9 +189,9 @@ def _load_config(name: str):
         return AutoConfig.from_pretrained(name)
     except OSError as e:
         where = "local folder" if Path(name).exists() else "hub id (no local folder of that name)"
-        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {e}. "
-                         f"Give a folder with config.json, a reachable hub id, or one of "
-                         f"{', '.join(TINY_CONFIGS)}") from None
+        why = " ".join(str(e).split()).rstrip(".")  # transformers' message spans lines
+        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {why}. Give a folder with config.json, "
+                         f"a reachable hub id, or one of {', '.join(built_in)}") from None
 
 
 def _head_decision(name: str, config, tokenizer) -> str:
@@ -221,7 +223,7 @@ def load_ctc_model(model_cfg, tokenizer):
         config = _tiny_config(name, vocab_size)
         head = "fresh"
     else:
-        config = _load_config(name)
+        config = load_checkpoint_config(name, TINY_CONFIGS)
         if not hasattr(config, "model_type") or config.model_type not in _ctc_families():
             raise ModelError(f"checkpoint {name!r} is a {getattr(config, 'model_type', '?')} model; "
                              f"asrkit fine-tunes AutoModelForCTC families: {', '.join(sorted(_ctc_families()))}")

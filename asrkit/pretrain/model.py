@@ -5,13 +5,12 @@ or folder, e.g. facebook/wav2vec2-base for continued pre-training on in-domain a
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 
 from asrkit.audio import SAMPLE_RATE
 from asrkit.errors import ModelError
-from asrkit.model import TINY_CONFIGS, check_checkpoint_folder, uses_attention_mask
+from asrkit.model import TINY_CONFIGS, load_checkpoint_config, uses_attention_mask
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ _SETTINGS = {"layerdrop": "layerdrop", "hidden_dropout": "hidden_dropout", "atte
 
 
 def _config(model_cfg):
-    from transformers import AutoConfig, Wav2Vec2Config
+    from transformers import Wav2Vec2Config
 
     name = model_cfg.name
     if name in ARCHITECTURES:
@@ -49,13 +48,7 @@ def _config(model_cfg):
                               num_codevectors_per_group=model_cfg.codevectors_per_group,
                               codevector_dim=dim, proj_codevector_dim=dim,
                               architectures=["Wav2Vec2ForPreTraining"])
-    check_checkpoint_folder(name)
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except OSError as e:
-        where = "local folder" if Path(name).exists() else "hub id (no local folder of that name)"
-        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {e}. Give a folder with config.json, "
-                         f"a reachable hub id, or one of {', '.join(ARCHITECTURES)}") from None
+    config = load_checkpoint_config(name, ARCHITECTURES)
     if config.model_type != "wav2vec2":
         raise ModelError(f"checkpoint {name!r} is a {config.model_type} model; pre-training continues wav2vec2 "
                          f"checkpoints (Wav2Vec2ForPreTraining)")
