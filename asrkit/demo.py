@@ -110,6 +110,7 @@ def _flags(settings: dict) -> list[str]:
 
 
 def _progress(o: DemoOptions) -> list[str]:
+    """The flag every stage's command gets when the demo runs without progress bars."""
     return [] if o.progress else ["--no-progress"]
 
 
@@ -134,7 +135,7 @@ def _prepare(o: DemoOptions, p: _Paths) -> Stage:
             raise DataError("; ".join(failed))
         return f"{len(reports)} manifests in {p.manifests}"
 
-    return Stage("prepare", ("prepare", "--data-root", str(p.corpus), "--out", str(p.manifests)), run)
+    return Stage("prepare", ("prepare", "--data-root", str(p.corpus), "--out", str(p.manifests), *_progress(o)), run)
 
 
 def _finetune(o: DemoOptions, p: _Paths) -> Stage:
@@ -159,11 +160,11 @@ def _lm_build(o: DemoOptions, p: _Paths) -> Stage:
     def run() -> str:
         from asrkit import lm
 
-        model = lm.build([text], name=LM_NAME, options=lm.BuildOptions(order=4), out_root=p.lms)
+        model = lm.build([text], name=LM_NAME, options=lm.BuildOptions(order=4), out_root=p.lms, progress=o.progress)
         return f"{model.name}: {model.info.get('vocabulary')} words -> {model.path.parent}"
 
     return Stage("lm build", ("lm", "build", "--order", "4", "--name", LM_NAME, "--text", str(text),
-                              "--lm-dir", str(p.lms)), run)
+                              "--lm-dir", str(p.lms), *_progress(o)), run)
 
 
 def _choice(o: DemoOptions, p: _Paths, lm: str | None, use_tuned: bool = True):
@@ -179,7 +180,8 @@ def _decode(o: DemoOptions, p: _Paths, lm: str | None) -> Stage:
     choice, flags = _choice(o, p, lm)
     nbest = o.nbest if lm else 1  # the 4-gram's lists are what the Transformer LM re-ranks
     argv = ("decode", "--model", str(p.model), "--manifests", str(p.manifests),
-            *(a for s in SPLITS for a in ("--split", s)), *flags, *(("--nbest", str(nbest)) if lm else ()))
+            *(a for s in SPLITS for a in ("--split", s)), *flags, *(("--nbest", str(nbest)) if lm else ()),
+            *_progress(o))
 
     def run() -> str:
         from asrkit.decode.run import decode_splits
@@ -197,7 +199,7 @@ def _decode(o: DemoOptions, p: _Paths, lm: str | None) -> Stage:
 def _tune(o: DemoOptions, p: _Paths) -> Stage:
     choice, flags = _choice(o, p, LM_NAME, use_tuned=False)
     argv = ("tune-lm", "--model", str(p.model), "--manifests", str(p.manifests), "--split", TUNE_SPLIT,
-            *flags, "--trials", str(o.tune_trials))
+            *flags, "--trials", str(o.tune_trials), *_progress(o))
 
     def run() -> str:
         from asrkit.decode.setup import setup_decoder
@@ -229,13 +231,13 @@ def _transformer_build(o: DemoOptions, p: _Paths) -> Stage:
 
     return Stage("lm build transformer", ("lm", "build", "--kind", "transformer", "--name", TRANSFORMER_NAME,
                                           "--text", str(text), "--lm-dir", str(p.lms), "--dev", *map(str, dev),
-                                          "--ngram", LM_NAME, *_flags(o.transformer)), run)
+                                          "--ngram", LM_NAME, *_flags(o.transformer), *_progress(o)), run)
 
 
 def _tune_rescore(o: DemoOptions, p: _Paths) -> Stage:
     choice, flags = _choice(o, p, LM_NAME)
     argv = ("tune-lm", "--model", str(p.model), "--manifests", str(p.manifests), "--split", TUNE_SPLIT, *flags,
-            "--rescore", TRANSFORMER_NAME, "--nbest", str(o.nbest), "--trials", str(o.rescore_trials))
+            "--rescore", TRANSFORMER_NAME, "--nbest", str(o.nbest), "--trials", str(o.rescore_trials), *_progress(o))
 
     def run() -> str:
         from asrkit.decode.setup import setup_decoder
@@ -254,7 +256,7 @@ def _rescore(o: DemoOptions, p: _Paths) -> Stage:
     choice, flags = _choice(o, p, LM_NAME)
     argv = ("decode", "--model", str(p.model), "--manifests", str(p.manifests),
             *(a for s in SPLITS for a in ("--split", s)), *flags, "--nbest", str(o.nbest),
-            "--rescore", TRANSFORMER_NAME)
+            "--rescore", TRANSFORMER_NAME, *_progress(o))
 
     def run() -> str:
         from asrkit.decode.setup import setup_decoder
@@ -276,13 +278,13 @@ def _report(o: DemoOptions, p: _Paths) -> Stage:
         files = report([p.model], ReportOptions(out_dir=p.reports))
         return files.table.rstrip()
 
-    return Stage("report", ("report", "--models", str(p.model), "--out", str(p.reports)), run)
+    return Stage("report", ("report", "--models", str(p.model), "--out", str(p.reports), *_progress(o)), run)
 
 
 def _transcribe(o: DemoOptions, p: _Paths) -> Stage:
     choice, flags = _choice(o, p, LM_NAME)
     argv = ("transcribe", str(p.recording), "--model", str(p.model), *flags, "--nbest", str(TRANSCRIPT_NBEST),
-            "--format", ",".join(TRANSCRIPT_FORMATS), "--out-dir", str(p.transcripts))
+            "--format", ",".join(TRANSCRIPT_FORMATS), "--out-dir", str(p.transcripts), *_progress(o))
 
     def run() -> str:
         from asrkit.decode.setup import setup_decoder
@@ -294,7 +296,7 @@ def _transcribe(o: DemoOptions, p: _Paths) -> Stage:
         (t,) = transcribe([p.recording], p.model, TranscribeOptions(decoder=setup.decoder,
                                                                     decoder_options=setup.options,
                                                                     nbest=TRANSCRIPT_NBEST),
-                          progress=False)
+                          progress=o.progress)
         if t.error:
             raise DataError(t.error)
         write_outputs(t, output_paths([p.recording], outputs)[str(p.recording)], outputs)

@@ -164,11 +164,12 @@ def fingerprint(model_dir: str | os.PathLike, manifest: str | os.PathLike, optio
 
 
 def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: str | None = None,
-            options: LogitsOptions = LogitsOptions(), force: bool = False) -> LogitsCache:
+            options: LogitsOptions = LogitsOptions(), force: bool = False, progress: bool = True) -> LogitsCache:
     """Run the model over every utterance of `manifest` and cache log-probs (see module doc).
 
     An existing cache with the same fingerprint is returned as is. Utterances whose audio
-    cannot be read are reported and skipped, with a count.
+    cannot be read are reported and skipped, with a count. `progress`: tqdm bars (stderr)
+    over reading the audio and running the model.
     """
     from tqdm import tqdm
 
@@ -195,7 +196,7 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
 
     audio: dict[int, np.ndarray] = {}
     bad = []
-    for i, u in enumerate(tqdm(utts, desc=f"read {split}", unit=" utt", disable=len(utts) < 50)):
+    for i, u in enumerate(tqdm(utts, desc=f"read {split}", unit=" utt", disable=not progress or len(utts) < 50)):
         try:
             audio[i] = load_audio(u.audio, options.sample_rate)
         except AudioError as e:
@@ -206,7 +207,7 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
         raise DataError(f"{manifest}: no utterance could be read ({bad[0]})")
 
     started = time.time()
-    log_probs = acoustic.run(audio, progress=f"logits {split}")
+    log_probs = acoustic.run(audio, progress=f"logits {split}" if progress else None)
     seconds = time.time() - started
     kept = [i for i in range(len(utts)) if i in audio]
     per_utt = {i: [log_probs[i]] for i in kept}
@@ -284,14 +285,15 @@ def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tok
 
 
 def ensure(model_dir: str | os.PathLike, split: str, manifests: str | os.PathLike,
-           options: LogitsOptions = LogitsOptions()) -> LogitsCache:
-    """The split's cached log-probs, computed first when missing or out of date.
+           options: LogitsOptions = LogitsOptions(), progress: bool = True) -> LogitsCache:
+    """The split's cached log-probs, computed first (with progress bars unless `progress` is
+    False) when missing or out of date.
 
     Without the manifest (a cache copied from elsewhere) the cache is used as it is.
     """
     manifest = Path(manifests) / f"{split}.jsonl"
     if manifest.is_file():
-        return compute(model_dir, manifest, split, options)
+        return compute(model_dir, manifest, split, options, progress=progress)
     folder = cache_dir(model_dir, split)
     if (folder / INDEX).is_file():
         log.warning("no manifest %s: using the logits cache in %s as it is", manifest, folder)

@@ -424,7 +424,7 @@ def rescore_splits(model_dir, splits: list[str], manifests, setup, choice: Resco
         check_spelling(scorer, lexicon_words(setup.lm), f"the {setup.lm.name} lexicon")
     summaries = []
     for split in splits:
-        cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
+        cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions(), progress=progress)
         meta, rows = first_pass(model_dir, split, setup, cache, choice.nbest, command, workers, progress)
         options, source = rescore_options(model_dir, record, meta, choice)
         log.info("rescoring %s with %s; weights: %s %s", split, record["name"], source, dataclasses.asdict(options))
@@ -453,7 +453,7 @@ def tune_split(model_dir, split: str, manifests, setup, choice: RescoreChoice, s
     record = rescorer_record(lm, scorer)
     if setup.lm.unit == "word":
         check_spelling(scorer, lexicon_words(setup.lm), f"the {setup.lm.name} lexicon")
-    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
+    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions(), progress=progress)
     got = cached_lists(model_dir, split, setup, cache, refuse=True)
     if got is None:
         decode_split(model_dir, split, cache, setup.decoder, setup.options, setup.setting, workers=None,

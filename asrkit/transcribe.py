@@ -153,16 +153,17 @@ class Transcriber:
         """The decoder's N-best list for one file's (T, V) log-probs, word times in seconds."""
         return self.decoder.decode_one(log_probs, self.acoustic.seconds_per_frame, self.options.nbest)
 
-    def transcribe_file(self, path: str | os.PathLike) -> Transcript:
+    def transcribe_file(self, path: str | os.PathLike, progress: bool = True) -> Transcript:
+        """The Transcript of one file; `progress`: a bar over a long file's audio seconds."""
         started = time.time()
         try:
             wave = self.read(path)
         except AudioError as e:
             return Transcript(str(path), (), None, round(time.time() - started, 3), str(e))
         duration = len(wave) / self.sample_rate
-        long_file = duration > LONG_FILE_SECONDS
+        bar = progress and duration > LONG_FILE_SECONDS  # its own bar over audio seconds
         try:
-            nbest = self.decode(self.log_probs(wave, progress=Path(path).name if long_file else None))
+            nbest = self.decode(self.log_probs(wave, progress=Path(path).name if bar else None))
         except (AsrkitError, ValueError, RuntimeError) as e:
             # A file the model cannot take (a few samples for a filterbank front end) must not
             # cost the other files; -v keeps the traceback.
@@ -177,14 +178,15 @@ def transcribe(paths: Iterable[str | os.PathLike], model_dir: str | os.PathLike,
     """Transcripts of `paths`, in order, as each file is done (see module doc).
 
     Model and decoder problems (no model folder, a bad LM) raise before any file is read;
-    a bad file yields a Transcript with `error` set and the others go on.
+    a bad file yields a Transcript with `error` set and the others go on. `progress`: a bar
+    over the files (when there are several) and one per long file (stderr).
     """
     from tqdm import tqdm
 
     paths = list(paths)
     transcriber = Transcriber(model_dir, options)
     for path in tqdm(paths, desc="transcribe", unit=" file", disable=not progress or len(paths) < 2):
-        yield transcriber.transcribe_file(path)
+        yield transcriber.transcribe_file(path, progress)
 
 
 # --------------------------------------------------------------------------- output files

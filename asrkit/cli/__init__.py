@@ -8,6 +8,12 @@ A subcommand module defines:
 and, when it writes a run or results folder:
     def output_folder(args: argparse.Namespace) -> Path | None
 whose lock (asrkit.locks) the command holds while it runs.
+
+Every subcommand (and each of its own subcommands, as `asrkit lm build`) gets
+--no-progress from build_parser here, as args.no_progress: its run() passes
+progress=not args.no_progress to the library functions that draw tqdm bars. A module
+does not define the flag itself. transformers' own bars (loading and saving weights, hub
+downloads) have no such argument: main() turns them off for the command (library_bars).
 """
 
 from __future__ import annotations
@@ -75,6 +81,41 @@ def os_problem(error: OSError) -> str | None:
     return f"{path}: {what}" if path else what
 
 
+PROGRESS_HELP = "no progress bars (they go to stderr)"
+
+
+def add_progress_flag(parser: argparse.ArgumentParser, default=False) -> None:
+    """--no-progress on `parser` (unless it has one) and on its own subcommands (lm build,
+    lm download, ...), so that the flag may come before or after the action. Those take
+    default=SUPPRESS: a subcommand's default would otherwise overwrite a --no-progress given
+    before it (argparse copies the subcommand's namespace over its parent's)."""
+    if "--no-progress" not in parser._option_string_actions:
+        parser.add_argument("--no-progress", action="store_true", default=default, help=PROGRESS_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_progress_flag(sub, argparse.SUPPRESS)
+
+
+@contextlib.contextmanager
+def library_bars(progress: bool):
+    """Without `progress`, transformers' and huggingface_hub's tqdm bars ("Loading weights",
+    "Writing model shards", downloads) are off while the command runs, and as they were after.
+    They have no per-call switch, so this is the one place asrkit sets theirs."""
+    if progress:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Keeps the layout of a subcommand's docstring (examples, tables) and shows defaults."""
 
@@ -92,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or module.HELP),
                            formatter_class=HelpFormatter)
         module.add_arguments(p)
+        add_progress_flag(p)
         p.set_defaults(func=module.run, command_parser=p, output_folder=getattr(module, "output_folder", None))
     return parser
 
@@ -144,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with output_lock(args):
+        with output_lock(args), library_bars(not getattr(args, "no_progress", False)):
             return int(args.func(args) or 0)
     except USER_ERRORS as e:
         # A problem the user can fix: one clear line (and the traceback with -v). Anything

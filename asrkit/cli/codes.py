@@ -34,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for codes.png, codes.md, codes.json")
     parser.add_argument("--max-utterances", type=int, default=0, help="0: every utterance of the split")
     parser.add_argument("--top-codes", type=int, default=50, help="codes shown in the figure (the most frequent)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                                   logits_options(args), command_line(args.argv))
     summaries = decode_splits(model_dir, splits_of(args.split), args.manifests or workspace.manifests_dir(), setup,
                               logits_options(args), setting=args.setting, command=command_line(args.argv),
-                              workers=args.workers, nbest=args.nbest)
+                              workers=args.workers, progress=not args.no_progress, nbest=args.nbest)
     for s in summaries:
         print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
               f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")

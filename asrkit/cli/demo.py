@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"asrkit demo: {why}starting from a random-init 'tiny' model, so expect WER near 100%", flush=True)
 
     timings = run_demo(DemoOptions(work=args.work, model=args.model, recipe=args.recipe,
-                                   tune_trials=args.trials, overrides=tuple(args.overrides)))
+                                   tune_trials=args.trials, overrides=tuple(args.overrides),
+                                   progress=not args.no_progress))
     print("\nstage timings (s): " + json.dumps({t["stage"]: t["seconds"] for t in timings}))
     print(f"full report: {args.work / 'reports'}")
     print(f"subtitles and word times of a test recording: {args.work / 'transcripts'}")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         sha256[name] = value
     options = DownloadOptions(parts=parts, to=args.to, base_url=args.base_url,
                               librilight_url=args.librilight_url, sha256=sha256,
-                              keep_archives=args.keep_archives)
+                              keep_archives=args.keep_archives, progress=not args.no_progress)
     for result in download(options):
         print(f"{result.name}: {'downloaded to' if result.fetched else 'already in'} {result.folder}")
     print(f"next: asrkit prepare --data-root {args.to}")

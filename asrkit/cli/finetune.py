@@ -48,7 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start over: after the recipe, splits and model are checked, the previous run "
                              "moves to OUT/.previous-run, removed once the new run's first checkpoint is written")
     parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def model_name(given: str) -> str:

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         )
         name = args.name or (f"{args.order}gram" if args.unit == "word" else f"{args.order}gram-letters")
         model = lm.build(args.text, name=name, options=options, out_root=args.lm_dir, force=args.force,
-                         kenlm_bin=args.kenlm_bin)
+                         kenlm_bin=args.kenlm_bin, progress=not args.no_progress)
         info = model.info
         print(f"{model.name}: {info.get('order')}-gram over {info.get('vocabulary')} {args.unit}s from "
               f"{info.get('corpus_lines')} lines -> {model.path.parent}")
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
         print("\n".join(requirements(args.name, args.binary_type)[0]), flush=True)
         model = lm.download(args.name, base_url=args.base_url, corpus=args.corpus,
-                            out_root=args.lm_dir, binary_type=args.binary_type, kenlm_bin=args.kenlm_bin)
+                            out_root=args.lm_dir, binary_type=args.binary_type, kenlm_bin=args.kenlm_bin,
+                            progress=not args.no_progress)
         print(f"{model.name}: {model.info.get('order')}-gram, {model.info.get('vocabulary')} words -> "
               f"{model.path.parent}")
     else:
@@ -174,7 +175,7 @@ def _build_transformer(args: argparse.Namespace) -> int:
         raise SettingError("--text is required (or --lm-model for a ready causal LM)")
     options = TransformerOptions(**{k: getattr(args, k) for k in TRANSFORMER_FLAGS if getattr(args, k) is not None})
     model = build_transformer(args.text, name=args.name or "transformer", options=options, out_root=args.lm_dir,
-                              force=args.force)
+                              force=args.force, progress=not args.no_progress)
     info = model.info
     print(f"{model.name}: {info['options']['layers']}-layer Transformer LM, {info['parameters']:,} parameters, "
           f"over {info['vocabulary']} words from {info['corpus_lines']} lines -> {model.path}")

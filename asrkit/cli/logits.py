@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     options = logits_options(args)
     for split in splits_of(args.split):
         manifest = Path(manifests) / f"{split}.jsonl"
-        cache = logits.compute(model_dir, manifest, split, options, force=args.force)
+        cache = logits.compute(model_dir, manifest, split, options, force=args.force, progress=not args.no_progress)
         print(f"{split}: {len(cache)} utterances, {cache.audio_seconds / 3600:.2f} h, "
               f"inference {cache.index['inference_seconds']:.1f} s -> {cache.folder}")
     return 0

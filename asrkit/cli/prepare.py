@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise SettingError("--workers must be at least 1")
     options = PrepareOptions(data_root=args.data_root, out_dir=args.out, splits=splits,
                              force=args.force, verify=args.verify, fairseq=args.fairseq,
-                             workers=args.workers)
+                             workers=args.workers, progress=not args.no_progress)
     corpus, reports = prepare(options)
     print(summary_table(reports))
     print(f"manifests in {args.out}")

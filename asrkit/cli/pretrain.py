@@ -56,7 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true",
                         help="start over; the previous run is kept in OUT/.previous-run until the new one checkpoints")
     parser.add_argument("--print-recipe", action="store_true", help="print the resolved recipe and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def recipe_path(name: str) -> Path:

@@ -69,7 +69,7 @@ def run_decode(args: argparse.Namespace, model_dir, setup, manifests, logits_opt
 
     summaries = rescore_splits(model_dir, splits_of(args.split), manifests, setup,
                                choice(args, use_tuned=not args.no_tuned), logits_options, command=command,
-                               workers=args.workers)
+                               workers=args.workers, progress=not args.no_progress)
     for s in summaries:
         d = s.decoder
         print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t{s.utterances} utts\t"
@@ -87,7 +87,8 @@ def run_tune(args: argparse.Namespace, model_dir, setup, manifests, logits_optio
                     score_range=tuple(args.score_range), seed=args.seed,
                     ngram_weight=args.rescore_ngram_weight or 0.0,
                     ngram_range=tuple(args.tune_ngram_weight) if args.tune_ngram_weight else None)
-    r = tune_split(model_dir, args.split, manifests, setup, choice(args, use_tuned=False), search, logits_options)
+    r = tune_split(model_dir, args.split, manifests, setup, choice(args, use_tuned=False), search, logits_options,
+                   progress=not args.no_progress)
     print(f"{args.split}: rescoring {r['nbest']}-best lists of {setup.setting} with {r['lm']}: first pass WER "
           f"{100 * r['first_pass_wer']:.2f}%, default weights {100 * r['default_wer']:.2f}% -> best "
           f"lm_weight={r['best']['lm_weight']:.3f} word_score={r['best']['word_score']:.3f} "

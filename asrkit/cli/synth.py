@@ -94,7 +94,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-words", type=int, default=d.min_words, help="shortest sentence, in words")
     p.add_argument("--max-words", type=int, default=d.max_words, help="longest sentence, in words")
     p.add_argument("--jobs", type=int, default=0, help="worker processes (0 = one per CPU core)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

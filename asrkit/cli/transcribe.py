@@ -2,9 +2,10 @@
 fine-tuned model, greedily or with a KenLM.
 
 Prints "<file>\\t<transcript>" per file on stdout; errors and the progress bar go to
-stderr. --format writes each file's transcript as <out-dir>/<stem>.<format>: txt, jsonl
-(words with start/end seconds and confidence, and the N-best), srt and vtt subtitles (at most
-42 characters x 2 lines and 7 s per cue, cut at pauses), ctm (sclite's word format).
+stderr (--no-progress: no bar). --format writes each file's transcript as
+<out-dir>/<stem>.<format>: txt, jsonl (words with start/end seconds and confidence, and the
+N-best), srt and vtt subtitles (at most 42 characters x 2 lines and 7 s per cue, cut at
+pauses), ctm (sclite's word format).
 Word times are seconds from the start of the file. Long files run in overlapping windows
 (--chunk-seconds, --stride-seconds). A file that cannot be read is reported by name and
 skipped; the exit status is then 1.
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     options = TranscribeOptions(logits_options(args), setup.decoder, setup.options, nbest=args.nbest)
 
     rows, failed = [], 0
-    for t in transcribe(args.files, model_dir, options):
+    for t in transcribe(args.files, model_dir, options, progress=not args.no_progress):
         # tqdm.write keeps the progress bar (stderr) from garbling the lines.
         if t.error:
             failed += 1

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     options = TuneOptions(method=args.method, trials=trials_of(args), weight_range=tuple(args.weight_range),
                           score_range=tuple(args.score_range), seed=args.seed, workers=args.workers)
     result = tune_split(model_dir, args.split, args.manifests or workspace.manifests_dir(), setup, options,
-                        logits_options(args))
+                        logits_options(args), progress=not args.no_progress)
     w, s = result.params
     print(f"{args.split}: default {w}={result.default[w]:g} {s}={result.default[s]:g} WER "
           f"{100 * result.default_wer:.2f}% -> best {w}={result.best[w]:.3f} {s}={result.best[s]:.3f} "

@@ -52,7 +52,7 @@ def decode_splits(model_dir: str | os.PathLike, splits: list[str], manifests: st
     lm = lm_record(setup.lm)
     built, summaries = None, []
     for split in splits:
-        cache = logits.ensure(model_dir, split, manifests, logits_options)
+        cache = logits.ensure(model_dir, split, manifests, logits_options, progress=progress)
         if built is None or list(built.vocab.tokens) != cache.tokens:
             built = make_decoder(setup.decoder, setup.options, Vocabulary.of(cache.tokens))
         summaries.append(decode_split(model_dir, split, cache, setup.decoder, setup.options,

@@ -176,7 +176,7 @@ def tune_split(model_dir: str | os.PathLike, split: str, manifests: str | os.Pat
 
     if setup.lm is None:
         raise SettingError("tune-lm needs `lm`: there is no LM weight to tune without one")
-    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions())
+    cache = logits.ensure(model_dir, split, manifests, logits_options or LogitsOptions(), progress=progress)
     if len(cache) == 0:
         raise DataError(f"{cache.folder}: the split {split!r} has no utterances to tune on")
     result = tune(setup.decoder, setup.options, cache.log_probs(), references(cache), options,

@@ -79,11 +79,12 @@ def _inputs_fingerprint(paths: list[Path]) -> list[dict]:
 
 def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOptions = BuildOptions(),
           out_root: str | os.PathLike | None = None, force: bool = False,
-          kenlm_bin: str | os.PathLike | None = None) -> LanguageModel:
+          kenlm_bin: str | os.PathLike | None = None, progress: bool = True) -> LanguageModel:
     """Build an n-gram from text files into <out_root or lm_dir()>/<name>/ (see module doc).
 
     Idempotent: when info.json records the same inputs (by sha256) and options, nothing
     is rebuilt. `kenlm_bin` is the folder of lmplz and build_binary (asrkit.lm.tools).
+    `progress`: a tqdm bar (stderr) over the corpus lines read.
     """
     _check_build_options(options)
     workspace.check_name(name, "LM name")
@@ -110,8 +111,7 @@ def build(texts: list[str | os.PathLike], name: str = "4gram", options: BuildOpt
         counts["lines"] = counts["words"] = 0
         from tqdm import tqdm
 
-        for line in tqdm(corpus_lines(paths, options.unit), desc=f"lm {name}", unit=" lines",
-                         disable=not log.isEnabledFor(logging.INFO)):
+        for line in tqdm(corpus_lines(paths, options.unit), desc=f"lm {name}", unit=" lines", disable=not progress):
             counts["lines"] += 1
             counts["words"] += line.count(" ") + 1
             yield line

@@ -168,7 +168,7 @@ def aligned_frames(options: CodesOptions, model, normalize: bool, skipped: dict)
     from asrkit.logits import ensure
     from asrkit.vocab import BLANK, letters as spell
 
-    cache = ensure(options.aligner, options.split, options.manifests)
+    cache = ensure(options.aligner, options.split, options.manifests, progress=options.progress)
     audio = {u.id: u.audio for u in read_split(options.manifests, options.split)}
     ids = {t: i for i, t in enumerate(cache.tokens)}
     blank = ids[BLANK]
