@@ -212,7 +212,7 @@ def compute(model_dir: str | os.PathLike, manifest: str | os.PathLike, split: st
     kept = [i for i in range(len(utts)) if i in audio]
     per_utt = {i: [log_probs[i]] for i in kept}
     return _write(out, utts, kept, per_utt, acoustic.tokens, acoustic.seconds_per_frame, fp, seconds,
-                  str(model_dir), str(manifest), len(bad))
+                  str(model_dir), str(manifest), bad)
 
 
 def _previous(out: Path) -> LogitsCache | None:
@@ -258,7 +258,8 @@ def check_results_fit(utts: list[Utterance], manifest: Path, model_dir: Path, sp
 
 def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tokens: list[str],
            seconds_per_frame: float, fp: str, seconds: float, model_dir: str, manifest: str,
-           skipped: int) -> LogitsCache:
+           skipped: list[str]) -> LogitsCache:
+    """Write the cache; `skipped`: one "<audio file>: <why>" per utterance left out."""
     rows, offset = [], 0
     arrays = []
     for i in kept:
@@ -278,7 +279,8 @@ def _write(out: Path, utts: list[Utterance], kept: list[int], per_utt: dict, tok
         "format": FORMAT_VERSION, "fingerprint": fp, "model": model_dir, "manifest": manifest,
         "sha256": sha256,
         "tokens": tokens, "seconds_per_frame": seconds_per_frame,
-        "inference_seconds": round(seconds, 3), "skipped": skipped, "utterances": rows,
+        "inference_seconds": round(seconds, 3), "skipped": len(skipped),
+        "skipped_audio": skipped, "utterances": rows,
     })
     log.info("%s: log-probs of %d utterances (%d frames) in %.1f s", out, len(rows), offset, seconds)
     return LogitsCache(out)

@@ -73,6 +73,12 @@ class DecodeSummary:
     decoder: dict = field(default_factory=dict)  # decoder name and its settings (beam, lm_weight, ...)
     command: str = ""  # the asrkit command line that produced this result
     commit: str = ""  # git commit of asrkit, when known
+    skipped: int = 0  # manifest utterances not decoded (unreadable audio: the logits cache's index lists them)
+
+
+def skipped_text(summary: DecodeSummary) -> str:
+    """" (+2 skipped: unreadable audio)" after an utterance count, "" when none was skipped."""
+    return f" (+{summary.skipped} skipped: unreadable audio)" if summary.skipped else ""
 
 
 def result_dir(model_dir: str | os.PathLike, split: str, setting: str) -> Path:
@@ -195,7 +201,7 @@ def read_summary(out_dir: str | os.PathLike) -> DecodeSummary:
 
 
 _RATES = ("wer", "cer")
-_COUNTS = ("substitutions", "deletions", "insertions", "ref_words", "utterances")
+_COUNTS = ("substitutions", "deletions", "insertions", "ref_words", "utterances", "skipped")
 _TEXTS = ("model", "split", "setting", "command", "commit")
 
 

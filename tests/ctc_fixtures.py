@@ -136,7 +136,7 @@ def write_cache(model_dir: Path, split: str, texts: list[str], arrays: list[np.n
                       speaker=str(1 + i % 3), chapter="1", text=t) for i, (t, a) in enumerate(zip(texts, arrays))]
     per_utt = {i: [a] for i, a in enumerate(arrays)}
     return logits._write(logits.cache_dir(model_dir, split), utts, list(range(len(utts))), per_utt,
-                         list(VOCAB.tokens), 0.02, "test", 1.0, str(model_dir), "", 0)
+                         list(VOCAB.tokens), 0.02, "test", 1.0, str(model_dir), "", [])
 
 
 SUBJECTS = ("THE CAT", "THE DOG", "A BIRD", "MY FRIEND", "THE OLD MAN")

@@ -122,6 +122,28 @@ def test_unreadable_audio_is_skipped_and_counted(tmp_path, model_dir, caplog):
     assert "1 of 3 utterances skipped" in caplog.text
 
 
+def test_a_skipped_utterance_follows_the_wer_into_the_summary_and_the_report(tmp_path, capsys):
+    """A WER over part of a split says so: the decode line, wer-summary.json, the report's cell
+    (marked, with a note) and report.json; the cache's index names the file and the reason."""
+    from asrkit.cli import main
+
+    model = tiny_model(tmp_path / "model")
+    manifest = make_manifest(tmp_path, bad=1, name="mine.jsonl")
+    assert main(["decode", "--model", str(model), "--manifests", str(tmp_path), "--split", "mine",
+                 "--decoder", "greedy", "--no-progress"]) == 0
+    assert "2 utts (+1 skipped: unreadable audio)" in capsys.readouterr().out
+    index = json.loads((model / "logits" / "mine" / "index.json").read_text())
+    assert index["skipped"] == 1 and index["skipped_audio"][0].startswith(str(tmp_path / "u1.flac"))
+    summary = json.loads((model / "decode" / "mine" / "greedy" / "wer-summary.json").read_text())
+    assert (summary["utterances"], summary["skipped"]) == (2, 1)
+    assert main(["report", "--models", str(model), "--out", str(tmp_path / "report"), "--no-model-card"]) == 0
+    table = (tmp_path / "report" / "report.md").read_text()
+    assert " ‡ |" in table and "‡ over part of the split" in table and "(1 more left out" in table
+    row = json.loads((tmp_path / "report" / "report.json").read_text())["rows"][0]
+    assert row["results"]["mine"]["skipped"] == 1
+    assert manifest.is_file()
+
+
 def test_empty_split_is_a_clear_error(tmp_path, model_dir):
     manifest = make_manifest(tmp_path, seconds=())
     with pytest.raises(DataError, match="dev.jsonl: the split is empty"):

@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from asrkit.decode.run import decode_splits
     from asrkit.decode.setup import setup_decoder
     from asrkit.provenance import command_line
+    from asrkit.results import skipped_text
 
     model_dir = workspace.resolve_model(args.model)
     apply_paper_beam(args, paper.TEST_BEAM)
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                               workers=args.workers, progress=not args.no_progress, nbest=args.nbest)
     for s in summaries:
         print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t"
-              f"{s.utterances} utts\tdecode RTF {s.rtf:.4f}")
+              f"{s.utterances} utts{skipped_text(s)}\tdecode RTF {s.rtf:.4f}")
     return 0
 
 

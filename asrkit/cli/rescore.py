@@ -64,6 +64,7 @@ def choice(args: argparse.Namespace, use_tuned: bool = True):
 def run_decode(args: argparse.Namespace, model_dir, setup, manifests, logits_options, command: str) -> int:
     """`asrkit decode ... --rescore LM`: first pass, then rescoring; prints one line per split."""
     from asrkit.rescore import rescore_splits
+    from asrkit.results import skipped_text
 
     from asrkit.cli.logits import splits_of
 
@@ -72,7 +73,7 @@ def run_decode(args: argparse.Namespace, model_dir, setup, manifests, logits_opt
                                workers=args.workers, progress=not args.no_progress)
     for s in summaries:
         d = s.decoder
-        print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t{s.utterances} utts\t"
+        print(f"{s.split}\t{s.setting}\tWER {100 * s.wer:.2f}%\tCER {100 * s.cer:.2f}%\t{s.utterances} utts{skipped_text(s)}\t"
               f"first pass {100 * d['first_pass_wer']:.2f}%\t{d['nbest']}-best oracle {100 * d['oracle_wer']:.2f}%\t"
               f"lm_weight {d['lm_weight']:.3g} word_score {d['word_score']:.3g}")
     return 0

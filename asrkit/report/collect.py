@@ -60,6 +60,7 @@ class Result:
     by_length: tuple[GroupScore, ...] = ()  # from recogs.jsonl; empty if it is missing
     speakers: tuple[GroupScore, ...] = ()
     confusions: Confusions | None = None
+    skipped: int = 0  # utterances of the split left out of the WER (unreadable audio)
 
     @property
     def lm(self) -> str:
@@ -221,7 +222,8 @@ def _result(folder: Path, counts: DecodeSummary | Score, summary: DecodeSummary 
         ref_words=counts.ref_words, utterances=counts.utterances,
         rtf=None if summary is None or summary.rtf is None else float(summary.rtf),
         decoder=dict(summary.decoder) if summary else {}, command=summary.command if summary else "",
-        commit=summary.commit if summary else "", path=str(folder), **extras,
+        commit=summary.commit if summary else "", path=str(folder), skipped=summary.skipped if summary else 0,
+        **extras,
     )
 
 

@@ -12,7 +12,7 @@ def result_dict(r: Result) -> dict:
     return {
         "wer": round(100 * r.wer, 4), "cer": None if r.cer is None else round(100 * r.cer, 4),
         "substitutions": r.substitutions, "deletions": r.deletions, "insertions": r.insertions,
-        "ref_words": r.ref_words, "utterances": r.utterances, "rtf": r.rtf,
+        "ref_words": r.ref_words, "utterances": r.utterances, "skipped": r.skipped, "rtf": r.rtf,
         "decoder": r.decoder, "command": r.command, "commit": r.commit, "path": r.path,
     }
 

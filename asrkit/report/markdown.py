@@ -14,6 +14,7 @@ from asrkit.report.collect import ModelRun, Row
 
 MISSING = "-"
 SYNTHETIC_MARK = "†"
+SKIPPED_MARK = "‡"  # a WER over part of the split: some utterances' audio could not be read
 
 
 def pct(fraction: float | None, digits: int = 2) -> str:
@@ -29,6 +30,8 @@ def cell_text(row: Row, split: str) -> str:
     """Our WER %, then the paper's in brackets when the row has a Table 9 counterpart."""
     result = row.cells.get(split)
     ours = pct(result.wer) if result else MISSING
+    if result and result.skipped:
+        ours += f" {SKIPPED_MARK}"
     theirs = (row.paper or {}).get(split)
     return ours if theirs is None else f"{ours} ({theirs:.1f})"
 
@@ -58,6 +61,9 @@ def notes(rows: list[Row]) -> list[str]:
     if any(r.synthetic for r in rows):
         out.append(f"{SYNTHETIC_MARK} trained and evaluated on synthesised (TTS) speech in the "
                    "LibriSpeech layout, not on LibriSpeech recordings.")
+    if any(c.skipped for r in rows for c in r.cells.values()):
+        out.append(f"{SKIPPED_MARK} over part of the split: some utterances' audio could not be read and was left "
+                   "out (how many: the row's details below; which: the logits cache's index.json, skipped_audio).")
     if any(r.lm == "transformer" for r in rows):
         out.append("Transformer rows: the first pass's N-best lists (its setting and N in the row's decoder) "
                    "re-ranked by a Transformer LM; the paper decodes with its Transformer LM in the first "
@@ -102,7 +108,8 @@ def provenance(row: Row) -> list[str]:
         decoder = json.dumps(r.decoder, sort_keys=True) if r.decoder else "{}"
         lines.append(
             f"- {split}: WER {pct(r.wer)}, CER {pct(r.cer)}, S/D/I {r.substitutions}/{r.deletions}/"
-            f"{r.insertions} over {r.ref_words} words in {r.utterances} utterance{'s' * (r.utterances != 1)}; "
+            f"{r.insertions} over {r.ref_words} words in {r.utterances} utterance{'s' * (r.utterances != 1)}"
+            f"{f' ({r.skipped} more left out: unreadable audio)' if r.skipped else ''}; "
             f"RTF {rtf_text(r.rtf)}; commit `{r.commit or 'not recorded'}`; decoder `{decoder}`"
             f"{beam_note(r.decoder)}")
         lines.append(f"  `{r.command}`" if r.command else "  (command not recorded)")
