@@ -53,13 +53,13 @@ from asrkit import feature_cache, runs
 from asrkit.config import Recipe
 from asrkit.data.batching import (Position, Update, UpdatePlanner, sentences_in, sorted_batches,
                                   update_freq)
-from asrkit.audio import SAMPLE_RATE
+from asrkit.audio import SAMPLE_RATE, audio_info
 from asrkit.ctc import Vocabulary, ctc_min_frames
 from asrkit.data.collate import (Batch, Collator, Featurizer, SpeechDataset, encode_text, input_length,
                                  samples_at_16k)
 from asrkit.data.manifest import Utterance, read_split, split_manifests, total_hours
 from asrkit.decode.greedy import best_path
-from asrkit.errors import DataError, InputNotFound
+from asrkit.errors import AudioError, DataError, InputNotFound
 from asrkit.feature_cache import FeatureCache
 from asrkit.masks import MaskSettings
 from asrkit.model import (CTCTrainer, build_processor_for, count_parameters, load_ctc_model,
@@ -132,12 +132,37 @@ def filter_trainable(utts: list[Utterance], model, vocab: dict, waveform_input: 
 
 
 def make_dataset(utts: list[Utterance], processor, waveform_input: bool, cache_hours: float,
-                 desc: str, show: bool) -> SpeechDataset:
+                 split: str, show: bool, progress: bool) -> SpeechDataset:
+    """The split's dataset, loaded once when it is small (cache_hours). Utterances whose audio
+    cannot be read are left out and reported with a count: decoded in full for a cached split,
+    by their headers for a larger one (read again at every pass)."""
     featurize = Featurizer(processor.feature_extractor, waveform_input)
     cache = total_hours(utts) <= cache_hours
+    if not cache:
+        utts, unreadable = readable_headers(utts)
     dataset = SpeechDataset(utts, featurize, processor.tokenizer.get_vocab(), cache=cache)
-    dataset.preload(desc=desc, disable=not show)
+    if cache:
+        unreadable = dataset.preload(desc=f"loading {split}", disable=not (show and progress))
+    if unreadable and show:
+        log.warning("left out %d utterance(s) of %s: unreadable audio, e.g. %s", len(unreadable), split,
+                    unreadable[0])
+    if len(dataset) == 0:
+        raise DataError(f"no utterance of {split} could be read ({unreadable[0]})" if unreadable
+                        else f"the split {split} has no utterances")
     return dataset
+
+
+def readable_headers(utts: list[Utterance]) -> tuple[list[Utterance], list[str]]:
+    """(utterances whose audio header reads, an error per one that does not)."""
+    kept, errors = [], []
+    for utt in utts:
+        try:
+            audio_info(utt.audio)
+        except AudioError as e:
+            errors.append(str(e))
+            continue
+        kept.append(utt)
+    return kept, errors
 
 
 def build_optimizer(model, train_cfg) -> torch.optim.Optimizer:
@@ -217,8 +242,8 @@ def load_train_set(options, model, processor, info, show: bool) -> tuple[SpeechD
     if not kept:
         raise DataError(f"no trainable utterances in {recipe.data.train_split} ({dropped})")
     dataset = make_dataset(kept, processor, info.waveform_input, recipe.data.cache_hours,
-                           f"loading {recipe.data.train_split}", show and options.progress)
-    return dataset, np.array([samples_at_16k(u) for u in kept], dtype=np.int64)
+                           recipe.data.train_split, show, options.progress)
+    return dataset, np.array([samples_at_16k(u) for u in dataset.utterances], dtype=np.int64)
 
 
 def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
@@ -232,8 +257,8 @@ def load_dev_set(options, processor, info, show: bool) -> SpeechDataset | None:
             raise InputNotFound(f"no dev manifest {path}: run `asrkit prepare`, or set `dev_split` to none "
                                 f"to train without validation")
     utts = read_split(options.manifests_dir, split)
-    return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours,
-                        f"loading {split}", show and options.progress)
+    return make_dataset(utts, processor, info.waveform_input, options.recipe.data.cache_hours, split, show,
+                        options.progress)
 
 
 def describe_model(model, info, notes: list[str], recipe: Recipe) -> None:

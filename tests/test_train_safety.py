@@ -1,6 +1,7 @@
 """Fine-tuning never loses a run and never reports success on poisoned numbers: --restart
 checks everything before it touches the old run and keeps it aside until the new run's first
-checkpoint; NaN/Inf settings, audio, losses and weights stop the run with a clear message;
+checkpoint; NaN/Inf settings, losses and weights stop the run with a clear message; unreadable audio
+(NaN samples included) is left out and reported, with a count;
 a damaged checkpoint is named (and an older one used when there is one)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from asrkit import runs, train
 from asrkit.config import recipe_from_dict
 from asrkit.data.manifest import write_manifest
-from asrkit.errors import AudioError, InputNotFound, RecipeError, TrainError
+from asrkit.errors import DataError, InputNotFound, RecipeError, TrainError
 from asrkit.train import FinetuneOptions, finetune
 from speech_fixtures import make_manifests, make_utterances
 
@@ -148,17 +149,38 @@ def test_a_recipe_that_is_not_a_mapping_is_a_message(tmp_path, text, message):
     assert str(tmp_path / "r.yaml") in str(e.value)
 
 
-def test_nan_audio_in_the_training_set_is_refused_naming_the_file(manifests, tmp_path):
+@pytest.mark.parametrize("cache_hours", [2.0, 0.0], ids=["loaded once", "read at every pass"])
+def test_bad_audio_in_the_training_set_is_left_out_and_reported(manifests, tmp_path, caplog, cache_hours):
+    """NaN samples, a file that is no audio, a missing file: each utterance is left out with a
+    warning that counts them and names one, as decoding does; the run trains on the rest.
+    A split read at every pass (over data.cache_hours) is checked by its headers, so the NaN
+    file, whose header is sound, is found only when the split is loaded once."""
     from asrkit.data.manifest import read_manifest
 
     utts = read_manifest(manifests / "train.jsonl")
     wave, rate = sf.read(utts[0].audio, dtype="float32")
     wave[100] = np.nan
     sf.write(tmp_path / "nan.wav", wave, rate, subtype="FLOAT")
-    poisoned = [dataclasses.replace(utts[0], audio=str(tmp_path / "nan.wav"))] + utts[1:]
-    write_manifest(tmp_path / "m" / "train.jsonl", poisoned)
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all" * 100)
+    bad = [dataclasses.replace(utts[0], id="9-9-0001", audio=str(tmp_path / "junk.wav")),
+           dataclasses.replace(utts[1], id="9-9-0002", audio=str(tmp_path / "missing.wav"))]
+    if cache_hours:
+        bad.append(dataclasses.replace(utts[0], id="9-9-0000", audio=str(tmp_path / "nan.wav")))
+    write_manifest(tmp_path / "m" / "train.jsonl", bad + utts)
     write_manifest(tmp_path / "m" / "dev.jsonl", utts[:2])
-    with pytest.raises(AudioError, match=r"nan.wav: 1 of \d+ samples are NaN or infinite"):
+    summary = finetune(options(recipe(data={"cache_hours": cache_hours}), tmp_path / "out", tmp_path / "m"))
+    assert summary["status"] == "done" and (tmp_path / "out" / "model.safetensors").is_file()
+    assert f"left out {len(bad)} utterance(s) of train: unreadable audio, e.g. {tmp_path / 'junk.wav'}" in caplog.text
+
+
+def test_a_split_with_no_readable_audio_is_an_error_naming_a_file(manifests, tmp_path):
+    from asrkit.data.manifest import read_manifest
+
+    utts = read_manifest(manifests / "train.jsonl")
+    write_manifest(tmp_path / "m" / "train.jsonl", [dataclasses.replace(u, audio=str(tmp_path / f"{u.id}.wav"))
+                                                    for u in utts])
+    write_manifest(tmp_path / "m" / "dev.jsonl", utts[:2])
+    with pytest.raises(DataError, match=r"no utterance of train could be read .*\.wav"):
         finetune(options(recipe(), tmp_path / "out", tmp_path / "m"))
     assert not (tmp_path / "out" / "model.safetensors").exists()
 

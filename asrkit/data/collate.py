@@ -43,6 +43,7 @@ import torch
 from asrkit.audio import SAMPLE_RATE, load_audio
 from asrkit.ctc import FBANK_HOP as _FBANK_HOP, FBANK_WINDOW as _FBANK_WINDOW
 from asrkit.data.manifest import Utterance
+from asrkit.errors import AudioError
 from asrkit.vocab import UNK, letters
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,9 @@ class SpeechDataset(torch.utils.data.Dataset):
         return len(self.utterances)
 
     def load(self, i: int) -> Example:
-        utt = self.utterances[i]
+        return self.load_utterance(self.utterances[i])
+
+    def load_utterance(self, utt: Utterance) -> Example:
         wave = load_audio(utt.audio, SAMPLE_RATE)
         return Example(utt.id, self.featurize(wave), encode_text(utt.text, self.vocab), len(wave))
 
@@ -145,13 +148,24 @@ class SpeechDataset(torch.utils.data.Dataset):
             self.cache[i] = self.load(i)
         return self.cache[i]
 
-    def preload(self, desc: str = "loading audio", disable: bool = False) -> None:
+    def preload(self, desc: str = "loading audio", disable: bool = False) -> list[str]:
+        """Load every utterance into the cache (when caching). Those whose audio cannot be read
+        leave the dataset; returns their errors ("<file>: <why>"), for the caller to report."""
         from tqdm import tqdm
 
         if self.cache is None:
-            return
-        for i in tqdm(range(len(self)), desc=desc, unit="utt", disable=disable, leave=False):
-            self[i]
+            return []
+        kept, errors = [], []
+        for utt in tqdm(self.utterances, desc=desc, unit="utt", disable=disable, leave=False):
+            try:
+                example = self.load_utterance(utt)
+            except AudioError as e:
+                errors.append(str(e))
+                continue
+            self.cache[len(kept)] = example
+            kept.append(utt)
+        self.utterances = kept
+        return errors
 
 
 class Collator:
