@@ -109,6 +109,11 @@ class LogitsCache:
     def audio_seconds(self) -> float:
         return float(sum(u["duration"] for u in self.utterances))
 
+    @property
+    def skipped(self) -> int:
+        """Utterances of the manifest left out for unreadable audio (index.json lists them)."""
+        return int(self.index.get("skipped", 0))
+
     def log_probs(self) -> list[np.ndarray]:
         """Every utterance's (T_b, V) float32 array, in manifest order."""
         return list(self)

@@ -179,7 +179,7 @@ def check_checkpoint_folder(name: str) -> None:
         raise ModelError(f"{damaged[0]}: damaged or truncated ({damaged[1]})")
 
 
-def load_checkpoint_config(name: str, built_in):
+def load_checkpoint_config(name: str, built_in=()):
     """The config of checkpoint `name` (a local folder or a hub id), or a one-line ModelError
     that says which of the two it was taken for and names the `built_in` alternatives."""
     from transformers import AutoConfig
@@ -190,8 +190,9 @@ def load_checkpoint_config(name: str, built_in):
     except OSError as e:
         where = "local folder" if Path(name).exists() else "hub id (no local folder of that name)"
         why = " ".join(str(e).split()).rstrip(".")  # transformers' message spans lines
-        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {why}. Give a folder with config.json, "
-                         f"a reachable hub id, or one of {', '.join(built_in)}") from None
+        names = f", or one of {', '.join(built_in)}" if built_in else ""
+        raise ModelError(f"cannot load checkpoint {name!r} as a {where}: {why}. Give a folder with config.json "
+                         f"or a reachable hub id{names}") from None
 
 
 def _head_decision(name: str, config, tokenizer) -> str:

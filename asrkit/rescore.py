@@ -398,7 +398,7 @@ def rescore_split(model_dir, split: str, cache, meta: dict, rows: list, lm_name:
         model=str(model_dir), split=split, setting=setting, wer=s.wer, cer=s.cer, substitutions=s.substitutions,
         deletions=s.deletions, insertions=s.insertions, ref_words=s.ref_words, utterances=s.utterances,
         rtf=seconds / max(cache.audio_seconds, 1e-9), decoder=decoder, command=command, commit=git_commit(),
-        skipped=int(cache.index.get("skipped", 0)))
+        skipped=cache.skipped)
     write_summary(out, summary)
     log.info("%s %s: WER %.2f%% (first pass %.2f%%, N-best oracle %.2f%%)", split, setting, 100 * s.wer,
              100 * decoder["first_pass_wer"], 100 * decoder["oracle_wer"])

@@ -85,12 +85,11 @@ PROGRESS_HELP = "no progress bars (they go to stderr)"
 
 
 def add_progress_flag(parser: argparse.ArgumentParser, default=False) -> None:
-    """--no-progress on `parser` (unless it has one) and on its own subcommands (lm build,
+    """--no-progress on `parser` and on its own subcommands (lm build,
     lm download, ...), so that the flag may come before or after the action. Those take
     default=SUPPRESS: a subcommand's default would otherwise overwrite a --no-progress given
     before it (argparse copies the subcommand's namespace over its parent's)."""
-    if "--no-progress" not in parser._option_string_actions:
-        parser.add_argument("--no-progress", action="store_true", default=default, help=PROGRESS_HELP)
+    parser.add_argument("--no-progress", action="store_true", default=default, help=PROGRESS_HELP)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with output_lock(args), library_bars(not getattr(args, "no_progress", False)):
+        with output_lock(args), library_bars(not args.no_progress):
             return int(args.func(args) or 0)
     except USER_ERRORS as e:
         # A problem the user can fix: one clear line (and the traceback with -v). Anything

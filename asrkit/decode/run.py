@@ -101,7 +101,7 @@ def decode_split(model_dir: str | os.PathLike, split: str, cache: LogitsCache, d
         substitutions=s.substitutions, deletions=s.deletions, insertions=s.insertions,
         ref_words=s.ref_words, utterances=s.utterances,
         rtf=seconds / max(cache.audio_seconds, 1e-9), decoder=_jsonable(settings),
-        command=command, commit=git_commit(), skipped=int(cache.index.get("skipped", 0)),
+        command=command, commit=git_commit(), skipped=cache.skipped,
     )
     write_summary(out, summary)
     log.info("%s %s: WER %.2f%% (%d utterances, RTF %.4f)", split, setting, 100 * s.wer, s.utterances, summary.rtf)

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asrkit.errors import DataError, InputNotFound, ModelError
+from asrkit.errors import DataError, ModelError
+from asrkit.model import load_checkpoint_config
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +201,13 @@ def _skip(skipped: dict, why: str) -> None:
 def load_pretrained(folder: Path):
     """The Wav2Vec2ForPreTraining in `folder`, refused unless its quantiser comes from the
     weights: transformers would build one at random for any wav2vec2 checkpoint and only log it."""
-    from transformers import AutoConfig, Wav2Vec2ForPreTraining
+    from transformers import Wav2Vec2ForPreTraining
 
-    if not (Path(folder) / "config.json").is_file():
-        raise InputNotFound(f"no model at {folder}: expected config.json and weights "
-                            "(a folder written by `asrkit pretrain`)")
-    kind = AutoConfig.from_pretrained(folder).model_type
-    if kind != "wav2vec2":
-        raise ModelError(f"{folder} is a {kind} model; the codes are read from a wav2vec2 "
+    config = load_checkpoint_config(str(folder))
+    if config.model_type != "wav2vec2":
+        raise ModelError(f"{folder} is a {config.model_type} model; the codes are read from a wav2vec2 "
                          "pre-training checkpoint (Wav2Vec2ForPreTraining, as `asrkit pretrain` writes)")
-    model, info = Wav2Vec2ForPreTraining.from_pretrained(folder, output_loading_info=True)
+    model, info = Wav2Vec2ForPreTraining.from_pretrained(folder, config=config, output_loading_info=True)
     if any(key.startswith("quantizer.") for key in info["missing_keys"]):
         raise ModelError(f"{folder}: the weights have no quantiser (a fine-tuned checkpoint keeps none); "
                          "pass the pre-trained model, before fine-tuning")
